@@ -1,0 +1,36 @@
+# Two commands: `make test` and `make bench`. Each creates .venv if missing and installs mixkit into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch 2.13.0 has a CPU wheel on this project's machines; override e.g. TORCH_SPEC="torch==2.14.1" for CUDA.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.mixkit-installed
+
+.PHONY: test bench bench-speed lint data clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[bench,dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+# Fetch the optional real datasets from Debian packages where apt is available (no-op elsewhere).
+data:
+	-bash scripts/get-data.sh
+
+bench: $(STAMP) data
+	$(PY) -m mixkit bench --suite quick
+
+bench-speed: $(STAMP)
+	$(PY) benchmarks/mixers.py
+	$(PY) benchmarks/sampler.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info

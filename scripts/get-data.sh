@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the real datasets mixkit's benchmarks use from Debian packages, when apt-get is usable.
+# Fashion-MNIST (dataset-fashion-mnist) and text domains (fortunes*). Never fails the caller.
+set -u
+pkgs="dataset-fashion-mnist fortunes fortunes-min fortunes-de fortunes-es fortunes-it fortunes-ru fortunes-fr"
+need=""
+[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need=1
+[ -d /usr/share/games/fortunes/de ] || need=1
+[ -z "$need" ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
+  echo "mixkit: apt-get not usable here; install Debian packages '$pkgs' yourself or pass --data-dir" >&2
+  exit 0
+fi
+apt-get update -qq >/dev/null 2>&1 || true
+for p in $pkgs; do
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null 2>&1 || echo "mixkit: could not install $p" >&2
+done
+exit 0

@@ -1,0 +1,1 @@
+"""The benchmark: datasets, reference models, one training loop, metrics, reports. Nothing imports it."""

@@ -1,0 +1,3 @@
+"""Domain mixing: sources -> stream of (domain, index). Depends on nothing else in mixkit."""
+
+__all__: list[str] = []

@@ -1,0 +1,130 @@
+"""``MixedBatch``: the one result type of every mixer, with its label rule and losses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .validate import check_class_ids, check_labels, check_soft_labels, is_class_ids
+
+
+@dataclass
+class MixedBatch:
+    """A mixed batch and the rule that mixes its labels.
+
+    Attributes:
+        x: mixed inputs, same shape, dtype, device and memory format as the mixer's input ``[B, ...]``.
+        index: ``[B]`` int64 on ``x.device``; ``index[i]`` is the partner of row ``i`` (a permutation).
+        lam: ``[B]`` float32 on ``x.device``; the weight of each row's own label. For mixers that copy
+            pixels it equals the exact fraction of the row that still comes from the row itself (box
+            clipped at the border, resized patch, binary mask): ``1 - lam`` comes from the partner.
+        y: the labels passed to the mixer (class ids ``[B]``, soft labels ``[B, K]``, regression targets
+            ``[B, ...]``) or ``None``. Used when ``loss``/``soft_targets``/``mix_targets`` get no labels.
+        extras: method-specific data (per-token label weights, masks, attention regions ...).
+    """
+
+    x: Tensor
+    index: Tensor
+    lam: Tensor
+    y: Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ helpers
+    def _labels(self, y: Tensor | None) -> Tensor:
+        y = self.y if y is None else y
+        if y is None:
+            raise ValueError("y: no labels given to the mixer or to this call")
+        check_labels(y, self.index.shape[0])
+        return y
+
+    def _lam_like(self, ref: Tensor) -> Tensor:
+        lam = self.lam.to(device=ref.device, dtype=torch.float32 if ref.dtype != torch.float64 else ref.dtype)
+        return lam.view(-1, *([1] * (ref.dim() - 1)))
+
+    def with_lam(self, lam: Tensor) -> MixedBatch:
+        """A copy whose label weights are ``lam`` ([B]); used by attention-aware label rules (TransMix)."""
+        if lam.shape != self.lam.shape:
+            raise ValueError(f"lam must have shape {tuple(self.lam.shape)}, got {tuple(lam.shape)}")
+        return replace(self, lam=lam.to(self.lam.dtype))
+
+    # ------------------------------------------------------------------ label rules
+    def mix_targets(self, y: Tensor | None = None) -> Tensor:
+        """``lam * y + (1 - lam) * y[index]`` for soft labels or regression targets of any shape ``[B, ...]``."""
+        y = self._labels(y)
+        if is_class_ids(y):
+            raise ValueError("y: mix_targets needs floating targets; use soft_targets(num_classes) for class ids")
+        lam = self._lam_like(y).to(y.dtype)
+        return torch.lerp(y[self.index.to(y.device)], y, lam)
+
+    def soft_targets(self, num_classes: int, smoothing: float = 0.0, y: Tensor | None = None) -> Tensor:
+        """Mixed target distribution ``[B, num_classes]`` (float32): each label is smoothed, then mixed.
+
+        Rows sum to 1. Prefer :meth:`loss`, which never builds this tensor.
+        """
+        _check_smoothing(smoothing)
+        y = self._labels(y)
+        idx = self.index.to(y.device)
+        if is_class_ids(y):
+            check_class_ids(y, num_classes)
+            lam = self.lam.to(y.device, torch.float32)
+            t = torch.zeros(y.shape[0], num_classes, device=y.device, dtype=torch.float32)
+            t.scatter_add_(1, y.view(-1, 1).long(), lam.view(-1, 1))
+            t.scatter_add_(1, y[idx].view(-1, 1).long(), (1 - lam).view(-1, 1))
+        else:
+            check_soft_labels(y, num_classes)
+            t = torch.lerp(y[idx].float(), y.float(), self._lam_like(y))
+        if smoothing:
+            t = t * (1 - smoothing) + smoothing / num_classes
+        return t
+
+    def loss(self, logits: Tensor, y: Tensor | None = None, smoothing: float = 0.0,
+             reduction: str = "mean") -> Tensor:
+        """Mixed cross-entropy ``lam * CE(logits, y) + (1 - lam) * CE(logits, y[index])``.
+
+        ``logits``: ``[B, K]``; ``y``: class ids ``[B]`` (no one-hot is built: one ``log_softmax`` and two
+        gathers) or soft labels ``[B, K]`` (mixed as distributions). ``smoothing`` smooths each label before
+        mixing. Computed in float32 for half-precision logits. ``reduction``: ``mean``, ``sum`` or ``none``.
+        """
+        _check_smoothing(smoothing)
+        y = self._labels(y)
+        if logits.dim() != 2 or logits.shape[0] != self.index.shape[0]:
+            raise ValueError(
+                f"logits must have shape [B, K] with B = {self.index.shape[0]}, got {tuple(logits.shape)}")
+        num_classes = logits.shape[1]
+        logp = F.log_softmax(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits, -1)
+        lam = self.lam.to(logp.device, logp.dtype)
+        idx = self.index.to(logp.device)
+        if is_class_ids(y):
+            check_class_ids(y, num_classes)
+            y = y.long()
+            nll_own = -logp.gather(1, y.view(-1, 1)).squeeze(1)
+            nll_other = -logp.gather(1, y[idx].view(-1, 1)).squeeze(1)
+            per_row = torch.lerp(nll_other, nll_own, lam)
+            if smoothing:
+                per_row = (1 - smoothing) * per_row - smoothing * logp.mean(-1)
+        else:
+            check_soft_labels(y, num_classes)
+            target = torch.lerp(y[idx].to(logp.dtype), y.to(logp.dtype), lam.view(-1, 1))
+            if smoothing:
+                target = target * (1 - smoothing) + smoothing / num_classes
+            per_row = -(target * logp).sum(-1)
+        return _reduce(per_row, reduction)
+
+
+def _check_smoothing(smoothing: float) -> None:
+    if not 0.0 <= float(smoothing) < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
+
+
+def _reduce(per_row: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return per_row.mean()
+    if reduction == "sum":
+        return per_row.sum()
+    if reduction == "none":
+        return per_row
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")

@@ -1,0 +1,7 @@
+"""One module per mixer family; importing this package registers every mixer by name."""
+
+from .base import Mixer
+from .combinators import RandomChoice
+from .interpolation import MixUp, NoMix
+
+__all__ = ["Mixer", "MixUp", "NoMix", "RandomChoice"]

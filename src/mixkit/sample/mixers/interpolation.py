@@ -1,0 +1,72 @@
+"""Interpolation mixers: MixUp and the identity (no mixing) baseline."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..batch import MixedBatch
+from ..lam import cpu_generator
+from ..pairing import Pairs, blend_with_partner, partner_rows
+from ..registry import register
+from ..validate import check_inputs, check_labels
+from .base import Mixer, weight_view
+
+
+@register("mixup")
+class MixUp(Mixer):
+    """MixUp (Zhang et al., ICLR 2018): ``x = lam * x_i + (1 - lam) * x_j``, ``lam ~ Beta(alpha, alpha)``.
+
+    ``x``: any floating tensor ``[B, ...]`` (images, sequences, features). ``lam`` is the interpolation
+    weight of the row's own sample. One ``lerp`` pass over the batch; with the default ``roll`` pairing
+    the partner rows are read in place (no permuted copy).
+    """
+
+    name = "mixup"
+    paper = "mixup: Beyond Empirical Risk Minimization (Zhang et al., ICLR 2018)"
+    paper_url = "https://arxiv.org/abs/1710.09412"
+
+    def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
+            ) -> tuple[Tensor, Tensor]:
+        shared = self.uniform_lam(lam)
+        if shared is not None:
+            return _lerp_scalar(x, pairs, 1.0 - shared), lam
+        return blend_with_partner(x, pairs, weight_view(1.0 - lam, x)), lam
+
+
+def _lerp_scalar(x: Tensor, pairs: Pairs, weight: float) -> Tensor:
+    """``lerp(x, x[index], weight)`` with one Python-float weight (the cheapest kernel)."""
+    n, s = x.shape[0], pairs.shift
+    if s is not None:
+        out = torch.empty_like(x)
+        if s == 0:
+            return out.copy_(x)
+        torch.lerp(x[: n - s], x[s:], weight, out=out[: n - s])
+        torch.lerp(x[n - s:], x[:s], weight, out=out[n - s:])
+        return out
+    partner = partner_rows(x, pairs)
+    return torch.lerp(x, partner, weight, out=partner)
+
+
+@register("none", "baseline", "identity")
+class NoMix(Mixer):
+    """No mixing (the baseline): returns ``x`` itself, ``index = arange(B)``, ``lam = 1``."""
+
+    name = "none"
+    paper = "baseline without mixing"
+    paper_url = ""
+
+    def __init__(self, **_: object) -> None:
+        super().__init__(alpha=1.0)
+
+    def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None
+                ) -> MixedBatch:
+        cpu_generator(generator)
+        check_inputs(x)
+        check_labels(y, x.shape[0])
+        n = x.shape[0]
+        return MixedBatch(x=x, index=torch.arange(n, device=x.device),
+                          lam=torch.ones(n, device=x.device), y=y)
+
+    def extra_repr(self) -> str:
+        return ""

@@ -1,0 +1,160 @@
+"""Name -> mixer, so configs and the CLI can say ``"cutmix:alpha=1.0,mode=elem"``.
+
+Spec grammar::
+
+    spec    := choice ( "|" choice )*          several choices -> RandomChoice, one per batch
+    choice  := name [ ":" key "=" value ( "," key "=" value )* ] [ "@" weight ]
+
+Values are Python literals (``1.0``, ``True``, ``(0.1, 0.8)``) or bare strings (``elem``).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_REGISTRY: dict[str, type] = {}
+_CANONICAL: dict[str, str] = {}
+
+
+def register(name: str, *aliases: str) -> Callable[[type], type]:
+    """Class decorator: make a mixer buildable by ``name`` (and aliases) through :func:`build`."""
+
+    def deco(cls: type) -> type:
+        for key in (name, *aliases):
+            key = key.lower()
+            if key in _REGISTRY and _REGISTRY[key] is not cls:
+                raise ValueError(f"mixer name {key!r} is already registered to {_REGISTRY[key].__name__}")
+            _REGISTRY[key] = cls
+            _CANONICAL[key] = name.lower()
+        return cls
+
+    return deco
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What ``mixkit list`` prints for one registered method."""
+
+    name: str
+    cls: type
+    paper: str
+    paper_url: str
+    defaults: dict[str, Any]
+    aliases: tuple[str, ...]
+
+
+def available() -> list[MethodInfo]:
+    """Every registered method (canonical names, sorted), with its paper and default parameters."""
+    out = []
+    for name in sorted(set(_CANONICAL.values())):
+        cls = _REGISTRY[name]
+        aliases = tuple(sorted(k for k, v in _CANONICAL.items() if v == name and k != name))
+        out.append(MethodInfo(name, cls, getattr(cls, "paper", ""), getattr(cls, "paper_url", ""),
+                              _defaults(cls), aliases))
+    return out
+
+
+def names() -> list[str]:
+    return sorted(set(_CANONICAL.values()))
+
+
+def get(name: str) -> type:
+    """The class registered under ``name`` (case-insensitive)."""
+    key = name.strip().lower()
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown mixing method {name!r}; known methods: {', '.join(names())}")
+    return _REGISTRY[key]
+
+
+def build(spec: Any, **overrides: Any):
+    """Build a mixer from a spec string (see module doc), a class, or return a mixer instance as is."""
+    from .mixers.combinators import RandomChoice  # late import: combinators import this module
+
+    if not isinstance(spec, str):
+        if isinstance(spec, type):
+            return spec(**overrides)
+        if callable(spec):
+            return spec
+        raise TypeError(f"spec must be a string like 'cutmix:alpha=1.0', a mixer class or a mixer, got {spec!r}")
+    text = spec.strip()
+    if not text:
+        raise ValueError("spec must name a mixing method, got an empty string")
+    choices = [c.strip() for c in text.split("|")]
+    if len(choices) == 1 and "@" not in choices[0]:
+        name, kwargs = parse_choice(choices[0])
+        return _instantiate(name, {**kwargs, **overrides})
+    mixers, weights = [], []
+    for choice in choices:
+        body, _, weight = choice.partition("@")
+        name, kwargs = parse_choice(body)
+        mixers.append(_instantiate(name, {**kwargs, **overrides}))
+        weights.append(_literal(weight) if weight else 1.0)
+    return RandomChoice(mixers, weights)
+
+
+def parse_choice(text: str) -> tuple[str, dict[str, Any]]:
+    """``"cutmix:alpha=1.0,mode=elem"`` -> ``("cutmix", {"alpha": 1.0, "mode": "elem"})``."""
+    name, _, args = text.partition(":")
+    kwargs: dict[str, Any] = {}
+    for item in _split_args(args):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"bad argument {item!r} in spec {text!r}: expected key=value")
+        kwargs[key.strip()] = _literal(value.strip())
+    return name.strip(), kwargs
+
+
+def spec_name(spec: str) -> str:
+    """Canonical method name(s) of a spec, for labelling results: ``"mixup|cutmix"``."""
+    return "|".join(_CANONICAL.get(parse_choice(c.partition("@")[0])[0].lower(), c) for c in spec.split("|"))
+
+
+def _instantiate(name: str, kwargs: dict[str, Any]):
+    cls = get(name)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        params = ", ".join(_defaults(cls)) or "none"
+        raise ValueError(f"bad arguments for mixing method {name!r}: {err}; accepted: {params}") from None
+
+
+def _split_args(args: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in args:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur)
+    return [p for p in (q.strip() for q in parts) if p]
+
+
+def _literal(value: str) -> Any:
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.default is not inspect.Parameter.empty:
+                out[p.name] = p.default
+    return out
