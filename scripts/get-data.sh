@@ -2,7 +2,7 @@
 # Installs the real datasets mixkit's benchmarks use from Debian packages, when apt-get is usable.
 # Fashion-MNIST (dataset-fashion-mnist) and text domains (fortunes*). Never fails the caller.
 set -u
-pkgs="dataset-fashion-mnist fortunes fortunes-min fortunes-de fortunes-es fortunes-it fortunes-ru fortunes-fr"
+pkgs="dataset-fashion-mnist fortunes fortunes-min fortunes-de fortunes-es fortunes-it fortunes-ru"
 need=""
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need=1
 [ -d /usr/share/games/fortunes/de ] || need=1
