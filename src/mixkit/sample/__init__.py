@@ -6,7 +6,8 @@ from .lam import sample_beta, sample_lam
 from .mixers import *  # noqa: F403  (registers every mixer)
 from .mixers import __all__ as _mixers_all
 from .pairing import Pairs, make_pairs
+from .step import ModelAwareMixer, StepOutput
 from .registry import available, build
 
-__all__ = ["MixedBatch", "Pairs", "available", "build", "make_pairs", "registry", "sample_beta",
+__all__ = ["MixedBatch", "ModelAwareMixer", "Pairs", "StepOutput", "available", "build", "make_pairs", "registry", "sample_beta",
            "sample_lam", *_mixers_all]
