@@ -86,39 +86,48 @@ def typical_mixup_elem(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     return lam * x + (1 - lam) * x.flip(0)
 
 
-def run(methods: list[str], modes: list[str], devices: list[str], shapes, repeats: int, warmup: int) -> list[dict]:
-    rows = []
-    for dev_name in devices:
-        device = torch.device(dev_name)
-        for shape in shapes:
-            x = torch.randn(*shape, device=device)
-            y = torch.randint(0, 10, (shape[0],), device=device)
-            partner = torch.roll(x, 1, 0)
-            out = torch.empty_like(x)
-            ref = timeit(lambda: torch.lerp(x, partner, 0.3, out=out), repeats, warmup, device)
-            base = {"device": dev_name, "shape": "x".join(map(str, shape))}
-            rows.append({**base, "method": "reference: lerp(out=)", "mode": "-", "ms": ref * 1e3, "ratio": 1.0})
-            g = torch.Generator().manual_seed(0)
-            for spec in methods:
-                for mode in modes:
-                    row = {**base, "method": spec, "mode": mode}
-                    try:
-                        mixer = registry.build(spec, mode=mode)
-                        mixer(x, y, generator=g)
-                    except (TypeError, ValueError) as err:
-                        rows.append({**row, "ms": None, "ratio": None, "note": str(err)[:80]})
-                        continue
-                    t = timeit(lambda m=mixer: m(x, y, generator=g), repeats, warmup, device)
-                    rows.append({**row, "ms": t * 1e3, "ratio": t / ref})
-            for label, fn in (("typical: cutmix flip+loop", lambda: typical_cutmix_elem(x)),
-                              ("typical: mixup flip", lambda: typical_mixup_elem(x))):
-                t = timeit(fn, repeats, warmup, device)
-                rows.append({**base, "method": label, "mode": "elem", "ms": t * 1e3, "ratio": t / ref})
+def run_shape(methods: list[str], modes: list[str], device: torch.device, shape: tuple[int, ...],
+              repeats: int, warmup: int) -> list[dict]:
+    """Rows for one device and batch shape: the lerp references, every (method, mode), typical code."""
+    x = torch.randn(*shape, device=device)
+    y = torch.randint(0, 10, (shape[0],), device=device)
+    partner = torch.roll(x, 1, 0)
+    out = torch.empty_like(x)
+    ref = timeit(lambda: torch.lerp(x, partner, 0.3, out=out), repeats, warmup, device)
+    fresh = timeit(lambda: torch.lerp(x, partner, 0.3), repeats, warmup, device)
+    base = {"device": str(device), "shape": "x".join(map(str, shape))}
+    rows = [{**base, "method": "reference: lerp(out=preallocated)", "mode": "-", "ms": ref * 1e3,
+             "ratio": 1.0},
+            {**base, "method": "reference: lerp into a new tensor", "mode": "-", "ms": fresh * 1e3,
+             "ratio": fresh / ref}]
+    g = torch.Generator().manual_seed(0)
+    for spec in methods:
+        for mode in modes:
+            row = {**base, "method": spec, "mode": mode}
+            try:
+                mixer = registry.build(spec, mode=mode)
+                mixer(x, y, generator=g)
+            except (TypeError, ValueError) as err:
+                rows.append({**row, "ms": None, "ratio": None, "note": str(err)[:80]})
+                continue
+            t = timeit(lambda m=mixer: m(x, y, generator=g), repeats, warmup, device)
+            rows.append({**row, "ms": t * 1e3, "ratio": t / ref})
+    for label, fn in (("typical: cutmix flip+loop", lambda: typical_cutmix_elem(x)),
+                      ("typical: mixup flip", lambda: typical_mixup_elem(x))):
+        t = timeit(fn, repeats, warmup, device)
+        rows.append({**base, "method": label, "mode": "elem", "ms": t * 1e3, "ratio": t / ref})
     return rows
 
 
+def run(methods: list[str], modes: list[str], devices: list[str], shapes, repeats: int,
+        warmup: int) -> list[dict]:
+    return [row for dev in devices for shape in shapes
+            for row in run_shape(methods, modes, torch.device(dev), shape, repeats, warmup)]
+
+
 def markdown(rows: list[dict]) -> str:
-    lines = ["| device | shape | method | mode | ms / batch | ratio to one lerp |", "|---|---|---|---|---:|---:|"]
+    lines = ["| device | shape | method | mode | ms / batch | ratio to one lerp |",
+             "|---|---|---|---|---:|---:|"]
     for r in rows:
         ms = "n/a" if r["ms"] is None else f"{r['ms']:.2f}"
         ratio = r.get("note", "n/a") if r["ratio"] is None else f"{r['ratio']:.2f}"
@@ -132,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated registry specs (default: every registered plain mixer); "
                         "use ';' to separate specs that contain commas")
     p.add_argument("--modes", default="batch,elem", help="comma-separated modes (default: batch,elem)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cpu,cuda (default: cpu, plus cuda if available)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cpu,cuda (default: cpu, plus cuda if available)")
     p.add_argument("--shapes", default=None, help="e.g. 256x3x32x32,128x3x224x224 (default)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
@@ -148,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         sep = ";" if ";" in args.methods else ","
         methods = [m.strip() for m in args.methods.split(sep) if m.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    devices = args.device.split(",") if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.device.split(",") if args.device else ["cpu"]
+    if not args.device and torch.cuda.is_available():
+        devices.append("cuda")
     shapes = SHAPES if args.shapes is None else tuple(
         tuple(int(v) for v in s.split("x")) for s in args.shapes.split(","))
     repeats = args.repeats or (3 if args.quick else 15)

@@ -103,7 +103,7 @@ def sample_boxes(cut: Tensor, size: tuple[int, ...], generator: torch.Generator 
 
 def place_patches(sides: Tensor, size: tuple[int, ...], generator: torch.Generator | None = None,
                   shared: bool = False) -> Boxes:
-    """Boxes of the given ``sides`` ([B, d] int64, ``<= S``) placed uniformly *inside* ``size`` (no clipping)."""
+    """Boxes of the given ``sides`` ([B, d] int64, ``<= S``) placed uniformly *inside* ``size``."""
     s = torch.tensor(size, dtype=torch.long)
     sides = sides.clamp(0, None).minimum(s)
     n = sides.shape[0]
@@ -157,12 +157,12 @@ def paste_shared_box(out: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | No
 
 
 def resize_index(side: int, size: int, device: torch.device) -> Tensor:
-    """Nearest-neighbour source positions ``floor(j * size / side)`` for ``j < side`` (int64 on ``device``)."""
+    """Nearest-neighbour source positions ``floor(j * size / side)``, ``j < side`` (int64 on ``device``)."""
     return torch.div(torch.arange(side, device=device) * size, side, rounding_mode="floor")
 
 
 def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes) -> Tensor:
-    """Paste each row's partner ``x[index[i]]``, resized (nearest neighbour) to ``boxes`` row ``i``, into ``out``.
+    """Paste each row's partner ``x[index[i]]``, resized (nearest) to ``boxes`` row ``i``, into ``out``.
 
     ``out`` must already hold ``x`` (a clone). ``index``: ``[B]`` int64 CPU partners; ``boxes``: per-row
     patches inside the image. Only the ``P = sum(area_i)`` patch pixels are touched: the host knows every

@@ -66,13 +66,14 @@ class CutMix(Mixer):
     """
 
     name = "cutmix"
-    paper = "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable Features (Yun et al., ICCV 2019)"
+    paper = ("CutMix: Regularization Strategy to Train Strong Classifiers with Localizable Features "
+             "(Yun et al., ICCV 2019)")
     paper_url = "https://arxiv.org/abs/1905.04899"
     min_rank = 3
     max_rank = 5
 
-    def __init__(self, alpha: float = 1.0, *, correct_lam: bool = True, mode: str = "batch", prob: float = 1.0,
-                 pairing: str = "roll", validate: bool = True) -> None:
+    def __init__(self, alpha: float = 1.0, *, correct_lam: bool = True, mode: str = "batch",
+                 prob: float = 1.0, pairing: str = "roll", validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
         self.correct_lam = bool(correct_lam)
 
@@ -112,8 +113,8 @@ class Cutout(Mixer):
     min_rank = 3
     max_rank = 5
 
-    def __init__(self, length: int | None = None, *, ratio: float = 0.5, mode: str = "elem", prob: float = 1.0,
-                 value: float = 0.0, validate: bool = True) -> None:
+    def __init__(self, length: int | None = None, *, ratio: float = 0.5, mode: str = "elem",
+                 prob: float = 1.0, value: float = 0.0, validate: bool = True) -> None:
         mode = check_mode(mode)
         super().__init__(1.0, mode="elem" if mode == "pair" else mode, prob=prob, validate=validate)
         if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
