@@ -10,7 +10,7 @@ never with a Python loop over the batch (the only loops below run over the ``d <
 * :func:`place_boxes`: boxes of given side lengths at uniform centres, clipped (Cutout).
 * :func:`place_patches`: boxes of given side lengths placed fully inside the image (ResizeMix).
 * :func:`box_weight`: boxes -> ``[B, 1, *S]`` 0/1 tensor in the data's dtype.
-* :func:`paste_shared_box`: copy one box region from the partner rows (host-int slices, no mask at all).
+* :func:`mix_shared_box`: copy one box region from the partner rows (host-int slices, no mask at all).
 * :func:`paste_resized_patches`: per-row nearest-neighbour resized partner pasted into per-row boxes,
   touching only the patch pixels.
 * :func:`fourier_noise`, :func:`top_k_weight`: FMix's low-frequency noise and its exact top-k threshold.
@@ -31,7 +31,7 @@ __all__ = [
     "box_weight",
     "fourier_noise",
     "paste_resized_patches",
-    "paste_shared_box",
+    "mix_shared_box",
     "place_boxes",
     "place_patches",
     "sample_boxes",
@@ -132,71 +132,113 @@ def box_weight(boxes: Boxes, like: Tensor) -> Tensor:
     return weight
 
 
-def paste_shared_box(out: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | None,
-                     region: tuple[slice, ...]) -> Tensor:
-    """``out[i][region] = patch[index[i]]`` for the given rows (one box shared by the batch).
+def copy_outside_box(out: Tensor, x: Tensor, region: tuple[slice, ...]) -> Tensor:
+    """``out = x`` everywhere except inside ``region`` (a box index tuple), with ``2d`` slab copies.
 
-    ``patch``: ``[B, C, *side]`` holding each row's contribution as a *source* (a view of ``x[region]``
-    for CutMix, the resized batch for ResizeMix). ``rows``: CPU int64 row ids to paste, or ``None`` for
-    every row. With the roll pairing and every row this is two slice copies (no gather, no index tensor).
+    Slab ``k`` holds the points whose first coordinate outside the box is axis ``k``, so every point
+    outside the box is copied exactly once and the box is not written at all.
     """
-    n, s = out.shape[0], pairs.shift
-    if rows is None and s is not None:
-        if s:
+    spatial = region[2:]
+    for k, box in enumerate(spatial):
+        for part in (slice(0, box.start), slice(box.stop, None)):
+            idx = (slice(None), slice(None), *spatial[:k], part)
+            out[idx] = x[idx]
+    return out
+
+
+def mix_shared_box(x: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | None, region: tuple[slice, ...]
+                   ) -> Tensor:
+    """A new batch equal to ``x`` except ``out[i][region] = patch[index[i]]`` for the given rows.
+
+    ``patch``: ``[B, C, *sides]``, each row's contribution as a *source* (a view of ``x[region]`` for
+    CutMix, the resized batch for ResizeMix). ``rows``: CPU int64 row ids to paste, or ``None`` for every
+    row. When every row is pasted the box is written once (the rest is copied around it); with the roll
+    pairing the paste is two slice copies (no gather, no index tensor).
+    """
+    n, s = x.shape[0], pairs.shift
+    if rows is None:
+        out = copy_outside_box(torch.empty_like(x), x, region)
+        if s is not None:
             out[: n - s][region] = patch[s:]
             out[n - s :][region] = patch[:s]
-        return out
-    if rows is None:
+            return out
         rows = torch.arange(n)
-    if rows.numel() == 0:
-        return out
+    else:
+        out = x.clone()
     dev = out.device
     src = patch.index_select(0, pairs.index[rows].to(dev, non_blocking=True))
     out[(rows.to(dev, non_blocking=True), *region[1:])] = src
     return out
 
 
-def resize_index(side: int, size: int, device: torch.device) -> Tensor:
-    """Nearest-neighbour source positions ``floor(j * size / side)``, ``j < side`` (int64 on ``device``)."""
-    return torch.div(torch.arange(side, device=device) * size, side, rounding_mode="floor")
+def nearest_source(pos: Tensor, size: int, side: Tensor | int) -> Tensor:
+    """Source positions of a nearest-neighbour resize from ``size`` to ``side``: ``floor(pos * (size/side))``.
+
+    Computed in float32 exactly as ``F.interpolate(mode="nearest")`` does, so the batch-mode path (which
+    calls ``F.interpolate``) and the per-row path agree pixel for pixel.
+    """
+    scale = torch.tensor(float(size), dtype=torch.float32, device=pos.device) / (
+        side.float() if isinstance(side, Tensor) else torch.tensor(float(side), device=pos.device))
+    return torch.floor(pos.float() * scale).long().clamp_(max=size - 1)
+
+
+def resize_nearest(x: Tensor, sides: tuple[int, ...]) -> Tensor:
+    """``[B, C, *S]`` -> ``[B, C, *sides]`` by nearest neighbour (``F.interpolate``; keeps the layout)."""
+    return torch.nn.functional.interpolate(x, size=sides, mode="nearest")
 
 
 def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes) -> Tensor:
     """Paste each row's partner ``x[index[i]]``, resized (nearest) to ``boxes`` row ``i``, into ``out``.
 
-    ``out`` must already hold ``x`` (a clone). ``index``: ``[B]`` int64 CPU partners; ``boxes``: per-row
-    patches inside the image. Only the ``P = sum(area_i)`` patch pixels are touched: the host knows every
-    patch size, so the flat list of (row, offset) pairs is built on the device with
-    ``repeat_interleave(..., output_size=P)`` (no synchronisation), then one ``take`` and one ``put_``
-    move ``C * P`` values. Source position along axis ``k`` is ``floor(j * S_k / side_k)``.
+    ``out`` must already hold ``x`` (a clone with the same layout). ``index``: ``[B]`` int64 CPU partners;
+    ``boxes``: per-row patches inside the image; source positions follow :func:`nearest_source`. Only the
+    ``P = sum(area_i)`` patch pixels are touched. The host knows every patch size, so the ragged list of
+    patch *lines* (runs along the last axis) and then of pixels is expanded on the device with
+    ``repeat_interleave(..., output_size=...)`` (no synchronisation); one advanced-indexing gather and one
+    ``index_put_`` then move ``C * P`` values.
     """
-    n, c = x.shape[0], x.shape[1]
+    n = x.shape[0]
     size = boxes.size
     d = len(size)
     sides = boxes.sides
-    area = sides.prod(1)
-    total = int(area.sum())
+    total = int(sides.prod(1).sum())
     if total == 0:
         return out
     dev = x.device
-    per_row = torch.cat((sides, boxes.lo, index.view(-1, 1), area.view(-1, 1)), 1).to(dev, non_blocking=True)
-    row = torch.repeat_interleave(torch.arange(n, device=dev), per_row[:, -1], output_size=total)
-    start = torch.cumsum(per_row[:, -1], 0) - per_row[:, -1]
-    info = per_row.index_select(0, row)  # [P, 2d + 2]
-    rest = torch.arange(total, device=dev) - start.index_select(0, row)
-    numel = math.prod(size)
-    dest = row * (c * numel)
-    src = info[:, 2 * d] * (c * numel)
-    stride = 1
-    for k in range(d - 1, -1, -1):  # spatial axes, innermost first
-        side_k = info[:, k]
-        offset = torch.remainder(rest, side_k)
-        rest = torch.div(rest, side_k, rounding_mode="floor")
-        dest = dest + (info[:, d + k] + offset) * stride
-        src = src + torch.div(offset * size[k], side_k, rounding_mode="floor") * stride
-        stride *= size[k]
-    chan = (torch.arange(c, device=dev) * numel).view(c, 1)
-    out.put_(dest.view(1, -1) + chan, x.take(src.view(1, -1) + chan))
+    lines_per_row = sides[:, :-1].prod(1)
+    n_lines = int(lines_per_row.sum())
+    width = int(sides[:, -1].max())
+    per_row = torch.cat((sides, boxes.lo, index.view(-1, 1), lines_per_row.view(-1, 1)), 1)
+    per_row = per_row.to(dev, non_blocking=True)
+    side_d, lo_d, partner, lines = per_row[:, :d], per_row[:, d : 2 * d], per_row[:, 2 * d], per_row[:, -1]
+    strides = [math.prod(size[k + 1 :]) for k in range(d)]
+    # lines: one per (row, position on the outer axes); small (at most B * prod(S[:-1]))
+    line_row = torch.repeat_interleave(torch.arange(n, device=dev), lines, output_size=n_lines)
+    rest = torch.arange(n_lines, device=dev) - (torch.cumsum(lines, 0) - lines).index_select(0, line_row)
+    line_side = side_d.index_select(0, line_row)
+    dst_base = lo_d[:, -1].index_select(0, line_row)
+    src_base = torch.zeros_like(dst_base)
+    for k in range(d - 2, -1, -1):  # outer spatial axes, innermost first
+        offset = torch.remainder(rest, line_side[:, k])
+        rest = torch.div(rest, line_side[:, k], rounding_mode="floor")
+        dst_base = dst_base + (lo_d[:, k].index_select(0, line_row) + offset) * strides[k]
+        src_base = src_base + nearest_source(offset, size[k], line_side[:, k]) * strides[k]
+    run = line_side[:, -1]
+    run_start = torch.cumsum(run, 0) - run
+    # per-row source column table for the last axis: floor(b * S / side), [B, width]
+    cols = torch.arange(width, device=dev)
+    col_src = nearest_source(cols, size[-1], side_d[:, -1:].clamp_min(1)).view(-1)
+    line_info = torch.stack((line_row, partner.index_select(0, line_row), dst_base, src_base, run_start), 1)
+    # pixels
+    pix = line_info.index_select(
+        0, torch.repeat_interleave(torch.arange(n_lines, device=dev), run, output_size=total))
+    b = torch.arange(total, device=dev) - pix[:, 4]
+    dst = pix[:, 2] + b
+    src = pix[:, 3] + col_src.index_select(0, pix[:, 0] * width + b)
+    flat_out, flat_x = out.flatten(2), x.flatten(2)
+    if flat_out.untyped_storage().data_ptr() != out.untyped_storage().data_ptr():
+        raise ValueError("out must be a dense tensor whose spatial axes flatten to a view (a clone of x)")
+    flat_out[pix[:, 0], :, dst] = flat_x[pix[:, 1], :, src]
     return out
 
 

@@ -17,11 +17,12 @@ from ..lam import check_mode, cpu_generator, sample_active
 from ..masks import (
     Boxes,
     box_weight,
+    copy_outside_box,
+    mix_shared_box,
     paste_resized_patches,
-    paste_shared_box,
     place_boxes,
     place_patches,
-    resize_index,
+    resize_nearest,
     sample_boxes,
 )
 from ..pairing import Pairs, blend_with_partner, make_pairs
@@ -36,13 +37,12 @@ def _paste_boxes(x: Tensor, pairs: Pairs, boxes: Boxes, shared: bool) -> Tensor:
     """Copy each row's box from its partner: slices for a shared box, one masked ``lerp`` otherwise."""
     area = boxes.area()
     if shared:
-        out = x.clone()
         rows = torch.nonzero(area > 0).flatten()
         if rows.numel() == 0:
-            return out
+            return x.clone()
         every = rows.numel() == x.shape[0]
         region = boxes.region(int(rows[0]))
-        return paste_shared_box(out, x[region], pairs, None if every else rows, region)
+        return mix_shared_box(x, x[region], pairs, None if every else rows, region)
     if not bool((area > 0).any()):
         return x.clone()
     return blend_with_partner(x, pairs, box_weight(boxes, x))
@@ -142,14 +142,14 @@ class Cutout(Mixer):
         boxes = place_boxes(sides, size, g, shared=shared)
         area = boxes.area()
         rows = torch.nonzero(area > 0).flatten()
-        if shared:
-            out = x.clone()
-            if rows.numel():
-                region = boxes.region(int(rows[0]))
-                if rows.numel() == n:
-                    out[region] = self.value
-                else:
-                    out[(rows.to(x.device, non_blocking=True), *region[1:])] = self.value
+        if shared and rows.numel():
+            region = boxes.region(int(rows[0]))
+            if rows.numel() == n:
+                out = copy_outside_box(torch.empty_like(x), x, region)
+                out[region] = self.value
+            else:
+                out = x.clone()
+                out[(rows.to(x.device, non_blocking=True), *region[1:])] = self.value
         elif rows.numel():
             fill = torch.full((), self.value, dtype=x.dtype, device=x.device)
             out = torch.lerp(x, fill, box_weight(boxes, x), out=torch.empty_like(x))
@@ -172,8 +172,9 @@ class ResizeMix(Mixer):
     area / image area`` exactly (rows left alone keep 1). Unlike CutMix, nothing of the partner is cut
     away, so its object stays visible. ``x``: ``[B, C, *S]`` with 1-3 spatial axes.
 
-    Simplification: the resize is nearest neighbour (source ``floor(j * S / side)``), so the pasted patch
-    is exactly a subsample of the partner; the paper does not rely on a particular interpolation.
+    Simplification: the resize is nearest neighbour only (``F.interpolate(mode="nearest")``, reproduced
+    exactly by the per-row path), so the pasted patch is a subsample of the partner; smoother
+    interpolation modes are not offered.
     ``mode``: ``batch`` shares one ``tau`` and location; ``pair`` shares ``tau`` within a pair (needs
     ``pairing="flip"``); ``elem`` draws both per row. There is no ``alpha`` (``tau`` is uniform).
     """
@@ -226,19 +227,16 @@ class ResizeMix(Mixer):
         shared = self.mode == "batch"
         boxes = place_patches(sides, size, generator, shared=shared)
         area = boxes.area()
-        out = x.clone()
         rows = torch.nonzero(area > 0).flatten()
         if rows.numel() == 0:
-            return out, 1.0 - area
+            return x.clone(), 1.0 - area
         if shared:
             region = boxes.region(int(rows[0]))
-            patch = x
-            for k, (s, sl) in enumerate(zip(size, region[2:])):
-                patch = patch.index_select(2 + k, resize_index(sl.stop - sl.start, s, x.device))
+            patch = resize_nearest(x, tuple(sl.stop - sl.start for sl in region[2:]))
             every = rows.numel() == x.shape[0]
-            paste_shared_box(out, patch, pairs, None if every else rows, region)
+            out = mix_shared_box(x, patch, pairs, None if every else rows, region)
         else:
-            paste_resized_patches(out, x, pairs.index, boxes)
+            out = paste_resized_patches(x.clone(), x, pairs.index, boxes)
         return out, 1.0 - area
 
     def extra_repr(self) -> str:
