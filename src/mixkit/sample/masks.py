@@ -268,22 +268,32 @@ def fourier_noise(batch: int, size: tuple[int, ...], decay_power: float, generat
 def top_k_weight(noise: Tensor, counts: Tensor, dtype: torch.dtype) -> Tensor:
     """0/1 weight ``[B, N]`` in ``dtype`` marking the ``counts[i]`` largest entries of ``noise[i]``.
 
-    ``counts``: ``[B]`` int64 CPU in ``[0, N]``. The per-row threshold is the ``counts[i]``-th largest
-    value, found with one ``kthvalue`` for all rows: row ``i`` is padded with ``counts[i]`` copies of
-    ``-inf`` and ``K - counts[i]`` of ``+inf`` (``K = max counts``) so that its rank ``N + 1`` is its own
-    threshold. Exactly ``counts[i]`` entries are marked unless the noise has exact ties at the threshold
-    (then a few more); callers report the weight's actual mean, which is exact either way.
+    ``counts``: ``[B]`` int64 CPU in ``[0, N]``. The per-row threshold is found with one ``kthvalue`` for
+    all rows: a row that needs more than half of its entries selects the complement instead (the
+    smallest ``N - counts[i]``, on the negated noise), so at most ``K <= N/2`` entries are selected per
+    row; then row ``i`` is padded with ``k_i`` copies of ``-inf`` and ``K - k_i`` of ``+inf`` so that its
+    rank ``N + 1`` is its own threshold. Exactly ``counts[i]`` entries are marked unless the noise has
+    exact ties at the threshold (then a few more or fewer); callers report the weight's actual mean,
+    which is exact either way.
     """
     n, numel = noise.shape
-    k_max = int(counts.max())
+    flip = counts > numel // 2
+    k = torch.where(flip, numel - counts, counts)
+    k_max = int(k.max())
+    dev = noise.device
     if k_max == 0:
-        return torch.zeros(n, numel, dtype=dtype, device=noise.device)
-    if bool((counts == k_max).all()):
+        return flip.to(dev, dtype, non_blocking=True).view(-1, 1).expand(n, numel).contiguous()
+    sign = 1.0 - 2.0 * flip.to(dev, noise.dtype, non_blocking=True).view(-1, 1)
+    if bool(flip.any()):
+        noise = noise * sign
+    if bool((k == k_max).all()):
         thresh = noise.kthvalue(numel - k_max + 1, dim=1, keepdim=True).values
     else:
-        k_dev = counts.to(noise.device, non_blocking=True).view(-1, 1)
-        pad_pos = torch.arange(k_max, device=noise.device)
-        inf = torch.tensor(float("inf"), device=noise.device, dtype=noise.dtype)
-        pad = torch.where(pad_pos < k_dev, -inf, inf)
+        pad_pos = torch.arange(k_max, device=dev)
+        inf = torch.tensor(float("inf"), device=dev, dtype=noise.dtype)
+        pad = torch.where(pad_pos < k.to(dev, non_blocking=True).view(-1, 1), -inf, inf)
         thresh = torch.cat((noise, pad), 1).kthvalue(numel + 1, dim=1, keepdim=True).values
-    return (noise >= thresh).to(dtype)
+    marked = noise >= thresh
+    if bool(flip.any()):
+        marked = marked ^ flip.to(dev, non_blocking=True).view(-1, 1)
+    return marked.to(dtype)
