@@ -34,6 +34,8 @@ __all__ = [
     "mix_shared_box",
     "place_boxes",
     "place_patches",
+    "region_fraction",
+    "shared_region",
     "sample_boxes",
     "top_k_weight",
 ]
@@ -112,6 +114,31 @@ def place_patches(sides: Tensor, size: tuple[int, ...], generator: torch.Generat
     return Boxes(lo, lo + sides, tuple(size))
 
 
+def shared_region(sides: tuple[int, ...], size: tuple[int, ...], generator: torch.Generator | None,
+                  inside: bool) -> tuple[slice, ...]:
+    """One box for the whole batch (batch mode) as an index tuple ``(:, :, lo_1:hi_1, ...)``, in host ints.
+
+    ``inside=False``: uniform centre pixel, box clipped at the border (CutMix, Cutout; as
+    :func:`place_boxes`). ``inside=True``: uniform position with the box fully inside (ResizeMix; as
+    :func:`place_patches`). ``sides`` must not exceed ``size`` when ``inside``.
+    """
+    u = torch.rand(len(size), generator=generator, dtype=torch.float64).tolist()
+    spans = []
+    for side, s, v in zip(sides, size, u):
+        if inside:
+            lo = min(int(v * (s - side + 1)), s - side)
+            spans.append(slice(lo, lo + side))
+        else:
+            start = min(int(v * s), s - 1) - side // 2
+            spans.append(slice(min(max(start, 0), s), min(max(start + side, 0), s)))
+    return (slice(None), slice(None), *spans)
+
+
+def region_fraction(region: tuple[slice, ...], size: tuple[int, ...]) -> float:
+    """Fraction of the spatial volume covered by a box index tuple."""
+    return math.prod(sl.stop - sl.start for sl in region[2:]) / math.prod(size)
+
+
 def box_weight(boxes: Boxes, like: Tensor) -> Tensor:
     """``[B, 1, *S]`` tensor in ``like``'s dtype on ``like``'s device: 1 inside each row's box, else 0.
 
@@ -132,39 +159,24 @@ def box_weight(boxes: Boxes, like: Tensor) -> Tensor:
     return weight
 
 
-def copy_outside_box(out: Tensor, x: Tensor, region: tuple[slice, ...]) -> Tensor:
-    """``out = x`` everywhere except inside ``region`` (a box index tuple), with ``2d`` slab copies.
-
-    Slab ``k`` holds the points whose first coordinate outside the box is axis ``k``, so every point
-    outside the box is copied exactly once and the box is not written at all.
-    """
-    spatial = region[2:]
-    for k, box in enumerate(spatial):
-        for part in (slice(0, box.start), slice(box.stop, None)):
-            idx = (slice(None), slice(None), *spatial[:k], part)
-            out[idx] = x[idx]
-    return out
-
-
 def mix_shared_box(x: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | None, region: tuple[slice, ...]
                    ) -> Tensor:
     """A new batch equal to ``x`` except ``out[i][region] = patch[index[i]]`` for the given rows.
 
     ``patch``: ``[B, C, *sides]``, each row's contribution as a *source* (a view of ``x[region]`` for
     CutMix, the resized batch for ResizeMix). ``rows``: CPU int64 row ids to paste, or ``None`` for every
-    row. When every row is pasted the box is written once (the rest is copied around it); with the roll
-    pairing the paste is two slice copies (no gather, no index tensor).
+    row. The batch is cloned, then the box pasted; with the roll pairing and every row the paste is two
+    slice copies (no gather, no index tensor). (Copying around the box instead of cloning writes less,
+    but its short strided runs made it several times slower on CPU.)
     """
     n, s = x.shape[0], pairs.shift
+    out = x.clone()
     if rows is None:
-        out = copy_outside_box(torch.empty_like(x), x, region)
         if s is not None:
             out[: n - s][region] = patch[s:]
             out[n - s :][region] = patch[:s]
             return out
         rows = torch.arange(n)
-    else:
-        out = x.clone()
     dev = out.device
     src = patch.index_select(0, pairs.index[rows].to(dev, non_blocking=True))
     out[(rows.to(dev, non_blocking=True), *region[1:])] = src
@@ -183,8 +195,18 @@ def nearest_source(pos: Tensor, size: int, side: Tensor | int) -> Tensor:
 
 
 def resize_nearest(x: Tensor, sides: tuple[int, ...]) -> Tensor:
-    """``[B, C, *S]`` -> ``[B, C, *sides]`` by nearest neighbour (``F.interpolate``; keeps the layout)."""
-    return torch.nn.functional.interpolate(x, size=sides, mode="nearest")
+    """``[B, C, *S]`` -> ``[B, C, *sides]`` by nearest neighbour (``F.interpolate`` "nearest" indices).
+
+    Uses ``F.interpolate`` for large outputs and channels-last inputs; for small channels-first outputs
+    (where its CPU kernel is slow) a chain of ``index_select`` with the same source positions.
+    """
+    channels_last = x.dim() in (4, 5) and not x.is_contiguous() and x.is_contiguous(
+        memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+    if channels_last or math.prod(sides) >= 4096:
+        return torch.nn.functional.interpolate(x, size=sides, mode="nearest")
+    for k, (side, s) in enumerate(zip(sides, x.shape[2:])):
+        x = x.index_select(2 + k, nearest_source(torch.arange(side, device=x.device), s, side))
+    return x
 
 
 def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes) -> Tensor:
