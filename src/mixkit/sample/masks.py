@@ -189,8 +189,9 @@ def nearest_source(pos: Tensor, size: int, side: Tensor | int) -> Tensor:
     Computed in float32 exactly as ``F.interpolate(mode="nearest")`` does, so the batch-mode path (which
     calls ``F.interpolate``) and the per-row path agree pixel for pixel.
     """
-    scale = torch.tensor(float(size), dtype=torch.float32, device=pos.device) / (
-        side.float() if isinstance(side, Tensor) else torch.tensor(float(side), device=pos.device))
+    # torch.full, not torch.tensor: a fill on the device, no host-to-device copy
+    scale = torch.full((), float(size), dtype=torch.float32, device=pos.device) / (
+        side.float() if isinstance(side, Tensor) else torch.full((), float(side), device=pos.device))
     return torch.floor(pos.float() * scale).long().clamp_(max=size - 1)
 
 
@@ -312,7 +313,7 @@ def top_k_weight(noise: Tensor, counts: Tensor, dtype: torch.dtype) -> Tensor:
         thresh = noise.kthvalue(numel - k_max + 1, dim=1, keepdim=True).values
     else:
         pad_pos = torch.arange(k_max, device=dev)
-        inf = torch.tensor(float("inf"), device=dev, dtype=noise.dtype)
+        inf = torch.full((), float("inf"), device=dev, dtype=noise.dtype)
         pad = torch.where(pad_pos < k.to(dev, non_blocking=True).view(-1, 1), -inf, inf)
         thresh = torch.cat((noise, pad), 1).kthvalue(numel + 1, dim=1, keepdim=True).values
     marked = noise >= thresh
