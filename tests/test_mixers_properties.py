@@ -76,6 +76,8 @@ def test_lam_is_exact_share_of_own_pixels(case):
     torch.testing.assert_close(out.lam.double(), share, atol=1e-6, rtol=0)
     untouched = out.lam == 1
     assert torch.equal(out.x[untouched], x[untouched]), "rows with lam = 1 must be untouched"
+    if mode == "pair" and method in ("resizemix", "fmix"):  # no clipping: both members keep the same share
+        torch.testing.assert_close(out.lam, out.lam[out.index], atol=1e-6, rtol=0)
 
 
 @settings(max_examples=60, deadline=None)
