@@ -1,0 +1,322 @@
+"""Mask geometry shared by the cut- and Fourier-based mixers, as vectorized tensor operations.
+
+Inputs are ``[B, C, *S]`` with ``d = len(S)`` spatial dimensions (1-D signals, 2-D images, 3-D volumes).
+Per-row geometry (box corners, patch sizes, top-k counts) is O(B) and drawn on the host from the caller's
+CPU generator; everything of size ``prod(S)`` is built on the data's device with broadcast comparisons,
+never with a Python loop over the batch (the only loops below run over the ``d <= 3`` spatial axes).
+
+* :func:`sample_boxes`: CutMix boxes from the cut fraction ``1 - lam`` (side ratio ``(1 - lam) ** (1/d)``,
+  uniform centre, clipped at the border; the true area is what :meth:`Boxes.area` returns).
+* :func:`place_boxes`: boxes of given side lengths at uniform centres, clipped (Cutout).
+* :func:`place_patches`: boxes of given side lengths placed fully inside the image (ResizeMix).
+* :func:`box_weight`: boxes -> ``[B, 1, *S]`` 0/1 tensor in the data's dtype.
+* :func:`mix_shared_box`: copy one box region from the partner rows (host-int slices, no mask at all).
+* :func:`paste_resized_patches`: per-row nearest-neighbour resized partner pasted into per-row boxes,
+  touching only the patch pixels.
+* :func:`fourier_noise`, :func:`top_k_weight`: FMix's low-frequency noise and its exact top-k threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .pairing import Pairs
+
+__all__ = [
+    "Boxes",
+    "box_weight",
+    "fourier_noise",
+    "paste_resized_patches",
+    "mix_shared_box",
+    "place_boxes",
+    "place_patches",
+    "region_fraction",
+    "shared_region",
+    "sample_boxes",
+    "top_k_weight",
+]
+
+
+@dataclass(frozen=True)
+class Boxes:
+    """One half-open axis-aligned box per row, on the CPU.
+
+    Attributes:
+        lo, hi: ``[B, d]`` int64 corners with ``0 <= lo <= hi <= S`` (an empty box has ``lo == hi``).
+        size: the spatial size ``S`` of the inputs, ``d`` ints.
+    """
+
+    lo: Tensor
+    hi: Tensor
+    size: tuple[int, ...]
+
+    @property
+    def sides(self) -> Tensor:
+        """``[B, d]`` int64 side lengths."""
+        return self.hi - self.lo
+
+    def area(self) -> Tensor:
+        """``[B]`` float32 fraction of the spatial volume covered by each (clipped) box."""
+        return (self.sides.prod(1).double() / math.prod(self.size)).float()
+
+    def region(self, row: int) -> tuple[slice, ...]:
+        """Index tuple ``(:, :, lo_1:hi_1, ..., lo_d:hi_d)`` of ``row``'s box, for slicing ``[B, C, *S]``."""
+        lo, hi = self.lo[row].tolist(), self.hi[row].tolist()
+        return (slice(None), slice(None), *(slice(a, b) for a, b in zip(lo, hi)))
+
+
+def _uniform_ints(n: int, high: Tensor, generator: torch.Generator | None) -> Tensor:
+    """``[n, d]`` int64 with column ``k`` uniform on ``[0, high[..., k])`` (``high`` broadcasts, >= 1)."""
+    u = torch.rand(n, high.shape[-1], generator=generator, dtype=torch.float64)
+    return torch.minimum((u * high).long(), high - 1)
+
+
+def place_boxes(sides: Tensor, size: tuple[int, ...], generator: torch.Generator | None = None,
+                shared: bool = False) -> Boxes:
+    """Boxes of the given ``sides`` ([B, d] int64) centred uniformly in ``size`` and clipped at the border.
+
+    The centre of each box is a uniform pixel; the box spans ``[c - side // 2, c - side // 2 + side)``
+    intersected with ``[0, S)``. ``shared=True`` draws one centre for every row (batch mode).
+    """
+    n = sides.shape[0]
+    s = torch.tensor(size, dtype=torch.long)
+    centre = _uniform_ints(1 if shared else n, s, generator).expand(n, -1)
+    start = centre - sides // 2
+    return Boxes(start.clamp(0, None).minimum(s), (start + sides).clamp(0, None).minimum(s), tuple(size))
+
+
+def sample_boxes(cut: Tensor, size: tuple[int, ...], generator: torch.Generator | None = None,
+                 shared: bool = False) -> Boxes:
+    """CutMix boxes (Yun et al., ICCV 2019) for the requested cut fractions ``cut = 1 - lam`` ([B], CPU).
+
+    Each side is ``round(S_k * cut ** (1/d))`` (``sqrt(1 - lam)`` of the side for images), the centre is
+    uniform and the box is clipped at the border, so the true area (:meth:`Boxes.area`) can be smaller
+    than ``cut``; CutMix reports that true area.
+    """
+    d = len(size)
+    ratio = cut.double().clamp(0.0, 1.0).pow(1.0 / d)
+    sides = torch.round(ratio[:, None] * torch.tensor(size, dtype=torch.float64)).long()
+    return place_boxes(sides, size, generator, shared)
+
+
+def place_patches(sides: Tensor, size: tuple[int, ...], generator: torch.Generator | None = None,
+                  shared: bool = False) -> Boxes:
+    """Boxes of the given ``sides`` ([B, d] int64, ``<= S``) placed uniformly *inside* ``size``."""
+    s = torch.tensor(size, dtype=torch.long)
+    sides = sides.clamp(0, None).minimum(s)
+    n = sides.shape[0]
+    high = s - (sides.max(0).values if shared else sides) + 1
+    lo = _uniform_ints(1 if shared else n, high, generator).expand(n, -1)
+    return Boxes(lo, lo + sides, tuple(size))
+
+
+def shared_region(sides: tuple[int, ...], size: tuple[int, ...], generator: torch.Generator | None,
+                  inside: bool) -> tuple[slice, ...]:
+    """One box for the whole batch (batch mode) as an index tuple ``(:, :, lo_1:hi_1, ...)``, in host ints.
+
+    ``inside=False``: uniform centre pixel, box clipped at the border (CutMix, Cutout; as
+    :func:`place_boxes`). ``inside=True``: uniform position with the box fully inside (ResizeMix; as
+    :func:`place_patches`). ``sides`` must not exceed ``size`` when ``inside``.
+    """
+    u = torch.rand(len(size), generator=generator, dtype=torch.float64).tolist()
+    spans = []
+    for side, s, v in zip(sides, size, u):
+        if inside:
+            lo = min(int(v * (s - side + 1)), s - side)
+            spans.append(slice(lo, lo + side))
+        else:
+            start = min(int(v * s), s - 1) - side // 2
+            spans.append(slice(min(max(start, 0), s), min(max(start + side, 0), s)))
+    return (slice(None), slice(None), *spans)
+
+
+def region_fraction(region: tuple[slice, ...], size: tuple[int, ...]) -> float:
+    """Fraction of the spatial volume covered by a box index tuple."""
+    return math.prod(sl.stop - sl.start for sl in region[2:]) / math.prod(size)
+
+
+def box_weight(boxes: Boxes, like: Tensor) -> Tensor:
+    """``[B, 1, *S]`` tensor in ``like``'s dtype on ``like``'s device: 1 inside each row's box, else 0.
+
+    Built as a product of ``d`` per-axis indicators ``[B, S_k]`` (broadcast comparisons against
+    ``arange``), so its cost is one write of ``B * prod(S)`` elements, ``1/C`` of the batch.
+    """
+    n, d = boxes.lo.shape
+    corners = torch.stack((boxes.lo, boxes.hi)).to(like.device, non_blocking=True)
+    weight: Tensor | None = None
+    for k, s in enumerate(boxes.size):
+        pos = torch.arange(s, device=like.device)
+        inside = (pos >= corners[0, :, k : k + 1]) & (pos < corners[1, :, k : k + 1])
+        shape = [n, 1] + [1] * d
+        shape[2 + k] = s
+        axis = inside.to(like.dtype).view(shape)
+        weight = axis if weight is None else weight * axis
+    assert weight is not None
+    return weight
+
+
+def mix_shared_box(x: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | None, region: tuple[slice, ...]
+                   ) -> Tensor:
+    """A new batch equal to ``x`` except ``out[i][region] = patch[index[i]]`` for the given rows.
+
+    ``patch``: ``[B, C, *sides]``, each row's contribution as a *source* (a view of ``x[region]`` for
+    CutMix, the resized batch for ResizeMix). ``rows``: CPU int64 row ids to paste, or ``None`` for every
+    row. The batch is cloned, then the box pasted; with the roll pairing and every row the paste is two
+    slice copies (no gather, no index tensor). (Copying around the box instead of cloning writes less,
+    but its short strided runs made it several times slower on CPU.)
+    """
+    n, s = x.shape[0], pairs.shift
+    out = x.clone()
+    if rows is None:
+        if s is not None:
+            out[: n - s][region] = patch[s:]
+            out[n - s :][region] = patch[:s]
+            return out
+        rows = torch.arange(n)
+    dev = out.device
+    src = patch.index_select(0, pairs.index[rows].to(dev, non_blocking=True))
+    out[(rows.to(dev, non_blocking=True), *region[1:])] = src
+    return out
+
+
+def nearest_source(pos: Tensor, size: int, side: Tensor | int) -> Tensor:
+    """Source positions of a nearest-neighbour resize from ``size`` to ``side``: ``floor(pos * (size/side))``.
+
+    Computed in float32 exactly as ``F.interpolate(mode="nearest")`` does, so the batch-mode path (which
+    calls ``F.interpolate``) and the per-row path agree pixel for pixel.
+    """
+    # torch.full, not torch.tensor: a fill on the device, no host-to-device copy
+    scale = torch.full((), float(size), dtype=torch.float32, device=pos.device) / (
+        side.float() if isinstance(side, Tensor) else torch.full((), float(side), device=pos.device))
+    return torch.floor(pos.float() * scale).long().clamp_(max=size - 1)
+
+
+def resize_nearest(x: Tensor, sides: tuple[int, ...]) -> Tensor:
+    """``[B, C, *S]`` -> ``[B, C, *sides]`` by nearest neighbour (``F.interpolate`` "nearest" indices).
+
+    Uses ``F.interpolate`` for large outputs and channels-last inputs; for small channels-first outputs
+    (where its CPU kernel is slow) a chain of ``index_select`` with the same source positions.
+    """
+    channels_last = x.dim() in (4, 5) and not x.is_contiguous() and x.is_contiguous(
+        memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+    if channels_last or math.prod(sides) >= 4096:
+        return torch.nn.functional.interpolate(x, size=sides, mode="nearest")
+    for k, (side, s) in enumerate(zip(sides, x.shape[2:])):
+        x = x.index_select(2 + k, nearest_source(torch.arange(side, device=x.device), s, side))
+    return x
+
+
+def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes) -> Tensor:
+    """Paste each row's partner ``x[index[i]]``, resized (nearest) to ``boxes`` row ``i``, into ``out``.
+
+    ``out`` must already hold ``x`` (a clone with the same layout). ``index``: ``[B]`` int64 CPU partners;
+    ``boxes``: per-row patches inside the image; source positions follow :func:`nearest_source`. Only the
+    ``P = sum(area_i)`` patch pixels are touched. The host knows every patch size, so the ragged list of
+    patch *lines* (runs along the last axis) and then of pixels is expanded on the device with
+    ``repeat_interleave(..., output_size=...)`` (no synchronisation); one advanced-indexing gather and one
+    ``index_put_`` then move ``C * P`` values.
+    """
+    n = x.shape[0]
+    size = boxes.size
+    d = len(size)
+    sides = boxes.sides
+    total = int(sides.prod(1).sum())
+    if total == 0:
+        return out
+    dev = x.device
+    lines_per_row = sides[:, :-1].prod(1)
+    n_lines = int(lines_per_row.sum())
+    width = int(sides[:, -1].max())
+    per_row = torch.cat((sides, boxes.lo, index.view(-1, 1), lines_per_row.view(-1, 1)), 1)
+    per_row = per_row.to(dev, non_blocking=True)
+    side_d, lo_d, partner, lines = per_row[:, :d], per_row[:, d : 2 * d], per_row[:, 2 * d], per_row[:, -1]
+    strides = [math.prod(size[k + 1 :]) for k in range(d)]
+    # lines: one per (row, position on the outer axes); small (at most B * prod(S[:-1]))
+    line_row = torch.repeat_interleave(torch.arange(n, device=dev), lines, output_size=n_lines)
+    rest = torch.arange(n_lines, device=dev) - (torch.cumsum(lines, 0) - lines).index_select(0, line_row)
+    line_side = side_d.index_select(0, line_row)
+    dst_base = lo_d[:, -1].index_select(0, line_row)
+    src_base = torch.zeros_like(dst_base)
+    for k in range(d - 2, -1, -1):  # outer spatial axes, innermost first
+        offset = torch.remainder(rest, line_side[:, k])
+        rest = torch.div(rest, line_side[:, k], rounding_mode="floor")
+        dst_base = dst_base + (lo_d[:, k].index_select(0, line_row) + offset) * strides[k]
+        src_base = src_base + nearest_source(offset, size[k], line_side[:, k]) * strides[k]
+    run = line_side[:, -1]
+    run_start = torch.cumsum(run, 0) - run
+    # per-row source column table for the last axis: floor(b * S / side), [B, width]
+    cols = torch.arange(width, device=dev)
+    col_src = nearest_source(cols, size[-1], side_d[:, -1:].clamp_min(1)).view(-1)
+    line_info = torch.stack((line_row, partner.index_select(0, line_row), dst_base, src_base, run_start), 1)
+    # pixels
+    pix = line_info.index_select(
+        0, torch.repeat_interleave(torch.arange(n_lines, device=dev), run, output_size=total))
+    b = torch.arange(total, device=dev) - pix[:, 4]
+    dst = pix[:, 2] + b
+    src = pix[:, 3] + col_src.index_select(0, pix[:, 0] * width + b)
+    flat_out, flat_x = out.flatten(2), x.flatten(2)
+    if flat_out.untyped_storage().data_ptr() != out.untyped_storage().data_ptr():
+        raise ValueError("out must be a dense tensor whose spatial axes flatten to a view (a clone of x)")
+    flat_out[pix[:, 0], :, dst] = flat_x[pix[:, 1], :, src]
+    return out
+
+
+# --------------------------------------------------------------------------- Fourier masks (FMix)
+def spectrum_scale(size: tuple[int, ...], decay_power: float, device: torch.device) -> Tensor:
+    """Amplitude ``1 / max(|f|, 1/max(S)) ** decay_power`` on the ``rfftn`` frequency grid of ``size``."""
+    axes = [torch.fft.fftfreq(s, device=device) for s in size[:-1]]
+    axes.append(torch.fft.rfftfreq(size[-1], device=device))
+    grids = torch.meshgrid(*axes, indexing="ij")
+    freq = torch.sqrt(sum(g * g for g in grids))
+    return freq.clamp_min(1.0 / max(size)).pow(-float(decay_power))
+
+
+def fourier_noise(batch: int, size: tuple[int, ...], decay_power: float, generator: torch.Generator,
+                  device: torch.device) -> Tensor:
+    """``[batch, *size]`` float32 low-frequency noise (FMix, Harris et al. 2020), made on ``device``.
+
+    Complex Gaussian coefficients scaled by ``1 / |f| ** decay_power`` and inverse-FFT'd (real part via
+    ``irfftn``). ``generator`` must live on ``device``.
+    """
+    scale = spectrum_scale(size, decay_power, device)
+    coeff = torch.randn(batch, *scale.shape, 2, generator=generator, device=device)
+    spec = torch.view_as_complex(coeff) * scale
+    return torch.fft.irfftn(spec, s=size, dim=tuple(range(1, len(size) + 1)))
+
+
+def top_k_weight(noise: Tensor, counts: Tensor, dtype: torch.dtype) -> Tensor:
+    """0/1 weight ``[B, N]`` in ``dtype`` marking the ``counts[i]`` largest entries of ``noise[i]``.
+
+    ``counts``: ``[B]`` int64 CPU in ``[0, N]``. The per-row threshold is found with one ``kthvalue`` for
+    all rows: a row that needs more than half of its entries selects the complement instead (the
+    smallest ``N - counts[i]``, on the negated noise), so at most ``K <= N/2`` entries are selected per
+    row; then row ``i`` is padded with ``k_i`` copies of ``-inf`` and ``K - k_i`` of ``+inf`` so that its
+    rank ``N + 1`` is its own threshold. Exactly ``counts[i]`` entries are marked unless the noise has
+    exact ties at the threshold (then a few more or fewer); callers report the weight's actual mean,
+    which is exact either way.
+    """
+    n, numel = noise.shape
+    flip = counts > numel // 2
+    k = torch.where(flip, numel - counts, counts)
+    k_max = int(k.max())
+    dev = noise.device
+    if k_max == 0:
+        return flip.to(dev, dtype, non_blocking=True).view(-1, 1).expand(n, numel).contiguous()
+    sign = 1.0 - 2.0 * flip.to(dev, noise.dtype, non_blocking=True).view(-1, 1)
+    if bool(flip.any()):
+        noise = noise * sign
+    if bool((k == k_max).all()):
+        thresh = noise.kthvalue(numel - k_max + 1, dim=1, keepdim=True).values
+    else:
+        pad_pos = torch.arange(k_max, device=dev)
+        inf = torch.full((), float("inf"), device=dev, dtype=noise.dtype)
+        pad = torch.where(pad_pos < k.to(dev, non_blocking=True).view(-1, 1), -inf, inf)
+        thresh = torch.cat((noise, pad), 1).kthvalue(numel + 1, dim=1, keepdim=True).values
+    marked = noise >= thresh
+    if bool(flip.any()):
+        marked = marked ^ flip.to(dev, non_blocking=True).view(-1, 1)
+    return marked.to(dtype)
