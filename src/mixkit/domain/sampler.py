@@ -376,6 +376,10 @@ class MixtureSampler:
         if not isinstance(block_size, int) or block_size < 1:
             raise ValueError(f"block_size must be a positive int, got {block_size!r}")
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self._config = dict(sizes=dict(sizes), weights=dict(weights), seed=int(seed), rank=int(rank),
+                            world_size=int(world_size), mode=mode, on_exhausted=on_exhausted,
+                            max_epochs=dict(max_epochs) if isinstance(max_epochs, Mapping) else max_epochs,
+                            shuffle=bool(shuffle), block_size=block_size)
         self.mode, self.on_exhausted, self.shuffle = mode, on_exhausted, bool(shuffle)
         self._size_arr = np.asarray([self._sizes[n] for n in self.names], dtype=np.int64)
         self._limit = self._limits(max_epochs)
@@ -802,6 +806,26 @@ class MixtureSampler:
             self._rank_counts_at_start = np.zeros(len(self.names), dtype=np.int64)
         self._perm_cache.clear()
         self._reset_buffer()
+
+    def fork(self, rank: int | None = None, world_size: int | None = None) -> MixtureSampler:
+        """A new sampler with the same configuration and state (optionally for another rank/world size);
+        consuming from it does not affect this one."""
+        cfg = dict(self._config)
+        if rank is not None:
+            cfg["rank"] = rank
+        if world_size is not None:
+            cfg["world_size"] = world_size
+        other = MixtureSampler(**cfg)
+        other.load_state_dict(self.state_dict())
+        return other
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickles as configuration + state (no permutation cache, no look-ahead): cheap to send to workers
+        return {"config": self._config, "state": self.state_dict()}
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__init__(**d["config"])  # type: ignore[misc]
+        self.load_state_dict(d["state"])
 
     def __repr__(self) -> str:
         w = ", ".join(f"{n}={v:.4g}" for n, v in self.weights().items())
