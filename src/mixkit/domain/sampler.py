@@ -787,6 +787,25 @@ class MixtureSampler:
         return max(abs(Fraction(c) - Fraction(n * qk, WEIGHT_DENOMINATOR)) for c, qk in
                    zip(cur.seg_counts, cur.q)).__float__()
 
+    def summary(self) -> dict[str, Any]:
+        """Counters to check a run with: global ``position``, per-domain ``counts`` and ``epochs``, this
+        rank's ``rank_counts``, the current ``weights``, the draws since the last weight change
+        (``segment_length``, ``segment_counts``), their ``expected`` values ``segment_length * w`` and the
+        largest deviation ``discrepancy`` (below 1 in quota mode)."""
+        cur = self._current_cursor()
+        n = cur.position - cur.seg_start
+        return {
+            "position": cur.position,
+            "counts": dict(zip(self.names, cur.totals)),
+            "epochs": self.epochs(),
+            "rank_counts": self.rank_counts(),
+            "weights": self.weights(),
+            "segment_length": n,
+            "segment_counts": dict(zip(self.names, cur.seg_counts)),
+            "expected": {k: n * qk / WEIGHT_DENOMINATOR for k, qk in zip(self.names, cur.q)},
+            "discrepancy": self.discrepancy(),
+        }
+
     @property
     def exhausted(self) -> bool:
         """True when the stream has ended (``"stop"`` / ``"renormalize"`` policies) at this position."""
