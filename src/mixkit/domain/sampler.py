@@ -111,16 +111,18 @@ def quantize_weights(weights: list[float], denominator: int = WEIGHT_DENOMINATOR
     gets 1 unit, taken from the largest weight (so it is still drawn, at the smallest representable rate).
     Zero stays zero.
     """
-    fr = [Fraction(w) for w in weights]
-    total = sum(fr)
-    exact = [f / total * denominator for f in fr]
-    q = [math.floor(e) for e in exact]
+    # floats are exact dyadic rationals: bring them to one power-of-two denominator as Python ints
+    ratios = [float(w).as_integer_ratio() for w in weights]
+    den = max(d for _, d in ratios)
+    num = [n * (den // d) for n, d in ratios]
+    total = sum(num)
+    q = [n * denominator // total for n in num]
+    rem = [n * denominator - qk * total for n, qk in zip(num, q)]
     rest = denominator - sum(q)
-    order = sorted(range(len(q)), key=lambda k: (-(exact[k] - q[k]), k))
-    for k in order[:rest]:
+    for k in sorted(range(len(q)), key=lambda k: (-rem[k], k))[:rest]:
         q[k] += 1
-    for k, w in enumerate(fr):
-        if w > 0 and q[k] == 0:
+    for k, n in enumerate(num):
+        if n > 0 and q[k] == 0:
             q[k] = 1
             q[max(range(len(q)), key=lambda i: (q[i], -i))] -= 1
     return q
