@@ -85,7 +85,8 @@ def check_weights(weights: Mapping[str, float], domains: list[str] | tuple[str, 
     """
     if not isinstance(weights, Mapping):
         raise TypeError(f"weights must be a dict {{domain: weight}}, got {type(weights).__name__}")
-    unknown = [k for k in weights if k not in domains]
+    known = set(domains)
+    unknown = [k for k in weights if k not in known]
     if unknown:
         raise ValueError(f"weights name unknown domains {unknown}; known domains: {list(domains)}")
     out: dict[str, float] = {}
