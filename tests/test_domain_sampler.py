@@ -293,3 +293,17 @@ def test_block_size_and_look_ahead_do_not_change_the_stream():
     got = [small.take(n) for n in (1, 2, 997, 4000)]
     assert np.array_equal(np.concatenate([b.indices for b in got]), ref.indices)
     assert np.array_equal(np.concatenate([b.domain_ids for b in got]), ref.domain_ids)
+
+
+def test_pickle_and_fork_carry_configuration_and_position():
+    import pickle
+
+    s = MixtureSampler({"a": 9, "b": 4}, {"a": 0.7, "b": 0.3}, seed=5, rank=1, world_size=3, mode="iid")
+    s.take(10)
+    clone = pickle.loads(pickle.dumps(s))
+    other = s.fork()
+    nxt = s.take(20).keys()
+    assert clone.take(20).keys() == nxt == other.take(20).keys()
+    assert s.summary()["position"] == 90 and set(s.summary()) >= {"counts", "epochs", "discrepancy"}
+    b = MixtureSampler({"a": 9, "b": 4}, {"a": 0.7, "b": 0.3}).take(5)
+    assert len(b) == 5 and b.domains == [d for d, _ in b] and b.keys() == list(b)

@@ -538,7 +538,9 @@ class MixtureSampler:
         size = int(self._size_arr[k])
         if self.shuffle:
             g = torch.Generator().manual_seed(_perm_seed(self.seed, self.names[k], epoch))
-            perm = torch.randperm(size, generator=g).numpy()
+            # int32 halves the memory of the cached permutation when the domain allows it
+            dtype = torch.int32 if size < 2**31 else torch.int64
+            perm = torch.randperm(size, generator=g, dtype=dtype).numpy()
         else:
             perm = np.arange(size, dtype=np.int64)
         self._perm_cache[k] = (epoch, perm)
