@@ -307,3 +307,14 @@ def test_pickle_and_fork_carry_configuration_and_position():
     assert s.summary()["position"] == 90 and set(s.summary()) >= {"counts", "epochs", "discrepancy"}
     b = MixtureSampler({"a": 9, "b": 4}, {"a": 0.7, "b": 0.3}).take(5)
     assert len(b) == 5 and b.domains == [d for d, _ in b] and b.keys() == list(b)
+
+
+def test_batches_cover_the_stream_and_end_with_the_stop_policy():
+    sizes, weights = {"a": 10, "b": 6}, {"a": 0.6, "b": 0.4}
+    ref = list(MixtureSampler(sizes, weights, on_exhausted="stop"))
+    got = [b for b in MixtureSampler(sizes, weights, on_exhausted="stop").batches(4)]
+    assert [len(b) for b in got] == [4, 4, 4, 4] and [k for b in got for k in b] == ref
+    short = list(MixtureSampler(sizes, weights, on_exhausted="stop").batches(5, drop_last=True))
+    assert [len(b) for b in short] == [5, 5, 5]
+    with pytest.raises(ValueError, match="batch_size"):
+        next(MixtureSampler(sizes, weights).batches(0))
