@@ -393,7 +393,12 @@ class MixtureSampler:
         block_size: global slots generated at a time (a speed knob; does not change the stream).
 
     The sampler is itself the iterator: iterating or calling :meth:`batches` / :meth:`take` consumes
-    draws, and :meth:`state_dict` records how far this rank got.
+    draws, and :meth:`state_dict` records how far this rank got. Domain ids (``DrawBatch.domain_ids``)
+    index :attr:`names`, which follows the order of ``sizes``; every rank must pass the same ``sizes`` in
+    the same order (the order breaks ties in the schedule), which :meth:`load_state_dict` checks.
+
+    Schedule: the quota method of apportionment (Balinski & Young 1975) as EDF scheduling, see the module
+    docstring; permutations: ``torch.randperm`` with a generator seeded from ``(seed, domain, epoch)``.
     """
 
     def __init__(self, sizes: Mapping[str, int], weights: Mapping[str, float], seed: int = 0,
