@@ -283,13 +283,17 @@ class QuotaSchedule:
                 if ready:
                     pick = heapq.heappop(ready)
                 else:
-                    # until the next held job is released, S runs in order if each job is released in time
+                    # until the next held job is released, S runs in order while its jobs are released
+                    # in time (slack[j] <= s - i): copy that run without the per-slot bookkeeping
                     run = min(waiting[0][0] - s if waiting else 0, n - produced, total - i)
-                    if run > 1 and max(slack[i:i + run]) <= s - i:
-                        ev_pos.extend(range(produced, produced + run))
-                        ev_idx.extend(range(i, i + run))
-                        produced += run
-                        i += run
+                    off, m = s - i, 0
+                    while m < run and slack[i + m] <= off:
+                        m += 1
+                    if m > 1:
+                        ev_pos.extend(range(produced, produced + m))
+                        ev_idx.extend(range(i, i + m))
+                        produced += m
+                        i += m
                         continue
                     while i < total and S_rel_list[i] > s:
                         heapq.heappush(waiting, (S_rel_list[i], i))
