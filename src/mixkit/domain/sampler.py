@@ -1,0 +1,899 @@
+"""MixtureSampler: domain weights -> an exact, deterministic, resumable, rank-sharded stream of
+``(domain, index)`` draws.
+
+How the stream is built
+-----------------------
+* **One global stream, identical on every rank.** Rank ``r`` of ``W`` takes global positions
+  ``r, r + W, r + 2W, ...``; nothing is communicated, the shares are disjoint and jointly complete.
+* **Which domain** fills global slot ``t`` (``mode="quota"``, the default) is decided by the *quota method*
+  of apportionment (Balinski & Young, "The quota method of apportionment", Amer. Math. Monthly 82, 1975),
+  run as earliest-deadline-first scheduling: the ``j``-th draw of domain ``k`` is a unit job released at
+  slot ``floor((j - 1) / w_k) + 1`` and due at slot ``ceil(j / w_k)``; each slot goes to the released job
+  with the earliest deadline. Every job meets its window, which is equivalent to: **after every prefix of
+  N draws, each domain's count differs from ``N * w_k`` by less than 1** (so in any window of consecutive
+  draws by less than 2). Weights are normalised and held exactly as integers over ``2**31``
+  (largest-remainder rounding), so the bound is exact, with no floating-point drift however long the run,
+  for :meth:`MixtureSampler.weights`; those differ from the weights passed by less than ``2**-31`` each, so
+  against the passed weights the deviation after N draws is below ``1 + N * 2**-31``. The schedule is
+  computed in vectorised blocks (see :class:`QuotaSchedule`). ``mode="iid"`` draws each slot's domain
+  independently from the weights instead (proportions then hold only in expectation), still seeded
+  and resumable.
+* **Which item** of the domain: the ``n``-th draw of domain ``k`` (over the whole run) reads
+  ``perm(seed, k, epoch)[n mod size_k]`` with ``epoch = n // size_k`` and ``perm`` a ``torch.randperm``
+  seeded from ``(seed, domain name, epoch)``: each epoch is a fresh permutation, so no item repeats before
+  the domain is exhausted.
+* **Weight changes** (:meth:`MixtureSampler.set_weights`) start a new *segment* at the current group
+  position (the number of draws all ranks together consumed, ``items_taken * world_size``); the prefix
+  bound then holds for every prefix *of the segment*, counted from the change point. Item order is not
+  affected: each domain continues its permutation where it stopped.
+* **Zero weights** are never drawn (no waiting on them, no deadlock). **Exhausted domains** follow
+  ``on_exhausted``: ``"cycle"`` (default) starts the next epoch's permutation; ``"stop"`` ends the stream
+  just before any domain would read beyond ``max_epochs`` passes (the end is cut to a multiple of
+  ``world_size`` so every rank gets the same number of items); ``"renormalize"`` sets the weight of the
+  exhausted domain to zero there and renormalises the others (a new segment starts, as for
+  :meth:`set_weights`), stopping only when every domain is exhausted.
+
+State (:meth:`state_dict`) is O(domains) integers and restores the stream bit for bit, including after
+weight changes, with the same or a different ``world_size``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import heapq
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+OnExhausted = Literal["cycle", "stop", "renormalize"]
+Mode = Literal["quota", "iid"]
+
+#: weights are held as integers summing to this denominator
+WEIGHT_DENOMINATOR = 1 << 31
+_IID_BLOCK = 1 << 14
+_STATE_VERSION = 1
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_sizes(sizes: Mapping[str, int]) -> dict[str, int]:
+    """Validate ``sizes``: a non-empty mapping from domain name (``str``) to a positive ``int``."""
+    if not isinstance(sizes, Mapping) or not sizes:
+        raise ValueError(f"sizes must be a non-empty dict {{domain: number of items}}, got {sizes!r}")
+    out: dict[str, int] = {}
+    for name, size in sizes.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"sizes: domain names must be non-empty strings, got {name!r}")
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or int(size) <= 0:
+            raise ValueError(f"sizes[{name!r}] must be a positive integer, got {size!r}")
+        out[name] = int(size)
+    return out
+
+
+def check_weights(weights: Mapping[str, float], domains: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """Validate ``weights`` against the known ``domains``: finite, >= 0, not all zero, no unknown name.
+
+    Domains missing from ``weights`` get weight 0. Returns floats in the order of ``domains``
+    (not normalised).
+    """
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a dict {{domain: weight}}, got {type(weights).__name__}")
+    known = set(domains)
+    unknown = [k for k in weights if k not in known]
+    if unknown:
+        raise ValueError(f"weights name unknown domains {unknown}; known domains: {list(domains)}")
+    out: dict[str, float] = {}
+    for name in domains:
+        value = weights.get(name, 0.0)
+        try:
+            w = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"weights[{name!r}] must be a number, got {value!r}") from None
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(f"weights[{name!r}] must be a finite number >= 0, got {value!r}")
+        out[name] = w
+    if not any(w > 0 for w in out.values()):
+        raise ValueError(f"weights must have at least one positive entry, got {dict(weights)!r}")
+    return out
+
+
+def quantize_weights(weights: list[float], denominator: int = WEIGHT_DENOMINATOR) -> list[int]:
+    """Normalise non-negative ``weights`` exactly and round them to integers summing to ``denominator``.
+
+    Largest-remainder rounding on exact rationals: each result is within 1 of ``w_k / sum(w) *
+    denominator``, except that a positive weight is never rounded to zero: one below ``1 / denominator``
+    gets 1 unit, taken from the largest weight (so it is still drawn, at the smallest representable rate).
+    Zero stays zero.
+    """
+    # floats are exact dyadic rationals: bring them to one power-of-two denominator as Python ints
+    ratios = [float(w).as_integer_ratio() for w in weights]
+    den = max(d for _, d in ratios)
+    num = [n * (den // d) for n, d in ratios]
+    total = sum(num)
+    q = [n * denominator // total for n in num]
+    rem = [n * denominator - qk * total for n, qk in zip(num, q)]
+    rest = denominator - sum(q)
+    for k in sorted(range(len(q)), key=lambda k: (-rem[k], k))[:rest]:
+        q[k] += 1
+    for k, n in enumerate(num):
+        if n > 0 and q[k] == 0:
+            q[k] = 1
+            q[max(range(len(q)), key=lambda i: (q[i], -i))] -= 1
+    return q
+
+
+def _perm_seed(seed: int, domain: str, epoch: int) -> int:
+    digest = hashlib.blake2b(f"mixkit-perm|{seed}|{domain}|{epoch}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def _iid_seed(seed: int, segment: int, block: int) -> int:
+    digest = hashlib.blake2b(f"mixkit-iid|{seed}|{segment}|{block}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+# --------------------------------------------------------------------------- quota schedule
+
+
+def quota_schedule_reference(q: list[int], n: int, denominator: int = WEIGHT_DENOMINATOR) -> np.ndarray:
+    """Reference quota-method schedule: slot by slot with a heap (O(n log K), slow, obviously right).
+
+    Slot ``s`` (1-based) goes to the released job with the smallest ``(deadline, domain)``; the ``j``-th job
+    of domain ``k`` is released at slot ``floor((j - 1) Q / q_k) + 1`` and due at ``ceil(j Q / q_k)``.
+    :class:`QuotaSchedule` must produce exactly this sequence (tested).
+    """
+    counts = [0] * len(q)
+    ready: list[tuple[int, int]] = []
+    waiting: list[tuple[int, int]] = []
+    for k, qk in enumerate(q):
+        if qk > 0:
+            heapq.heappush(ready, (-(-denominator // qk), k))
+    out = np.empty(n, dtype=np.int64)
+    for s in range(1, n + 1):
+        while waiting and waiting[0][0] <= s:
+            _, k = heapq.heappop(waiting)
+            heapq.heappush(ready, (-(-(counts[k] + 1) * denominator // q[k]), k))
+        _, k = heapq.heappop(ready)
+        out[s - 1] = k
+        counts[k] += 1
+        release = counts[k] * denominator // q[k] + 1
+        if release <= s + 1:
+            heapq.heappush(ready, (-(-(counts[k] + 1) * denominator // q[k]), k))
+        else:
+            heapq.heappush(waiting, (release, k))
+    return out
+
+
+def _floor_jq(j: np.ndarray, A: np.ndarray, B: np.ndarray, q: np.ndarray,
+              Bq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``floor(j * Q / q)`` exactly and whether the division is exact, for int64 ``j`` < 2**32, using
+    ``Q = A q + B``: the float estimate of ``floor(j B / q)`` is off by at most 1 and is corrected with
+    integer products (no int64 division, which is slow)."""
+    jB = j * B
+    f = np.floor(j * Bq).astype(np.int64)
+    r = jB - f * q
+    f = f - (r < 0) + (r >= q)  # r < 0: estimate 1 too large; r >= q: 1 too small
+    r = jB - f * q
+    return j * A + f, r == 0
+
+
+class QuotaSchedule:
+    """Quota-method schedule over integer weights ``q`` (summing to ``Q = 2**31``), vectorised.
+
+    ``next(n)`` returns the domain ids of the next ``n`` slots of the segment as ``int64 [n]``, exactly
+    :func:`quota_schedule_reference`. State: the slot count ``t`` and the per-domain counts.
+
+    Method: the pending jobs up to a horizon are generated with NumPy and sorted by ``(deadline, domain)``
+    (the EDF priority) into a list ``S``. While every job of ``S`` is already released when its turn comes,
+    EDF *is* ``S`` and whole runs are copied at once; at the few slots where the next job of ``S`` is not
+    released yet, a short Python loop holds the skipped jobs aside and serves the earliest-deadline
+    released one, until none is held and ``S`` lines up again. The schedule is periodic: after ``Q`` slots
+    every count equals ``q_k`` exactly, so the state is reduced modulo ``Q`` and all arithmetic fits int64.
+    """
+
+    def __init__(self, q: list[int], counts: list[int] | None = None, t: int = 0) -> None:
+        Q = WEIGHT_DENOMINATOR
+        if sum(q) != Q:
+            raise ValueError(f"q must sum to {Q}, got {sum(q)}")
+        self.q = np.asarray(q, dtype=np.int64)
+        c = np.asarray(counts if counts is not None else [0] * len(q), dtype=np.int64)
+        periods = t // Q  # reduce: the state after m full periods is the initial state shifted
+        self.t = t - periods * Q
+        self.counts = c - periods * self.q
+        self.active = np.flatnonzero(self.q > 0)
+        qa = self.q[self.active]
+        self._A, self._B, self._qa = Q // qa, Q % qa, qa
+        self._Bq = self._B / qa
+        self.bits = max(1, (len(q) - 1).bit_length())
+
+    def next(self, n: int) -> np.ndarray:
+        parts = []
+        left = n
+        while left > 0:
+            part = self._block(left)
+            if part.shape[0] == 0:  # cannot happen: the horizon always holds enough released jobs
+                raise RuntimeError("QuotaSchedule made no progress; please report this as a bug")
+            parts.append(part)
+            left -= part.shape[0]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def _block(self, n: int) -> np.ndarray:
+        Q, t, K = WEIGHT_DENOMINATOR, self.t, len(self.q)
+        act, A, B, qa = self.active, self._A, self._B, self._qa
+        horizon = t + n + 2 * act.shape[0] + 64
+        c = self.counts[act]
+        last = np.maximum(horizon * qa // Q, c + 1)  # jobs with deadline <= horizon (at least one each)
+        m = last - c
+        total = int(m.sum())
+        dom_a = np.repeat(np.arange(act.shape[0]), m)
+        starts = np.cumsum(m) - m
+        j = np.arange(total, dtype=np.int64) - np.repeat(starts, m) + np.repeat(c + 1, m)
+        Aj, Bj, qj, Bqj = A[dom_a], B[dom_a], qa[dom_a], self._Bq[dom_a]
+        floor_j, exact_j = _floor_jq(j, Aj, Bj, qj, Bqj)
+        floor_jm1, _ = _floor_jq(j - 1, Aj, Bj, qj, Bqj)
+        deadline = floor_j + ~exact_j  # ceil(j Q / q); ~bool is 1 when not exact
+        release = floor_jm1 + 1  # floor((j - 1) Q / q) + 1
+        dom = act[dom_a]
+        # sort by (deadline, domain) = EDF priority; pack (deadline, domain, clipped release) into one
+        # int64 key when it fits (a value sort is much cheaper than an argsort)
+        rel_off = np.maximum(release - t, 0)  # a release at or before slot t + 1 is as good as released
+        rbits = max(1, int(rel_off.max()).bit_length())
+        dl_off = deadline - t
+        if int(dl_off.max()).bit_length() + self.bits + rbits <= 62:
+            key = np.sort((dl_off << (self.bits + rbits)) | (dom << rbits) | rel_off)
+            S_rel = (key & ((1 << rbits) - 1)) + t
+            S_dom = (key >> rbits) & ((1 << self.bits) - 1)
+        else:
+            order = np.argsort((deadline << self.bits) | dom, kind="stable")
+            S_dom = dom[order]
+            S_rel = np.maximum(release[order], t)
+        # In an aligned stretch S[i] fills slot t + 1 + i, i.e. i == produced; it cannot where S[i] is
+        # not released yet ("late"). There EDF holds S[i] aside and serves the earliest-deadline released
+        # job until nothing is held; every skip is matched by a served held job, so i == produced again.
+        late = np.flatnonzero(S_rel > t + 1 + np.arange(total, dtype=np.int64)).tolist()
+        S_rel_list: list[int] | None = None
+        ev_pos: list[int] = []
+        ev_idx: list[int] = []
+        produced, v = 0, 0
+        limit = min(n, total)
+        while True:
+            v = bisect.bisect_left(late, produced, v)
+            produced = min(late[v] if v < len(late) else total, limit)
+            i = produced
+            if produced >= limit:
+                break
+            if S_rel_list is None:
+                S_rel_list = S_rel.tolist()
+                slack = (S_rel - np.arange(total, dtype=np.int64)).tolist()  # S[j] fits slot s iff <= s - j
+            # held jobs: ``waiting`` (release, S index) until released, then ``ready`` (S index = priority);
+            # every held job has a smaller S index than S[i], so a ready one always goes first
+            waiting: list[tuple[int, int]] = []
+            ready: list[int] = []
+            while produced < n:
+                s = t + 1 + produced
+                while waiting and waiting[0][0] <= s:
+                    heapq.heappush(ready, heapq.heappop(waiting)[1])
+                if ready:
+                    pick = heapq.heappop(ready)
+                else:
+                    # until the next held job is released, S runs in order while its jobs are released
+                    # in time (slack[j] <= s - i): copy that run without the per-slot bookkeeping
+                    run = min(waiting[0][0] - s if waiting else 0, n - produced, total - i)
+                    off, m = s - i, 0
+                    while m < run and slack[i + m] <= off:
+                        m += 1
+                    if m > 1:
+                        ev_pos.extend(range(produced, produced + m))
+                        ev_idx.extend(range(i, i + m))
+                        produced += m
+                        i += m
+                        continue
+                    while i < total and S_rel_list[i] > s:
+                        heapq.heappush(waiting, (S_rel_list[i], i))
+                        i += 1
+                    if i >= total:
+                        break
+                    pick = i
+                    i += 1
+                ev_pos.append(produced)
+                ev_idx.append(pick)
+                produced += 1
+                if not waiting and not ready:
+                    break
+            if waiting or ready or i >= total:  # block ends inside an event: the state is just the counts
+                break
+        sel = np.arange(produced, dtype=np.int64)
+        if ev_pos:
+            sel[ev_pos] = ev_idx
+        res = S_dom[sel]
+        self.counts += np.bincount(res, minlength=K)
+        self.t += res.shape[0]
+        if self.t >= Q:
+            self.t -= Q
+            self.counts -= self.q
+        return res
+
+
+# --------------------------------------------------------------------------- cursor (stream state)
+
+
+@dataclass
+class _Cursor:
+    """State of the global stream at global position ``position`` (plain ints, cheap to copy)."""
+
+    position: int
+    segment: int
+    seg_start: int
+    seg_counts: list[int]
+    totals: list[int]
+    q: list[int]
+    ended: bool = False
+
+    def copy(self) -> _Cursor:
+        return _Cursor(self.position, self.segment, self.seg_start, list(self.seg_counts),
+                       list(self.totals), list(self.q), self.ended)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "segment": self.segment, "seg_start": self.seg_start,
+                "seg_counts": list(self.seg_counts), "totals": list(self.totals), "q": list(self.q),
+                "ended": self.ended}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> _Cursor:
+        return cls(int(d["position"]), int(d["segment"]), int(d["seg_start"]),
+                   [int(x) for x in d["seg_counts"]], [int(x) for x in d["totals"]],
+                   [int(x) for x in d["q"]], bool(d["ended"]))
+
+
+@dataclass(frozen=True)
+class DrawBatch:
+    """A batch of draws for one rank: ``domain_ids`` and ``indices`` are ``int64 [B]`` NumPy arrays;
+    ``names`` maps a domain id to its name. Iterating yields ``(domain, index)`` pairs."""
+
+    domain_ids: np.ndarray
+    indices: np.ndarray
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def domains(self) -> list[str]:
+        """Domain name of each draw (``list[str]`` of length B)."""
+        names = self.names
+        return [names[k] for k in self.domain_ids.tolist()]
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(zip(self.domains, self.indices.tolist()))
+
+    def keys(self) -> list[tuple[str, int]]:
+        """The draws as ``(domain, index)`` tuples, the keys :class:`MixtureDataset` takes."""
+        return list(self)
+
+
+# --------------------------------------------------------------------------- the sampler
+
+
+class MixtureSampler:
+    """Stream of ``(domain, index)`` draws following ``weights`` over domains of ``sizes`` items.
+
+    Args:
+        sizes: ``{domain: number of items}`` (positive ints); the domain order in outputs follows it.
+        weights: ``{domain: weight >= 0}``; normalised; missing domains get 0; not all zero.
+        seed: seeds the per-domain permutations (and the iid draws).
+        rank, world_size: this process takes global positions ``rank, rank + world_size, ...``.
+        mode: ``"quota"`` (deterministic, prefix bound < 1, the default) or ``"iid"``.
+        on_exhausted: ``"cycle"`` | ``"stop"`` | ``"renormalize"`` (see the module docstring).
+        max_epochs: passes over a domain after which it counts as exhausted (``"stop"`` and
+            ``"renormalize"`` only): a number or ``{domain: number}``; default 1.
+        shuffle: ``False`` reads each domain in order ``0..size-1`` every epoch.
+        block_size: global slots generated at a time (a speed knob; does not change the stream).
+
+    The sampler is itself the iterator: iterating or calling :meth:`batches` / :meth:`take` consumes
+    draws, and :meth:`state_dict` records how far this rank got. Domain ids (``DrawBatch.domain_ids``)
+    index :attr:`names`, which follows the order of ``sizes``; every rank must pass the same ``sizes`` in
+    the same order (the order breaks ties in the schedule), which :meth:`load_state_dict` checks.
+
+    Schedule: the quota method of apportionment (Balinski & Young 1975) as EDF scheduling, see the module
+    docstring; permutations: ``torch.randperm`` with a generator seeded from ``(seed, domain, epoch)``.
+    """
+
+    def __init__(self, sizes: Mapping[str, int], weights: Mapping[str, float], seed: int = 0,
+                 rank: int = 0, world_size: int = 1, *, mode: Mode = "quota",
+                 on_exhausted: OnExhausted = "cycle", max_epochs: float | Mapping[str, float] = 1.0,
+                 shuffle: bool = True, block_size: int = 1 << 15) -> None:
+        self._sizes = check_sizes(sizes)
+        self.names: tuple[str, ...] = tuple(self._sizes)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        if isinstance(world_size, bool) or not isinstance(world_size, (int, np.integer)) or world_size < 1:
+            raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
+        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be an integer in [0, world_size={world_size}), got {rank!r}")
+        if mode not in ("quota", "iid"):
+            raise ValueError(f"mode must be 'quota' or 'iid', got {mode!r}")
+        if on_exhausted not in ("cycle", "stop", "renormalize"):
+            raise ValueError(f"on_exhausted must be 'cycle', 'stop' or 'renormalize', got {on_exhausted!r}")
+        if not isinstance(block_size, int) or block_size < 1:
+            raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self._config = dict(sizes=dict(sizes), weights=dict(weights), seed=int(seed), rank=int(rank),
+                            world_size=int(world_size), mode=mode, on_exhausted=on_exhausted,
+                            max_epochs=dict(max_epochs) if isinstance(max_epochs, Mapping) else max_epochs,
+                            shuffle=bool(shuffle), block_size=block_size)
+        self.mode, self.on_exhausted, self.shuffle = mode, on_exhausted, bool(shuffle)
+        self._size_arr = np.asarray([self._sizes[n] for n in self.names], dtype=np.int64)
+        self._limit = self._limits(max_epochs)
+        w = check_weights(weights, self.names)
+        q = quantize_weights([w[n] for n in self.names])
+        K = len(self.names)
+        # block of global slots: a multiple of world_size
+        self._block = max(1, block_size // self.world_size) * self.world_size
+        self._perm_cache: dict[int, tuple[int, np.ndarray]] = {}
+        self._start = _Cursor(0, 0, 0, [0] * K, [0] * K, q)
+        self._rank_counts_at_start = np.zeros(K, dtype=np.int64)
+        self._taken = 0  # items this rank consumed in total
+        if self.on_exhausted != "cycle":
+            self._apply_exhaustion(self._start)
+        self._reset_buffer()
+
+    # ---------------------------------------------------------------- configuration helpers
+
+    def _limits(self, max_epochs: float | Mapping[str, float]) -> np.ndarray:
+        K = len(self.names)
+        if self.on_exhausted == "cycle":
+            return np.full(K, np.iinfo(np.int64).max, dtype=np.int64)
+        if isinstance(max_epochs, Mapping):
+            unknown = [k for k in max_epochs if k not in self._sizes]
+            if unknown:
+                raise ValueError(f"max_epochs names unknown domains {unknown}; known: {list(self.names)}")
+            per = [max_epochs.get(n, 1.0) for n in self.names]
+        else:
+            per = [max_epochs] * K
+        out = []
+        for name, e in zip(self.names, per):
+            try:
+                e = float(e)
+            except (TypeError, ValueError):
+                raise ValueError(f"max_epochs for {name!r} must be a number > 0, got {e!r}") from None
+            if not e > 0 or not math.isfinite(e):
+                raise ValueError(f"max_epochs for {name!r} must be a finite number > 0, got {e!r}")
+            out.append(max(1, int(e * self._sizes[name])))
+        return np.asarray(out, dtype=np.int64)
+
+    # ---------------------------------------------------------------- generation of the global stream
+
+    def _reset_buffer(self) -> None:
+        """Forget generated slots; the next generation starts at ``self._start``."""
+        self._core: QuotaSchedule | None = None
+        self._gen = self._start.copy()  # cursor at the end of the buffer
+        self._buf_dom = np.empty(0, dtype=np.int64)
+        self._buf_idx = np.empty(0, dtype=np.int64)
+        self._iid_cache: tuple[int, int, np.ndarray] | None = None
+        self._ramp = 1024
+
+    def _apply_exhaustion(self, cur: _Cursor) -> None:
+        """At ``cur``: zero the weight of domains that reached their limit ("renormalize"), or end."""
+        totals = np.asarray(cur.totals, dtype=np.int64)
+        done = totals >= self._limit
+        active = [k for k, qk in enumerate(cur.q) if qk > 0]
+        if not any(done[k] for k in active):
+            return
+        if self.on_exhausted == "stop":
+            cur.ended = True
+            return
+        rest = [0.0 if done[k] else float(qk) for k, qk in enumerate(cur.q)]
+        if not any(rest):
+            cur.ended = True
+            return
+        self._new_segment(cur, quantize_weights(rest))
+
+    @staticmethod
+    def _new_segment(cur: _Cursor, q: list[int]) -> None:
+        cur.q = q
+        cur.segment += 1
+        cur.seg_start = cur.position
+        cur.seg_counts = [0] * len(q)
+
+    def _domains(self, cur: _Cursor, n: int) -> np.ndarray:
+        """Domain ids of the ``n`` slots after ``cur`` within its segment (advances the core)."""
+        if self.mode == "quota":
+            core = self._core
+            if core is None:
+                core = self._core = QuotaSchedule(cur.q, cur.seg_counts, cur.position - cur.seg_start)
+            return core.next(n)
+        u0 = cur.position - cur.seg_start
+        parts = []
+        u = u0
+        while u < u0 + n:
+            b = u // _IID_BLOCK
+            cache = self._iid_cache
+            if cache is None or cache[0] != cur.segment or cache[1] != b:
+                g = torch.Generator().manual_seed(_iid_seed(self.seed, cur.segment, b))
+                r = torch.rand(_IID_BLOCK, generator=g, dtype=torch.float64).numpy()
+                cdf = np.cumsum(np.asarray(cur.q, dtype=np.float64))
+                cdf /= cdf[-1]
+                ids = np.searchsorted(cdf, r, side="right").astype(np.int64)
+                ids = np.minimum(ids, len(cur.q) - 1)
+                cache = self._iid_cache = (cur.segment, b, ids)
+            lo = u - b * _IID_BLOCK
+            hi = min(_IID_BLOCK, u0 + n - b * _IID_BLOCK)
+            parts.append(cache[2][lo:hi])
+            u += hi - lo
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def _groups(self, dom: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """``(domain, ascending positions in dom)`` for every domain present in ``dom``."""
+        K = len(self.names)
+        if K <= 32:
+            groups = [(k, np.flatnonzero(dom == k)) for k in range(K)]
+            return [(k, pos) for k, pos in groups if pos.shape[0]]
+        order = np.argsort(dom, kind="stable")
+        counts = np.bincount(dom, minlength=K)
+        bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        return [(k, order[bounds[k]:bounds[k + 1]]) for k in np.flatnonzero(counts).tolist()]
+
+    def _perm(self, k: int, epoch: int) -> np.ndarray:
+        hit = self._perm_cache.get(k)
+        if hit is not None and hit[0] == epoch:
+            return hit[1]
+        size = int(self._size_arr[k])
+        if self.shuffle:
+            g = torch.Generator().manual_seed(_perm_seed(self.seed, self.names[k], epoch))
+            # int32 halves the memory of the cached permutation when the domain allows it
+            dtype = torch.int32 if size < 2**31 else torch.int64
+            perm = torch.randperm(size, generator=g, dtype=dtype).numpy()
+        else:
+            perm = np.arange(size, dtype=np.int64)
+        self._perm_cache[k] = (epoch, perm)
+        return perm
+
+    def _indices(self, groups: list[tuple[int, np.ndarray]], base: list[int], n: int) -> np.ndarray:
+        """Item index of each slot: the draws of domain ``k`` in a block are its occurrences
+        ``base[k], base[k] + 1, ...``, i.e. contiguous slices of its epoch permutations."""
+        out = np.empty(n, dtype=np.int64)
+        sizes = self._size_arr
+        for k, pos in groups:
+            m = pos.shape[0]
+            start, size = base[k], int(sizes[k])
+            done = 0
+            while done < m:
+                epoch, off = divmod(start + done, size)
+                take = min(m - done, size - off)
+                out[pos[done:done + take]] = self._perm(k, epoch)[off:off + take]
+                done += take
+        return out
+
+    def _extend(self) -> bool:
+        """Append one block of global slots to the buffer; ``False`` when the stream has ended."""
+        cur = self._gen
+        if cur.ended:
+            return False
+        W = self.world_size
+        # look-ahead grows from 1024 slots to block_size after every reset, so set_weights followed by a
+        # small take() stays cheap; the stream does not depend on how it is cut into blocks
+        want = min(self._block, self._ramp)
+        self._ramp = min(2 * self._ramp, self._block)
+        doms, idxs = [], []
+        produced = 0
+        while produced < want and not cur.ended:
+            n = want - produced
+            dom = self._domains(cur, n)
+            base = cur.totals
+            groups = self._groups(dom)
+            cut = n
+            if self.on_exhausted != "cycle":
+                limit = self._limit
+                for k, pos in groups:
+                    room = int(limit[k]) - base[k]  # draws left before domain k is exhausted
+                    if pos.shape[0] > room:
+                        cut = min(cut, int(pos[room]))
+                if cut < n:
+                    dom = dom[:cut]
+                    groups = [(k, pos[:np.searchsorted(pos, cut)]) for k, pos in groups]
+            doms.append(dom)
+            idxs.append(self._indices(groups, base, cut))
+            add = [0] * len(self.names)
+            for k, pos in groups:
+                add[k] = pos.shape[0]
+            cur.totals = [x + y for x, y in zip(cur.totals, add)]
+            cur.seg_counts = [x + y for x, y in zip(cur.seg_counts, add)]
+            cur.position += cut
+            produced += cut
+            if cut < n:  # a domain is exhausted at cur.position
+                self._core = None
+                self._apply_exhaustion(cur)
+        dom = np.concatenate(doms) if doms else np.empty(0, dtype=np.int64)
+        idx = np.concatenate(idxs) if idxs else np.empty(0, dtype=np.int64)
+        if cur.ended and cur.position % W:  # equal shares for every rank: cut to a multiple of W
+            drop = cur.position % W
+            keep = max(dom.shape[0] - drop, 0)
+            sub = np.bincount(dom[keep:], minlength=len(self.names))
+            cur.totals = (np.asarray(cur.totals, dtype=np.int64) - sub).tolist()
+            cur.seg_counts = (np.asarray(cur.seg_counts, dtype=np.int64) - sub).tolist()
+            cur.position -= dom.shape[0] - keep
+            dom, idx = dom[:keep], idx[:keep]
+        self._buf_dom = np.concatenate([self._buf_dom, dom])
+        self._buf_idx = np.concatenate([self._buf_idx, idx])
+        return dom.shape[0] > 0
+
+    # ---------------------------------------------------------------- consuming this rank's share
+
+    def _rank_offset(self) -> int:
+        """Buffer offset of this rank's next item."""
+        return (self._taken * self.world_size + self.rank) - self._start.position
+
+    def _compact(self) -> None:
+        """Move ``_start`` up to the current group position once the consumed part is large."""
+        G = self._taken * self.world_size
+        drop = G - self._start.position
+        if drop < self._block:
+            return
+        dom = self._buf_dom[:drop]
+        K = len(self.names)
+        add = np.bincount(dom, minlength=K)
+        st = self._start
+        # segments can change inside the dropped part only through exhaustion; recompute from scratch
+        # in that rare case by replaying from the old start (cheap: O(drop)).
+        if self._gen.segment != st.segment:
+            self._start = self._cursor_at(G)
+        else:
+            st.totals = (np.asarray(st.totals, dtype=np.int64) + add).tolist()
+            st.seg_counts = (np.asarray(st.seg_counts, dtype=np.int64) + add).tolist()
+            st.position = G
+        self._rank_counts_at_start += np.bincount(dom[self.rank::self.world_size], minlength=K)
+        self._buf_dom = self._buf_dom[drop:]
+        self._buf_idx = self._buf_idx[drop:]
+
+    def _cursor_at(self, G: int) -> _Cursor:
+        """Cursor at global position ``G`` inside the buffer (replays segment changes if any)."""
+        st = self._start
+        n = G - st.position
+        if n == 0:
+            return st.copy()
+        if self._gen.segment == st.segment:
+            add = np.bincount(self._buf_dom[:n], minlength=len(self.names))
+            cur = st.copy()
+            cur.totals = (np.asarray(cur.totals, dtype=np.int64) + add).tolist()
+            cur.seg_counts = (np.asarray(cur.seg_counts, dtype=np.int64) + add).tolist()
+            cur.position = G
+            return cur
+        # replay from the start cursor with a scratch sampler state (segment changed on exhaustion)
+        saved = (self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp)
+        self._core, self._gen, self._iid_cache = None, st.copy(), None
+        self._buf_dom = np.empty(0, dtype=np.int64)
+        self._buf_idx = np.empty(0, dtype=np.int64)
+        block, self._block = self._block, n
+        try:
+            cur = self._gen
+            while cur.position < G and not cur.ended:
+                self._block = G - cur.position
+                self._extend()
+                cur = self._gen
+            return cur.copy()
+        finally:
+            self._block = block
+            self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp = saved
+
+    def take(self, n: int) -> DrawBatch:
+        """Consume and return this rank's next ``n`` draws (fewer only when the stream has ended)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        W = self.world_size
+        off = self._rank_offset()
+        need = off + (n - 1) * W + 1 if n > 0 else 0
+        while self._buf_dom.shape[0] < need and self._extend():
+            pass
+        stop = min(need, self._buf_dom.shape[0])
+        sl = slice(off, stop, W)
+        dom = self._buf_dom[sl].copy()
+        idx = self._buf_idx[sl].copy()
+        self._taken += dom.shape[0]
+        self._compact()
+        return DrawBatch(dom, idx, self.names)
+
+    def batches(self, batch_size: int, drop_last: bool = False) -> Iterator[DrawBatch]:
+        """Yield this rank's draws in :class:`DrawBatch` es of ``batch_size`` until the stream ends
+        (never, with ``on_exhausted="cycle"``). ``drop_last`` drops a final short batch."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        while True:
+            b = self.take(int(batch_size))
+            if len(b) == 0 or (drop_last and len(b) < batch_size):
+                return
+            yield b
+            if len(b) < batch_size:
+                return
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        chunk = 1024
+        while True:
+            b = self.take(chunk)
+            yield from b
+            if len(b) < chunk:
+                return
+
+    # ---------------------------------------------------------------- weights
+
+    def weights(self) -> dict[str, float]:
+        """Current normalised weights as used by the schedule (exact integers / ``2**31``)."""
+        q = self._current_cursor().q
+        return {n: qk / WEIGHT_DENOMINATOR for n, qk in zip(self.names, q)}
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Change the mixture from this rank's current group position ``items_taken * world_size``.
+
+        Call it on every rank after the same number of items. A new segment starts there: the prefix
+        bound holds from the change point. O(domains) plus regenerating the discarded look-ahead.
+        """
+        w = check_weights(weights, self.names)
+        q = quantize_weights([w[n] for n in self.names])
+        cur = self._current_cursor()
+        self._new_segment(cur, q)
+        cur.ended = False
+        self._start = cur
+        self._rank_counts_at_start = self._rank_counts_now()
+        if self.on_exhausted != "cycle":
+            self._apply_exhaustion(cur)
+        self._reset_buffer()
+
+    def _current_cursor(self) -> _Cursor:
+        return self._cursor_at(self._taken * self.world_size)
+
+    def _rank_counts_now(self) -> np.ndarray:
+        G = self._taken * self.world_size
+        n = G - self._start.position
+        dom = self._buf_dom[:n]
+        return self._rank_counts_at_start + np.bincount(dom[self.rank::self.world_size],
+                                                        minlength=len(self.names))
+
+    # ---------------------------------------------------------------- counters
+
+    @property
+    def position(self) -> int:
+        """Group position: global draws consumed by all ranks together, ``items_taken * world_size``."""
+        return self._taken * self.world_size
+
+    @property
+    def items_taken(self) -> int:
+        """Draws this rank has consumed."""
+        return self._taken
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """``{domain: number of items}``."""
+        return dict(self._sizes)
+
+    def counts(self) -> dict[str, int]:
+        """Global draws per domain in positions ``[0, position)`` (all ranks together)."""
+        cur = self._current_cursor()
+        return dict(zip(self.names, cur.totals))
+
+    def rank_counts(self) -> dict[str, int]:
+        """Draws per domain consumed by this rank."""
+        return dict(zip(self.names, self._rank_counts_now().tolist()))
+
+    def segment_counts(self) -> dict[str, int]:
+        """Global draws per domain since the last weight change (what the prefix bound is about)."""
+        return dict(zip(self.names, self._current_cursor().seg_counts))
+
+    def segment_length(self) -> int:
+        """Global draws since the last weight change."""
+        cur = self._current_cursor()
+        return cur.position - cur.seg_start
+
+    def epochs(self) -> dict[str, float]:
+        """Passes over each domain so far (global): ``counts / size``, e.g. 2.5 = two and a half epochs."""
+        cur = self._current_cursor()
+        return {n: t / s for n, t, s in zip(self.names, cur.totals, self._size_arr.tolist())}
+
+    def discrepancy(self) -> float:
+        """``max_k |segment_count_k - segment_length * w_k|``: below 1 in quota mode, by construction."""
+        cur = self._current_cursor()
+        n = cur.position - cur.seg_start
+        return max(abs(Fraction(c) - Fraction(n * qk, WEIGHT_DENOMINATOR)) for c, qk in
+                   zip(cur.seg_counts, cur.q)).__float__()
+
+    def summary(self) -> dict[str, Any]:
+        """Counters to check a run with: global ``position``, per-domain ``counts`` and ``epochs``, this
+        rank's ``rank_counts``, the current ``weights``, the draws since the last weight change
+        (``segment_length``, ``segment_counts``), their ``expected`` values ``segment_length * w`` and the
+        largest deviation ``discrepancy`` (below 1 in quota mode)."""
+        cur = self._current_cursor()
+        n = cur.position - cur.seg_start
+        return {
+            "position": cur.position,
+            "counts": dict(zip(self.names, cur.totals)),
+            "epochs": self.epochs(),
+            "rank_counts": self.rank_counts(),
+            "weights": self.weights(),
+            "segment_length": n,
+            "segment_counts": dict(zip(self.names, cur.seg_counts)),
+            "expected": {k: n * qk / WEIGHT_DENOMINATOR for k, qk in zip(self.names, cur.q)},
+            "discrepancy": self.discrepancy(),
+        }
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the stream has ended (``"stop"`` / ``"renormalize"`` policies) at this position."""
+        if self._rank_offset() < self._buf_dom.shape[0]:
+            return False
+        return self._gen.ended or not self._extend()
+
+    # ---------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-Python state (JSON-serialisable) that restores the stream exactly at this point."""
+        cur = self._current_cursor()
+        return {
+            "version": _STATE_VERSION,
+            "names": list(self.names),
+            "sizes": [int(s) for s in self._size_arr.tolist()],
+            "seed": self.seed,
+            "mode": self.mode,
+            "on_exhausted": self.on_exhausted,
+            "limit": [int(x) for x in self._limit.tolist()],
+            "shuffle": self.shuffle,
+            "world_size": self.world_size,
+            "taken": self._taken,
+            "cursor": cur.to_dict(),
+            "rank_counts": [int(x) for x in self._rank_counts_now().tolist()],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`. Sizes, seed, mode and policy must match; ``world_size`` may differ
+        (the group position is kept: rank ``r`` continues at global position ``position + r``)."""
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"state_dict version {state.get('version')!r} is not {_STATE_VERSION}")
+        for key, mine in (("names", list(self.names)), ("sizes", self._size_arr.tolist()),
+                          ("seed", self.seed), ("mode", self.mode), ("on_exhausted", self.on_exhausted),
+                          ("limit", self._limit.tolist()), ("shuffle", self.shuffle)):
+            theirs = list(state[key]) if isinstance(mine, list) else state[key]
+            if theirs != mine:
+                raise ValueError(f"state_dict {key!r} is {state[key]!r} but this sampler has {mine!r}")
+        cur = _Cursor.from_dict(state["cursor"])
+        if cur.position % self.world_size:
+            raise ValueError(
+                f"state_dict position {cur.position} is not a multiple of world_size={self.world_size}; "
+                "resume with a world size that divides it"
+            )
+        self._start = cur
+        self._taken = cur.position // self.world_size
+        if int(state["world_size"]) == self.world_size:
+            self._rank_counts_at_start = np.asarray(state["rank_counts"], dtype=np.int64)
+        else:  # per-rank history does not carry over to a different layout
+            self._rank_counts_at_start = np.zeros(len(self.names), dtype=np.int64)
+        self._perm_cache.clear()
+        self._reset_buffer()
+
+    def fork(self, rank: int | None = None, world_size: int | None = None) -> MixtureSampler:
+        """A new sampler with the same configuration and state (optionally for another rank/world size);
+        consuming from it does not affect this one."""
+        cfg = dict(self._config)
+        if rank is not None:
+            cfg["rank"] = rank
+        if world_size is not None:
+            cfg["world_size"] = world_size
+        other = MixtureSampler(**cfg)
+        other.load_state_dict(self.state_dict())
+        return other
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickles as configuration + state (no permutation cache, no look-ahead): cheap to send to workers
+        return {"config": self._config, "state": self.state_dict()}
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__init__(**d["config"])  # type: ignore[misc]
+        self.load_state_dict(d["state"])
+
+    def __repr__(self) -> str:
+        w = ", ".join(f"{n}={v:.4g}" for n, v in self.weights().items())
+        return (f"MixtureSampler({w}; mode={self.mode}, rank={self.rank}/{self.world_size}, "
+                f"position={self.position}, on_exhausted={self.on_exhausted})")
