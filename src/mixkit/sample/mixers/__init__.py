@@ -5,3 +5,14 @@ from .combinators import RandomChoice
 from .interpolation import MixUp, NoMix
 
 __all__ = ["Mixer", "MixUp", "NoMix", "RandomChoice"]
+from .calibration import RankMixup
+from .incremental import AdpMix, EnMix
+from .outlier import MixOE, MixOEBatch
+from .pointcloud import Mix3D, PointMixBatch
+from .regression import CMixup, RegMixKNN, kernel_partners, knn_partners, select_knn_k
+from .schedule import MixSchedule
+from .sequence import SeqCutMix, SeqMixUp
+
+__all__ += ["AdpMix", "CMixup", "EnMix", "Mix3D", "MixOE", "MixOEBatch", "MixSchedule", "PointMixBatch",
+            "RankMixup", "RegMixKNN", "SeqCutMix", "SeqMixUp", "kernel_partners", "knn_partners",
+            "select_knn_k"]
