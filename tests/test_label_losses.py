@@ -1,4 +1,4 @@
-"""Decoupled Mixup, RankMixup (MRL, M-NDCG, training step), MixOE, label smoothing with mixing, MixSchedule."""
+"""Decoupled Mixup, RankMixup (MRL, M-NDCG, step), MixOE, label smoothing with mixing, MixSchedule."""
 
 import math
 

@@ -14,13 +14,15 @@ def _gen(seed=0):
 
 # ----------------------------------------------------------------------------- sequences
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(1, 8), t=st.integers(1, 12), seed=st.integers(0, 10_000), layout=st.sampled_from(["btd", "bct"]))
+@given(n=st.integers(1, 8), t=st.integers(1, 12), seed=st.integers(0, 10_000),
+       layout=st.sampled_from(["btd", "bct"]))
 def test_seqcutmix_lam_is_exact_fraction_of_own_real_tokens(n, t, seed, layout):
     g = _gen(seed)
     lengths = torch.randint(0, t + 1, (n,), generator=g)
     # every token carries its (row, position) identity so we can see where it came from
     ids = (torch.arange(n).view(-1, 1) * 100 + torch.arange(t).view(1, -1)).float()
-    x = ids.unsqueeze(-1).expand(n, t, 2).clone() if layout == "btd" else ids.unsqueeze(1).expand(n, 2, t).clone()
+    x = ids.unsqueeze(-1).expand(n, t, 2) if layout == "btd" else ids.unsqueeze(1).expand(n, 2, t)
+    x = x.clone()
     mixer = mixkit.SeqCutMix(alpha=1.0, seq_dim=1 if layout == "btd" else -1, mode="elem")
     out = mixer(x, torch.arange(n), generator=g, lengths=lengths)
     got = out.x[..., 0] if layout == "btd" else out.x[:, 0, :]

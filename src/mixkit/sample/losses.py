@@ -156,9 +156,10 @@ def mixoe_targets(y: Tensor, lam: Tensor, num_classes: int) -> Tensor:
 
 
 def mixoe_loss(logits: Tensor, y: Tensor, lam: Tensor, reduction: str = "mean") -> Tensor:
-    """Cross-entropy against :func:`mixoe_targets` without building them: ``lam·NLL(y) + (1-lam)·mean_k(-log p_k)``.
+    """Cross-entropy against :func:`mixoe_targets` (not built): ``lam·NLL(y) + (1-lam)·mean_k(-log p_k)``.
 
-    ``logits``: ``[B, K]`` of the ID/outlier mixtures; ``y``: class ids ``[B]`` of the ID part; ``lam``: ``[B]``.
+    ``logits``: ``[B, K]`` of the ID/outlier mixtures; ``y``: class ids ``[B]`` of the ID part;
+    ``lam``: ``[B]``.
     The MixOE objective is ``CE(logits_id, y_id) + beta * mixoe_loss(logits_mix, y, lam)``.
     """
     z = _float_logits(logits)

@@ -5,6 +5,7 @@ from .combinators import RandomChoice
 from .interpolation import MixUp, NoMix
 
 __all__ = ["Mixer", "MixUp", "NoMix", "RandomChoice"]
+from .attention import SMMix, TransMix, max_min_regions, paste_patches, patch_fraction, transmix_lam
 from .calibration import RankMixup
 from .incremental import AdpMix, EnMix
 from .outlier import MixOE, MixOEBatch
@@ -15,4 +16,5 @@ from .sequence import SeqCutMix, SeqMixUp
 
 __all__ += ["AdpMix", "CMixup", "EnMix", "Mix3D", "MixOE", "MixOEBatch", "MixSchedule", "PointMixBatch",
             "RankMixup", "RegMixKNN", "SeqCutMix", "SeqMixUp", "kernel_partners", "knn_partners",
-            "select_knn_k"]
+            "select_knn_k", "SMMix", "TransMix", "max_min_regions", "paste_patches", "patch_fraction",
+            "transmix_lam"]

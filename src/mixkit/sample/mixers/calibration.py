@@ -59,11 +59,12 @@ class RankMixup(nn.Module):
         self.margin, self.weight = float(margin), float(weight)
 
     def mixed_inputs(self, x: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """``num_mixed`` mixups of ``x`` stacked ``[num_mixed * B, ...]`` and their ``lam`` ``[B, num_mixed]``."""
+        """``num_mixed`` mixups of ``x`` as ``[num_mixed * B, ...]`` and their ``lam`` ``[B, num_mixed]``."""
         n, m = x.shape[0], self.num_mixed
         lam = sample_beta(self.alpha, n * m, generator).view(m, n)
         pairs = [make_pairs(n, "roll", generator) for _ in range(m)]  # m is a small constant, not B
-        mixes = [torch.lerp(partner_rows(x, p), x, lam[i].to(x.device, x.dtype).view(-1, *([1] * (x.dim() - 1))))
+        shape = (-1, *([1] * (x.dim() - 1)))
+        mixes = [torch.lerp(partner_rows(x, p), x, lam[i].to(x.device, x.dtype).view(shape))
                  for i, p in enumerate(pairs)]
         return torch.cat(mixes), lam.t().contiguous()
 

@@ -79,7 +79,8 @@ class EnMix(nn.Module):
                  mode: str = "batch", prob: float = 1.0) -> None:
         super().__init__()
         if augment is not None and not callable(augment):
-            raise TypeError(f"augment must be a callable [B, ...] -> [B, ...] or None, got {type(augment).__name__}")
+            raise TypeError("augment must be a callable [B, ...] -> [B, ...] or None, got "
+                            f"{type(augment).__name__}")
         self.augment = augment
         self.mixup = MixUp(alpha, mode=mode, prob=prob, pairing="permute")
 
@@ -140,7 +141,8 @@ class AdpMix(nn.Module):
         self.counts.zero_()
 
     def forward(self, x_new: Tensor, y_new: Tensor, x_old: Tensor | None = None, y_old: Tensor | None = None,
-                *, generator: torch.Generator | None = None, class_counts: Tensor | None = None) -> MixedBatch:
+                *, generator: torch.Generator | None = None, class_counts: Tensor | None = None
+                ) -> MixedBatch:
         g = cpu_generator(generator)
         x, y, n_new = concat_stream_replay(x_new, y_new, x_old, y_old)
         check_class_ids(y, self.num_classes)
@@ -163,7 +165,8 @@ class AdpMix(nn.Module):
         index_dev = index.to(x.device, non_blocking=True)
         lam_dev = lam.to(x.device, torch.float32, non_blocking=True)
         x_out = blend_with_partner(x, Pairs(index_dev), weight_view(1.0 - lam_dev, x))
-        counts = self.counts if class_counts is None else _check_counts(class_counts, self.num_classes, y.device)
+        counts = self.counts if class_counts is None else _check_counts(class_counts, self.num_classes,
+                                                                         y.device)
         w = counts.clamp_min(1.0).reciprocal().pow(self.gamma).to(torch.float32)
         w_own, w_partner = w[y], w[y[index_dev]]
         num = lam_dev * w_own

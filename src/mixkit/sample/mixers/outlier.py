@@ -69,7 +69,8 @@ class MixOE(nn.Module):
         check_inputs(x_out, what="x_out")
         n = x_id.shape[0]
         if x_out.shape[1:] != x_id.shape[1:]:
-            raise ValueError(f"x_out must have rows of shape {tuple(x_id.shape[1:])}, got {tuple(x_out.shape[1:])}")
+            raise ValueError(f"x_out must have rows of shape {tuple(x_id.shape[1:])}, got "
+                             f"{tuple(x_out.shape[1:])}")
         if not isinstance(y_id, Tensor) or not is_class_ids(y_id) or y_id.shape != (n,):
             raise ValueError(f"y_id must be integer class ids of shape [{n}]")
         pick = torch.randint(0, x_out.shape[0], (n,), generator=g).to(x_out.device, non_blocking=True)

@@ -114,4 +114,5 @@ class Mix3D(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"center={self.center}, xyz_channels={self.xyz_channels}, prob={self.prob}, pairing={self.pairing!r}"
+        return (f"center={self.center}, xyz_channels={self.xyz_channels}, prob={self.prob}, "
+                f"pairing={self.pairing!r}")

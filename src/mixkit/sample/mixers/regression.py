@@ -156,7 +156,7 @@ class _PartnerMixer(Mixer):
                 k: int | Tensor | None = None) -> MixedBatch:
         g = cpu_generator(generator)
         if y is None:
-            raise ValueError(f"y: {type(self).__name__} chooses partners from the targets and needs y [B, ...]")
+            raise ValueError(f"y: {type(self).__name__} chooses partners from the targets; pass y [B, ...]")
         if self.validate:
             check_inputs(x, self.min_rank, self.max_rank)
             check_labels(y, x.shape[0])
@@ -231,9 +231,9 @@ class RegMixKNN(_PartnerMixer):
     ``mixkit.domain``.
 
     Simplified relative to the paper: RegMix learns the per-example ``k`` with a meta-learned policy;
-    here ``k`` is either one int or a per-example ``[B]`` tensor passed at call time (``mixer(x, y, k=k_batch)``,
-    typically ``k_table[dataset_indices]``), and :func:`select_knn_k` picks the table on validation data
-    (coordinate search over candidate values, per group of examples).
+    here ``k`` is either one int or a per-example ``[B]`` tensor passed at call time
+    (``mixer(x, y, k=k_batch)``, typically ``k_table[dataset_indices]``), and :func:`select_knn_k` picks
+    the table on validation data (coordinate search over candidate values, per group of examples).
 
     Args:
         alpha: ``lam ~ Beta(alpha, alpha)``.

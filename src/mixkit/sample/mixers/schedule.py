@@ -1,4 +1,4 @@
-"""``MixSchedule``: turn a mixer off after a chosen epoch (early-stopped mixup, as timm's ``mixup_off_epoch``)."""
+"""``MixSchedule``: turn a mixer off after a chosen epoch (as timm's ``mixup_off_epoch``)."""
 
 from __future__ import annotations
 

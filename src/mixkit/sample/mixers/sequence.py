@@ -47,7 +47,8 @@ def real_positions(x: Tensor, seq_dim: int, lengths: Tensor | None = None,
                              f"{getattr(lengths, 'dtype', type(lengths).__name__)} "
                              f"{tuple(getattr(lengths, 'shape', ()))}")
         if lengths.device.type == "cpu" and bool(((lengths < 0) | (lengths > t)).any()):
-            raise ValueError(f"lengths must lie in [0, {t}], got min {int(lengths.min())}, max {int(lengths.max())}")
+            raise ValueError(f"lengths must lie in [0, {t}], got min {int(lengths.min())}, "
+                             f"max {int(lengths.max())}")
         return torch.arange(t, device=x.device) < lengths.to(x.device).view(-1, 1)
     return torch.ones(n, t, dtype=torch.bool, device=x.device)
 
