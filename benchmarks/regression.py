@@ -99,7 +99,7 @@ def run_dataset(name: str, x: Tensor, y: Tensor, seeds: int, epochs: int) -> dic
         groups = (y_train > y_train.median()).long()
         k_table = select_knn_k(lambda t, d=data, s=seed, m=knn: train_eval(d, m, s, epochs, k_table=t,
                                                                            eval_on="val"),
-                               len(y_train), candidates=(1, 4, 16), groups=groups)
+                               len(y_train), candidates=(2, 8), groups=groups)
         chosen["k"].append(sorted(set(k_table.tolist())))
         results["regmix_knn"].append(train_eval(data, knn, seed, epochs, k_table=k_table))
         print(f"  {name} seed {seed}: " + ", ".join(f"{m}={v[-1]:.3f}" for m, v in results.items()),
