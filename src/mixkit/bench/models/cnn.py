@@ -12,10 +12,10 @@ def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class ClassifierHead(nn.Module):
-    """Average pooling to a ``pool x pool`` grid, flatten, linear layer: ``[B, C, h, w]`` -> ``[B, num_classes]``.
+    """Average-pool to a ``pool x pool`` grid, flatten, linear: ``[B, C, h, w]`` -> ``[B, num_classes]``.
 
-    ``pool=1`` is global average pooling (ResNet, ViT-style heads); ``pool=2`` keeps coarse layout, which small
-    networks on 28x28 images benefit from.
+    ``pool=1`` is global average pooling (ResNet-style heads); ``pool=2`` keeps a coarse layout, which
+    small networks on 28x28 images benefit from.
     """
 
     def __init__(self, channels: int, num_classes: int, pool: int = 1) -> None:
