@@ -54,7 +54,7 @@ def test_transmix_step_on_tiny_vit_uses_cutmix_inputs_and_attention_labels():
     torch.manual_seed(0)
     model = TinyViT(image_size=16, patch_size=4, in_channels=3, num_classes=5, dim=32, depth=1, heads=2)
     x, y = torch.randn(6, 3, 16, 16), torch.randint(0, 5, (6,))
-    mixer = mixkit.build("transmix:alpha=1.0")
+    mixer = mixkit.build("transmix:alpha=1.0,mode='elem'")
     assert isinstance(mixer, ModelAwareMixer) and mixer.requires == {"attention"}
     step = mixer.training_step(model, x, y, generator=_gen(1))
     out = step.mixed

@@ -130,6 +130,11 @@ def test_mixoe_mixer_interpolates_id_and_outliers():
     assert out.targets(3).shape == (7, 3) and torch.isfinite(out.loss(torch.randn(7, 3)))
     with pytest.raises(ValueError, match="x_out"):
         mixkit.MixOE()(x_id, y, torch.randn(5, 3, 2, 2))
+    cut = mixkit.MixOE(variant="cutmix")(x_id, y, x_out, generator=_gen(12))
+    from_out = cut.x == x_out[cut.outlier_index]
+    kept = (cut.x == x_id).all(1).flatten(1).float().mean(1)  # pixels still from the ID image
+    assert bool(((cut.x == x_id) | from_out).all())
+    torch.testing.assert_close(cut.lam, kept)
 
 
 # ----------------------------------------------------------------------------- label smoothing with mixing

@@ -30,11 +30,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
-from ..lam import check_alpha, check_prob, cpu_generator, sample_active, sample_beta
+from ..lam import check_alpha, cpu_generator, sample_beta
+from ..masks import box_weight, sample_boxes
 from ..pairing import make_pairs, partner_rows, select_from_partner
 from ..registry import register
 from ..step import StepOutput
 from ..validate import check_inputs, check_labels
+from .cut import CutMix
 
 __all__ = ["SMMix", "TransMix", "max_min_regions", "paste_patches", "patch_fraction", "transmix_lam"]
 
@@ -107,89 +109,61 @@ def transmix_lam(cls_attn: Tensor, partner_mask: Tensor, grid_size: int | tuple[
     return lam.clamp(0, 1).to(torch.float32)
 
 
-def _box_masks(n: int, h: int, w: int, lam: Tensor, generator: torch.Generator | None, device: torch.device
-               ) -> Tensor:
-    """CutMix boxes ``[B, 1, H, W]`` bool (True = partner), area ``(1 - lam) H W`` before clipping."""
-    cut = torch.sqrt(1.0 - lam.double())
-    bh, bw = (cut * h).round().long(), (cut * w).round().long()
-    cy = (torch.rand(n, generator=generator, dtype=torch.float64) * h).long()
-    cx = (torch.rand(n, generator=generator, dtype=torch.float64) * w).long()
-    y0, y1 = (cy - bh // 2).clamp(0, h), (cy + bh - bh // 2).clamp(0, h)
-    x0, x1 = (cx - bw // 2).clamp(0, w), (cx + bw - bw // 2).clamp(0, w)
-    bounds = torch.stack([y0, y1, x0, x1], 1).to(device, non_blocking=True)
-    rows = torch.arange(h, device=device).view(1, h, 1)
-    cols = torch.arange(w, device=device).view(1, 1, w)
-    b = bounds.view(n, 4, 1, 1)
-    return ((rows >= b[:, 0]) & (rows < b[:, 1]) & (cols >= b[:, 2]) & (cols < b[:, 3])).unsqueeze(1)
-
-
 @register("transmix")
-class TransMix(nn.Module):
+class TransMix(CutMix):
     """TransMix (Chen et al., CVPR 2022): CutMix inputs, labels from the ViT's class-token attention.
 
-    The input is an ordinary CutMix batch (a box of the partner pasted into each row, ``lam ~ Beta(alpha,
-    alpha)``); the label weight of the row's own class becomes the class-token attention mass on the patches
-    that still show the row (:func:`transmix_lam`) instead of the area. No parameters, no extra forward pass:
-    ``training_step`` runs ``model.forward_with_attention`` once on the mixed batch and returns
-    ``out.with_lam(attention_lam)``'s mixed cross-entropy. ``out.extras["area_lam"]`` keeps the area weights
-    and ``out.extras["partner_mask"]`` the pixel mask.
+    The input is an ordinary CutMix batch (boxes from :func:`mixkit.sample.masks.sample_boxes`, ``lam ~
+    Beta(alpha, alpha)``); the label weight of the row's own class becomes the class-token attention mass
+    on the patches that still show the row (:func:`transmix_lam`) instead of the area. No parameters, no
+    extra forward pass: :meth:`training_step` runs ``model.forward_with_attention`` once on the mixed batch
+    and returns the mixed cross-entropy of ``out.with_lam(attention_lam)``. Calling the mixer itself
+    (``transmix(x, y)``) gives the CutMix batch with area labels plus ``extras["partner_mask"]``
+    (``[B, 1, H, W]`` bool, True = partner pixel) and ``extras["area_lam"]``, for your own loop:
+    ``logits, attn = model.forward_with_attention(out.x)``;
+    ``out = out.with_lam(transmix_lam(attn, out.extras["partner_mask"], grid_size))``.
 
-    Args:
-        alpha: Beta concentration of the box area (1.0 as in the paper's CutMix setting).
-        prob: probability that a row is mixed (others keep ``lam = 1``).
-        pairing: ``roll``, ``flip`` or ``permute``.
-        smoothing: label smoothing applied to each label before mixing (the paper trains DeiT with 0.1).
+    Args: as :class:`~mixkit.sample.mixers.cut.CutMix` (``alpha``, ``mode``, ``prob``, ``pairing``;
+    ``lam`` is always the exact area before the attention rule replaces it), plus ``smoothing``: label
+    smoothing applied to each label before mixing (the paper trains DeiT with 0.1). Input ``[B, C, H, W]``.
 
-    The paper switches between MixUp and CutMix per batch and applies the attention label only to the CutMix
-    batches; wrap ``RandomChoice([MixUp(...), ...])`` for MixUp batches and use TransMix for the cut ones.
-    Use :meth:`mix` + :func:`transmix_lam` directly to combine it with your own training loop.
+    The paper switches between MixUp and CutMix per batch and applies the attention rule only to the CutMix
+    batches; use ``RandomChoice`` over MixUp for the former and TransMix for the latter in your loop.
     """
 
     name = "transmix"
     paper = "TransMix: Attend to Mix for Vision Transformers (Chen et al., CVPR 2022)"
     paper_url = "https://arxiv.org/abs/2111.09833"
     requires = frozenset({"attention"})
+    min_rank = 4
+    max_rank = 4
 
-    def __init__(self, alpha: float = 1.0, prob: float = 1.0, pairing: str = "roll", smoothing: float = 0.0
-                 ) -> None:
-        super().__init__()
-        self.alpha, self.prob = check_alpha(alpha), check_prob(prob)
-        self.pairing = pairing
-        make_pairs(2, pairing)  # validates the name
+    def __init__(self, alpha: float = 1.0, *, mode: str = "batch", prob: float = 1.0, pairing: str = "roll",
+                 smoothing: float = 0.0, validate: bool = True) -> None:
+        super().__init__(alpha, correct_lam=True, mode=mode, prob=prob, pairing=pairing, validate=validate)
         if not 0.0 <= float(smoothing) < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
         self.smoothing = float(smoothing)
 
-    def mix(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None
-            ) -> MixedBatch:
-        """CutMix ``x`` ``[B, C, H, W]``; ``out.lam`` = exact area, ``extras["partner_mask"]`` the box."""
-        g = cpu_generator(generator)
-        check_inputs(x, 4, 4)
-        check_labels(y, x.shape[0])
-        n, _, h, w = x.shape
-        pairs = make_pairs(n, self.pairing, g)
-        lam = sample_beta(self.alpha, n, g)
-        active = sample_active(self.prob, pairs.index, "elem", g)
-        if active is not None:
-            lam = lam.masked_fill(~active, 1.0)
-        fixed = pairs.fixed_points()
-        if fixed is not None:
-            lam = lam.masked_fill(fixed, 1.0)
-        mask = _box_masks(n, h, w, lam, g, x.device)
-        x_out = select_from_partner(x, pairs, mask)
-        area = 1.0 - mask.flatten(1).float().mean(1)
-        return MixedBatch(x=x_out, index=pairs.index.to(x.device, non_blocking=True), lam=area, y=y,
-                          extras={"partner_mask": mask, "area_lam": area})
-
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None
                 ) -> MixedBatch:
-        """The CutMix batch alone (area labels); use :meth:`training_step` for attention labels."""
-        return self.mix(x, y, generator=generator)
+        """CutMix ``x`` ``[B, C, H, W]``; ``out.lam`` = exact area, ``extras["partner_mask"]`` the boxes."""
+        g = cpu_generator(generator)
+        if self.validate:
+            check_inputs(x, 4, 4)
+            check_labels(y, x.shape[0])
+        pairs, lam = self.draw(x.shape[0], g)
+        boxes = sample_boxes(1.0 - lam, tuple(x.shape[2:]), g, shared=self.mode == "batch")
+        mask = box_weight(boxes, x).bool()
+        x_out = select_from_partner(x, pairs, mask)
+        area = (1.0 - boxes.area()).to(x.device, non_blocking=True)
+        return MixedBatch(x=x_out, index=pairs.index.to(x.device, non_blocking=True), lam=area, y=y,
+                          extras={"partner_mask": mask, "area_lam": area})
 
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         _, gh, gw = _grid(model)
-        out = self.mix(x, y, generator=generator)
+        out = self(x, y, generator=generator)
         logits, cls_attn = model.forward_with_attention(out.x)
         lam = transmix_lam(cls_attn.detach(), out.extras["partner_mask"], (gh, gw))
         out = out.with_lam(lam)
@@ -199,7 +173,7 @@ class TransMix(nn.Module):
         """Nothing to update between steps."""
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, prob={self.prob}, pairing={self.pairing!r}, smoothing={self.smoothing}"
+        return f"{super().extra_repr()}, smoothing={self.smoothing}"
 
 
 # ------------------------------------------------------------------------------------ SMMix

@@ -110,9 +110,10 @@ class AdpMix(nn.Module):
         ``lam_y = lam * w_a / (lam * w_a + (1 - lam) * w_b)``,  ``w_c = (1 / count_c) ** gamma``
 
     where ``count_c`` counts the samples of class ``c`` this mixer has trained on so far (a running
-    ``[num_classes]`` buffer updated on every call with the stream and replay labels, on the device, no host
-    sync; pass ``class_counts=`` to use your own). ``gamma = 0`` gives plain mixup labels; larger ``gamma``
-    calibrates the boundary more strongly toward old classes. Returns a :class:`MixedBatch` over
+    ``[num_classes]`` buffer updated on every call with the stream and replay labels, on the device; pass
+    ``class_counts=`` to use your own). Give ``num_classes`` when known: without it the table grows to the
+    largest label seen, which reads ``y.max()`` (a host synchronisation on GPUs) on every call.
+    ``gamma = 0`` gives plain mixup labels; larger ``gamma`` calibrates the boundary more strongly toward old classes. Returns a :class:`MixedBatch` over
     ``[x_new; x_old]`` with ``out.lam`` the label weight and ``out.extras["input_lam"]`` the pixel weight.
     Without replay data (first task) nothing is mixed (``lam = 1``, ``extras["mixing"] = False``).
 
@@ -125,16 +126,17 @@ class AdpMix(nn.Module):
     paper = _PAPER
     paper_url = _URL
 
-    def __init__(self, num_classes: int, alpha: float = 1.0, gamma: float = 1.0, prob: float = 1.0) -> None:
+    def __init__(self, num_classes: int | None = None, alpha: float = 1.0, gamma: float = 1.0,
+                 prob: float = 1.0) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
+            raise ValueError(f"num_classes must be an int >= 2 (or None), got {num_classes!r}")
         gamma = float(gamma)
         if not gamma >= 0 or gamma == float("inf"):
             raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
         self.num_classes, self.alpha, self.gamma = num_classes, check_alpha(alpha), gamma
         self.prob = check_prob(prob)
-        self.register_buffer("counts", torch.zeros(num_classes, dtype=torch.float64))
+        self.register_buffer("counts", torch.zeros(num_classes or 0, dtype=torch.float64))
 
     def reset_counts(self) -> None:
         """Forget the class counts (e.g. when a new run starts)."""
@@ -145,11 +147,19 @@ class AdpMix(nn.Module):
                 ) -> MixedBatch:
         g = cpu_generator(generator)
         x, y, n_new = concat_stream_replay(x_new, y_new, x_old, y_old)
-        check_class_ids(y, self.num_classes)
+        if self.num_classes is None:  # grow the count table to the largest label seen (reads y.max())
+            if bool((y < 0).any()):
+                raise ValueError("y_new / y_old: class ids must be >= 0")
+            k = max(int(y.max()) + 1, self.counts.numel())
+            if k > self.counts.numel():
+                self.counts = torch.cat([self.counts, self.counts.new_zeros(k - self.counts.numel())])
+        else:
+            check_class_ids(y, self.num_classes)
+        k = self.counts.numel()
         n = x.shape[0]
         if self.counts.device != y.device:
             self.counts = self.counts.to(y.device)
-        self.counts += torch.bincount(y, minlength=self.num_classes).to(self.counts.dtype)
+        self.counts += torch.bincount(y, minlength=k).to(self.counts.dtype)
         if n == n_new:
             return MixedBatch(x=x, index=torch.arange(n, device=x.device), lam=torch.ones(n, device=x.device),
                               y=y, extras={"mixing": False, "num_stream": n_new})
@@ -165,8 +175,7 @@ class AdpMix(nn.Module):
         index_dev = index.to(x.device, non_blocking=True)
         lam_dev = lam.to(x.device, torch.float32, non_blocking=True)
         x_out = blend_with_partner(x, Pairs(index_dev), weight_view(1.0 - lam_dev, x))
-        counts = self.counts if class_counts is None else _check_counts(class_counts, self.num_classes,
-                                                                         y.device)
+        counts = self.counts if class_counts is None else _check_counts(class_counts, k, y.device)
         w = counts.clamp_min(1.0).reciprocal().pow(self.gamma).to(torch.float32)
         w_own, w_partner = w[y], w[y[index_dev]]
         num = lam_dev * w_own

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..lam import check_alpha, cpu_generator, sample_beta
 from ..losses import mixoe_loss, mixoe_targets
+from ..masks import box_weight, sample_boxes
 from ..registry import register
 from ..validate import check_inputs, is_class_ids
 from .base import weight_view
@@ -43,7 +44,9 @@ class MixOE(nn.Module):
     ``mixoe(x_id [B, ...], y_id [B], x_out [B_out, ...], generator=g) -> MixOEBatch``. Each ID row is mixed
     with an outlier drawn with replacement from ``x_out``; ``lam ~ Beta(alpha, alpha)`` per row is the ID
     share. The target confidence decays linearly from the one-hot (``lam = 1``) toward the uniform
-    distribution (``lam = 0``). ``variant="mixup"`` interpolates the inputs. Training objective of the paper:
+    distribution (``lam = 0``). ``variant="mixup"`` interpolates the inputs; ``variant="cutmix"`` pastes a box
+    of the outlier into each ID image (images ``[B, C, *S]``; ``lam`` is then the exact kept area, boxes from
+    :func:`mixkit.sample.masks.sample_boxes`). Training objective of the paper:
     ``CE(model(x_id), y_id) + beta * out.loss(model(out.x))``.
     """
 
@@ -51,6 +54,7 @@ class MixOE(nn.Module):
     paper = "Mixture Outlier Exposure: Towards Out-of-Distribution Detection in Fine-grained Environments " \
             "(Zhang et al., WACV 2023)"
     paper_url = "https://arxiv.org/abs/2106.03917"
+    plain = False  # not a plain ``mixer(x, y) -> MixedBatch`` mixer: it also needs the outlier batch
 
     def __init__(self, alpha: float = 1.0, variant: str = "mixup") -> None:
         super().__init__()
@@ -60,7 +64,7 @@ class MixOE(nn.Module):
 
     @staticmethod
     def variants() -> tuple[str, ...]:
-        return ("mixup",)
+        return ("mixup", "cutmix")
 
     def forward(self, x_id: Tensor, y_id: Tensor, x_out: Tensor, *, generator: torch.Generator | None = None
                 ) -> MixOEBatch:
@@ -77,7 +81,14 @@ class MixOE(nn.Module):
         lam = sample_beta(self.alpha, n, g)
         outliers = x_out.index_select(0, pick).to(x_id.device, x_id.dtype)
         lam_dev = lam.to(x_id.device, torch.float32, non_blocking=True)
-        x = torch.lerp(outliers, x_id, weight_view(lam_dev, x_id))
+        if self.variant == "cutmix":
+            if x_id.dim() < 3:
+                raise ValueError(f"x_id: variant='cutmix' needs images [B, C, *S], got {tuple(x_id.shape)}")
+            boxes = sample_boxes(1.0 - lam, tuple(x_id.shape[2:]), g)
+            x = torch.where(box_weight(boxes, x_id).bool(), outliers, x_id)
+            lam_dev = (1.0 - boxes.area()).to(x_id.device, non_blocking=True)
+        else:
+            x = torch.lerp(outliers, x_id, weight_view(lam_dev, x_id))
         return MixOEBatch(x=x, lam=lam_dev, y=y_id, outlier_index=pick)
 
     def extra_repr(self) -> str:

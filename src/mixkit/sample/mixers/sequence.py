@@ -5,7 +5,8 @@ with ``True`` on padding, PyTorch's ``key_padding_mask`` convention) and never c
 position. Each row keeps its own padding (the output's padding mask is the input's), and ``lam`` is the
 exact fraction of the row's real positions that still come from the row itself.
 
-``seq_dim`` names the time axis: ``1`` for ``[B, T, D]`` (embeddings) or ``-1`` for ``[B, C, T]`` (signals).
+``seq_dim`` names the time axis: ``1`` for ``[B, T, D]`` (embeddings; more trailing feature axes are allowed)
+or ``-1`` for ``[B, C, T]`` (signals; more leading channel axes are allowed).
 Without ``lengths``/``padding_mask`` every position is real.
 """
 
@@ -55,20 +56,20 @@ def real_positions(x: Tensor, seq_dim: int, lengths: Tensor | None = None,
 
 class _SeqMixer(Mixer):
     min_rank = 3
-    max_rank = 3
+    max_rank = None
 
     def __init__(self, alpha: float = 1.0, seq_dim: int = 1, *, mode: str = "batch", prob: float = 1.0,
                  pairing: str = "roll", validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
-        if seq_dim not in (1, 2, -1):
-            raise ValueError(f"seq_dim must be 1 ([B, T, D]) or -1/2 ([B, C, T]), got {seq_dim!r}")
-        self.seq_dim = 1 if seq_dim == 1 else 2
+        if seq_dim not in (1, -1):
+            raise ValueError(f"seq_dim must be 1 ([B, T, ...]) or -1 ([B, ..., T]), got {seq_dim!r}")
+        self.seq_dim = seq_dim
 
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
                 lengths: Tensor | None = None, padding_mask: Tensor | None = None) -> MixedBatch:
         g = cpu_generator(generator)
         if self.validate:
-            check_inputs(x, 3, 3)
+            check_inputs(x, 3)
             check_labels(y, x.shape[0])
         real = real_positions(x, self.seq_dim, lengths, padding_mask)
         pairs, lam = self.draw(x.shape[0], g)
@@ -83,7 +84,10 @@ class _SeqMixer(Mixer):
 
     def _pos_view(self, w: Tensor, x: Tensor) -> Tensor:
         """``[B, T]`` per-position weights as a tensor broadcasting against ``x``."""
-        return w.unsqueeze(-1) if self.seq_dim == 1 else w.unsqueeze(1)
+        ones = [1] * (x.dim() - 2)
+        if self.seq_dim == 1:
+            return w.view(w.shape[0], w.shape[1], *ones)
+        return w.view(w.shape[0], *ones, w.shape[1])
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, seq_dim={self.seq_dim}"
