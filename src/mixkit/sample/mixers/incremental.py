@@ -113,8 +113,9 @@ class AdpMix(nn.Module):
     ``[num_classes]`` buffer updated on every call with the stream and replay labels, on the device; pass
     ``class_counts=`` to use your own). Give ``num_classes`` when known: without it the table grows to the
     largest label seen, which reads ``y.max()`` (a host synchronisation on GPUs) on every call.
-    ``gamma = 0`` gives plain mixup labels; larger ``gamma`` calibrates the boundary more strongly toward old classes. Returns a :class:`MixedBatch` over
-    ``[x_new; x_old]`` with ``out.lam`` the label weight and ``out.extras["input_lam"]`` the pixel weight.
+    ``gamma = 0`` gives plain mixup labels; larger ``gamma`` calibrates the boundary more strongly toward old
+    classes. Returns a :class:`MixedBatch` over ``[x_new; x_old]`` with ``out.lam`` the label weight and
+    ``out.extras["input_lam"]`` the pixel weight.
     Without replay data (first task) nothing is mixed (``lam = 1``, ``extras["mixing"] = False``).
 
     Simplified relative to the paper: the adaptive label-ratio rule above (inverse training frequency) is
