@@ -1,8 +1,9 @@
 """Calibration on a CPU: RankMixup (M-NDCG and MRL) vs MixUp vs no mixing - accuracy, NLL and ECE (15 bins).
 
-Same SmallCNN (``mixkit.bench.models``), optimiser, epochs and seeds for every method; only the training step
-differs. Datasets: sklearn's bundled ``digits`` (8x8, default) or a Fashion-MNIST subset
-(``--dataset fashion``, read from the Debian package's IDX files in /usr/share/datasets/fashion-mnist).
+Same SmallCNN (``mixkit.bench.models``; ECE and NLL from ``mixkit.bench.metrics``), optimiser, epochs and
+seeds for every method; only the training step differs. Datasets: sklearn's bundled ``digits`` (8x8,
+default) or a Fashion-MNIST subset (``--dataset fashion``, read from the Debian package's IDX files in
+/usr/share/datasets/fashion-mnist).
 
     PYTHONPATH=src python benchmarks/calibration.py [--dataset digits|fashion] [--seeds 3] [--epochs 15]
 """
@@ -16,10 +17,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 import mixkit
+from mixkit.bench.metrics import expected_calibration_error, nll
 from mixkit.bench.models import SmallCNN
 from mixkit.sample.step import ModelAwareMixer
 
@@ -45,19 +46,6 @@ def load_fashion(n: int) -> tuple[Tensor, Tensor]:
     x = _idx(os.path.join(FASHION_DIR, "train-images-idx3-ubyte.gz"))[:n]
     y = _idx(os.path.join(FASHION_DIR, "train-labels-idx1-ubyte.gz"))[:n]
     return torch.tensor(x, dtype=torch.float32).unsqueeze(1) / 255.0, torch.tensor(y, dtype=torch.long)
-
-
-def ece(probs: Tensor, y: Tensor, bins: int = 15) -> float:
-    """Expected calibration error with ``bins`` equal-width confidence bins (Guo et al., 2017)."""
-    conf, pred = probs.max(1)
-    correct = (pred == y).float()
-    edges = torch.linspace(0, 1, bins + 1)
-    total = torch.zeros(())
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            total += inside.float().mean() * (conf[inside].mean() - correct[inside].mean()).abs()
-    return float(total)
 
 
 def run(method: str, data: dict, seed: int, epochs: int, batch_size: int = 64) -> dict[str, float]:
@@ -94,7 +82,8 @@ def run(method: str, data: dict, seed: int, epochs: int, batch_size: int = 64) -
         logits = torch.cat([model(x_te[i:i + 512]) for i in range(0, len(x_te), 512)])
     probs = logits.softmax(1)
     return {"acc": float((probs.argmax(1) == y_te).float().mean()) * 100,
-            "nll": float(F.cross_entropy(logits, y_te)), "ece": ece(probs, y_te) * 100, "time": train_s}
+            "nll": nll(logits, y_te), "ece": expected_calibration_error(logits, y_te, 15).ece * 100,
+            "time": train_s}
 
 
 def main() -> None:

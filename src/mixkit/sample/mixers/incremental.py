@@ -74,6 +74,7 @@ class EnMix(nn.Module):
     name = "enmix"
     paper = _PAPER
     paper_url = _URL
+    tasks = frozenset({"class_incremental"})
 
     def __init__(self, alpha: float = 1.0, augment: Callable[[Tensor], Tensor] | None = None, *,
                  mode: str = "batch", prob: float = 1.0) -> None:
@@ -126,6 +127,7 @@ class AdpMix(nn.Module):
     name = "adpmix"
     paper = _PAPER
     paper_url = _URL
+    tasks = frozenset({"class_incremental"})
 
     def __init__(self, num_classes: int | None = None, alpha: float = 1.0, gamma: float = 1.0,
                  prob: float = 1.0) -> None:

@@ -54,6 +54,7 @@ class MixOE(nn.Module):
     paper = "Mixture Outlier Exposure: Towards Out-of-Distribution Detection in Fine-grained Environments " \
             "(Zhang et al., WACV 2023)"
     paper_url = "https://arxiv.org/abs/2106.03917"
+    tasks = frozenset({"ood_detection"})
     plain = False  # not a plain ``mixer(x, y) -> MixedBatch`` mixer: it also needs the outlier batch
 
     def __init__(self, alpha: float = 1.0, variant: str = "mixup") -> None:

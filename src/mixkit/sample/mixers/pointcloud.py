@@ -59,6 +59,7 @@ class Mix3D(nn.Module):
     name = "mix3d"
     paper = "Mix3D: Out-of-Context Data Augmentation for 3D Scenes (Nekrasov et al., 3DV 2021)"
     paper_url = "https://arxiv.org/abs/2110.02210"
+    tasks = frozenset({"point_cloud_segmentation"})
     plain = False  # not a plain ``mixer(x, y) -> MixedBatch`` mixer: the output has 2N points per row
 
     def __init__(self, center: bool = True, xyz_channels: int = 3, prob: float = 1.0, pairing: str = "roll",

@@ -201,6 +201,7 @@ class CMixup(_PartnerMixer):
     name = "cmixup"
     paper = "C-Mixup: Improving Generalization in Regression (Yao et al., NeurIPS 2022)"
     paper_url = "https://arxiv.org/abs/2210.05775"
+    tasks = frozenset({"regression"})
 
     def __init__(self, alpha: float = 2.0, bandwidth: float = 1.0, *, mode: str = "batch", prob: float = 1.0,
                  chunk_size: int = 2048, validate: bool = True) -> None:
@@ -246,6 +247,7 @@ class RegMixKNN(_PartnerMixer):
     name = "regmix_knn"
     paper = "RegMix: Data Mixing Augmentation for Regression (Hwang & Whang, 2021)"
     paper_url = "https://arxiv.org/abs/2106.03374"
+    tasks = frozenset({"regression"})
 
     def __init__(self, alpha: float = 1.0, k: int = 4, space: str = "x", *, mode: str = "batch",
                  prob: float = 1.0, chunk_size: int = 2048, validate: bool = True) -> None:

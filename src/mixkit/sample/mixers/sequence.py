@@ -55,6 +55,7 @@ def real_positions(x: Tensor, seq_dim: int, lengths: Tensor | None = None,
 
 
 class _SeqMixer(Mixer):
+    tasks = frozenset({"sequence"})
     min_rank = 3
     max_rank = None
 
