@@ -127,3 +127,34 @@ def test_adpmix_cross_pairs_and_adapts_label_weight_toward_rare_classes():
     assert not first.extras["mixing"] and bool((first.lam == 1).all())
     with pytest.raises(ValueError, match="y_old"):
         mixer(x_new, y_new, x_old, None)
+
+
+def test_sequence_mixers_accept_extra_feature_axes_and_unaligned_padding():
+    g = _gen(7)
+    x = torch.randn(4, 6, 2, 3, generator=g)  # [B, T, 2, 3]
+    pad = torch.rand(4, 6, generator=g) < 0.3  # padding anywhere, not only at the end
+    out = mixkit.SeqMixUp(alpha=1.0, mode="elem")(x, None, generator=g, padding_mask=pad)
+    both = ~pad & ~pad[out.index]
+    only_own = ~pad & pad[out.index]
+    assert both.any()
+    # reported lam = (drawn * n_both + n_only_own) / n_real, so the drawn weight is recovered from it
+    n_real, n_both, n_only = (~pad).sum(1), both.sum(1), only_own.sum(1)
+    drawn = (n_real * out.lam - n_only) / n_both.clamp_min(1)
+    lam = drawn.view(-1, 1, 1, 1).expand_as(x)
+    want = lam * x + (1 - lam) * x[out.index]
+    torch.testing.assert_close(out.x[both], want[both])  # interpolated where both rows are real
+    assert torch.equal(out.x[pad], x[pad])  # padding positions untouched
+    assert torch.equal(out.x[only_own], x[only_own])  # never mixed with the partner's padding
+    cut = mixkit.SeqCutMix(alpha=1.0, seq_dim=-1, mode="elem")(x.transpose(1, 3), None, generator=g,
+                                                              padding_mask=pad)
+    assert cut.x.shape == (4, 3, 2, 6) and torch.equal(cut.x.transpose(1, 3)[pad], x[pad])
+
+
+def test_adpmix_without_num_classes_and_declared_tasks():
+    mixer = mixkit.AdpMix(gamma=1.0)
+    out = mixer(torch.randn(4, 2), torch.tensor([3, 3, 4, 4]), torch.randn(2, 2), torch.tensor([0, 1]),
+                generator=_gen(8))
+    assert mixer.counts.tolist() == [1, 1, 0, 2, 2]
+    assert bool((out.lam[:4] <= out.extras["input_lam"][:4] + 1e-6).all())
+    assert mixkit.AdpMix.tasks == {"class_incremental"} and mixkit.Mix3D.tasks == {"point_cloud_segmentation"}
+    assert mixkit.CMixup.tasks == {"regression"} and mixkit.SeqCutMix.tasks == {"sequence"}
