@@ -115,7 +115,7 @@ def table(name: str, results: dict[str, list[float]]) -> str:
     for m, v in results.items():
         t = torch.tensor(v)
         mean, std = float(t.mean()), float(t.std()) if len(v) > 1 else 0.0
-        lines.append(f"| {m} | {mean:.3f} ± {std:.3f} | {100 * (mean - base) / base:+.1f} % |")
+        lines.append(f"| {m} | {mean:.3f} ± {std:.3f} | {100 * (mean - base) / base + 0.0:+.1f} % |")
     return "\n".join(lines)
 
 
