@@ -128,3 +128,40 @@ def test_smmix_pastes_partners_most_attended_region_into_own_least_attended():
     assert float(own_sum) == pytest.approx(float(windows.min()), rel=1e-5)
     torch.testing.assert_close(out.lam, 1 - mask.float().mean(1))
     assert k == rh * rw
+
+
+class _HookableViT(nn.Module):
+    """A one-block ViT that applies a Dropout module to its softmax attention (timm's non-fused layout)."""
+
+    def __init__(self, dim=16, classes=3, patch=4, grid=2):
+        super().__init__()
+        self.embed = nn.Conv2d(1, dim, patch, patch)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim))
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.attn_drop = nn.Dropout(0.0)
+        self.fc = nn.Linear(dim, classes)
+        self.weights_seen = None
+
+    def forward(self, x):
+        t = self.embed(x).flatten(2).transpose(1, 2)
+        t = torch.cat([self.cls.expand(len(t), -1, -1), t], 1)
+        q, k, v = self.qkv(t).chunk(3, -1)
+        w = self.attn_drop(torch.softmax(q @ k.transpose(1, 2) / 4, -1)).unsqueeze(1)  # [B, 1, T, T]
+        self.weights_seen = w.detach()
+        return self.fc((w.squeeze(1) @ v)[:, 0])
+
+
+def test_attention_capture_gives_any_vit_the_attention_capability():
+    from mixkit.sample.mixers.attention import AttentionCapture
+
+    torch.manual_seed(0)
+    vit = _HookableViT()
+    model = AttentionCapture(vit, vit.attn_drop, patch_size=4, grid_size=2)
+    x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    logits, attn = model.forward_with_attention(x)
+    torch.testing.assert_close(attn, vit.weights_seen[:, 0, 0, 1:])
+    torch.testing.assert_close(logits, model(x))
+    step = mixkit.TransMix(alpha=1.0, mode="elem").training_step(model, x, y, generator=_gen(6))
+    assert torch.isfinite(step.loss) and step.mixed.lam.shape == (4,)
+    with pytest.raises(RuntimeError, match="did not run"):
+        AttentionCapture(vit, nn.Dropout(), 4, 2).forward_with_attention(x)

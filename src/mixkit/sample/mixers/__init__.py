@@ -1,6 +1,14 @@
 """One module per mixer family; importing this package registers every mixer by name."""
 
-from .attention import SMMix, TransMix, max_min_regions, paste_patches, patch_fraction, transmix_lam
+from .attention import (
+    AttentionCapture,
+    SMMix,
+    TransMix,
+    max_min_regions,
+    paste_patches,
+    patch_fraction,
+    transmix_lam,
+)
 from .base import Mixer
 from .calibration import RankMixup
 from .combinators import RandomChoice
@@ -19,4 +27,4 @@ __all__ += ["CutMix", "Cutout", "FMix", "ResizeMix"]
 __all__ += ["AdpMix", "CMixup", "EnMix", "Mix3D", "MixOE", "MixOEBatch", "MixSchedule", "PointMixBatch",
             "RankMixup", "RegMixKNN", "SeqCutMix", "SeqMixUp", "kernel_partners", "knn_partners",
             "select_knn_k", "SMMix", "TransMix", "max_min_regions", "paste_patches", "patch_fraction",
-            "transmix_lam"]
+            "transmix_lam", "AttentionCapture"]

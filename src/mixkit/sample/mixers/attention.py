@@ -10,9 +10,10 @@ the model must offer
   order of the patch grid);
 * ``patch_size`` (int) and ``grid_size`` (int or ``(gh, gw)``) attributes.
 
-``mixkit.bench.models.TinyViT`` has all three. For a timm ViT, return
-``blocks[-1].attn``'s softmax weights ``[B, heads, 1 + N, 1 + N]`` from a forward hook and take
-``w[:, :, 0, 1:].mean(1)``. Without a model at hand, use the plain functions: :func:`transmix_lam` turns any
+``mixkit.bench.models.TinyViT`` has all three. For another ViT, wrap it: capture the last block's softmax
+attention ``[B, heads, 1 + N, 1 + N]`` with a forward hook and return ``w[:, :, 0, 1:].mean(1)`` (for timm
+ViTs: set ``blocks[-1].attn.fused_attn = False`` and hook ``blocks[-1].attn.attn_drop``; see
+``docs/label-aware.md``). Without a model at hand, use the plain functions: :func:`transmix_lam` turns any
 attention tensor and a partner mask into label weights, :func:`max_min_regions` / :func:`paste_patches`
 do SMMix's region mixing on tensors.
 
@@ -38,7 +39,8 @@ from ..step import StepOutput
 from ..validate import check_inputs, check_labels
 from .cut import CutMix
 
-__all__ = ["SMMix", "TransMix", "max_min_regions", "paste_patches", "patch_fraction", "transmix_lam"]
+__all__ = ["AttentionCapture", "SMMix", "TransMix", "max_min_regions", "paste_patches", "patch_fraction",
+           "transmix_lam"]
 
 
 # ------------------------------------------------------------------------------------ model capability
@@ -60,6 +62,59 @@ def _check_attn(cls_attn: Tensor, n: int, num_patches: int) -> Tensor:
         raise ValueError(f"cls_attn must have shape [B, N_patches] = [{n}, {num_patches}], got "
                          f"{tuple(getattr(cls_attn, 'shape', ())) or type(cls_attn).__name__}")
     return cls_attn.float() if cls_attn.dtype in (torch.float16, torch.bfloat16) else cls_attn
+
+
+class AttentionCapture(nn.Module):
+    """Give any ViT the ``"attention"`` capability by hooking the module that emits its attention weights.
+
+    ``AttentionCapture(model, weights_module, patch_size, grid_size, num_prefix_tokens=1)`` wraps ``model``;
+    ``weights_module`` is the sub-module whose *output* is the last block's softmax attention
+    ``[B, heads, T, T]`` (for timm ViTs: ``model.blocks[-1].attn.attn_drop`` after setting
+    ``model.blocks[-1].attn.fused_attn = False``; in a hand-written ViT, any ``nn.Dropout``/``nn.Identity``
+    applied to the softmax). ``forward(x)`` is the model's; ``forward_with_attention(x)`` returns
+    ``(logits, cls_attn [B, N])`` with ``cls_attn = w[:, :, 0, num_prefix_tokens:].mean(1)`` (the class
+    token's attention to the patch tokens, averaged over heads). The wrapper holds no tensor between calls.
+    """
+
+    capabilities = frozenset({"attention"})
+
+    def __init__(self, model: nn.Module, weights_module: nn.Module, patch_size: int,
+                 grid_size: int | tuple[int, int], num_prefix_tokens: int = 1) -> None:
+        super().__init__()
+        if not isinstance(weights_module, nn.Module):
+            raise TypeError("weights_module must be the nn.Module whose output is the attention weights")
+        if not isinstance(num_prefix_tokens, int) or num_prefix_tokens < 1:
+            raise ValueError(f"num_prefix_tokens must be an int >= 1 (the class token first), got "
+                             f"{num_prefix_tokens!r}")
+        self.model, self.patch_size, self.grid_size = model, int(patch_size), grid_size
+        self.num_prefix_tokens = num_prefix_tokens
+        self._captured: list[Tensor] = []
+        weights_module.register_forward_hook(self._hook)
+
+    def _hook(self, module: nn.Module, args: object, output: Tensor) -> None:
+        if self._recording:
+            self._captured.append(output)
+
+    _recording = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def forward_with_attention(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        self._recording, self._captured = True, []
+        try:
+            logits = self.model(x)
+        finally:
+            self._recording = False
+        if not self._captured:
+            raise RuntimeError("weights_module did not run during the forward pass (for timm ViTs set "
+                               "blocks[-1].attn.fused_attn = False so the attention weights exist)")
+        w = self._captured[-1]
+        self._captured = []
+        if w.dim() != 4 or w.shape[-1] != w.shape[-2]:
+            raise ValueError("weights_module must output attention weights [B, heads, T, T], got "
+                             f"{tuple(w.shape)}")
+        return logits, w[:, :, 0, self.num_prefix_tokens:].mean(1)
 
 
 # ------------------------------------------------------------------------------------ TransMix
