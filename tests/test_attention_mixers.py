@@ -146,7 +146,7 @@ class _HookableViT(nn.Module):
         t = self.embed(x).flatten(2).transpose(1, 2)
         t = torch.cat([self.cls.expand(len(t), -1, -1), t], 1)
         q, k, v = self.qkv(t).chunk(3, -1)
-        w = self.attn_drop(torch.softmax(q @ k.transpose(1, 2) / 4, -1)).unsqueeze(1)  # [B, 1, T, T]
+        w = self.attn_drop(torch.softmax(q @ k.transpose(1, 2) / 4, -1).unsqueeze(1))  # [B, 1, T, T]
         self.weights_seen = w.detach()
         return self.fc((w.squeeze(1) @ v)[:, 0])
 
