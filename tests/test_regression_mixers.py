@@ -25,11 +25,11 @@ def test_tiny_bandwidth_pairs_each_example_with_its_nearest_label_neighbour():
 def test_kernel_probabilities_match_gaussian_kernel():
     # row 0 sees rows 1 and 2 at distances 1 and 2; sigma = 1 -> P(1) / P(2) = exp(-1/2) / exp(-2)
     keys = torch.tensor([[0.0], [1.0], [2.0]])
-    u = torch.rand(2000, 3, generator=_gen(1), dtype=torch.float64)
+    u = torch.rand(1000, 3, generator=_gen(1), dtype=torch.float64)
     p1 = torch.exp(torch.tensor(-0.5)) / (torch.exp(torch.tensor(-0.5)) + torch.exp(torch.tensor(-2.0)))
     idx = torch.stack([kernel_partners(keys, 1.0, row) for row in u])
     frac1 = (idx[:, 0] == 1).double().mean()
-    assert abs(float(frac1) - float(p1)) < 0.04
+    assert abs(float(frac1) - float(p1)) < 0.05
     assert not bool((idx == torch.arange(3)).any())  # never self
 
 
@@ -42,12 +42,13 @@ def test_kernel_is_chunk_invariant_and_handles_multidim_targets():
 
 
 def test_large_bandwidth_is_close_to_uniform_over_other_rows():
-    y = torch.arange(4.0).view(-1, 1)
-    u = torch.rand(4000 * 4, generator=_gen(4), dtype=torch.float64).view(4000, 4)
-    idx = torch.stack([kernel_partners(y, 1e4, row) for row in u[:800]])
-    counts = torch.stack([(idx[:, 0] == j).sum() for j in range(4)]).double() / 800
-    assert counts[0] == 0
-    torch.testing.assert_close(counts[1:], torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.05, rtol=0)
+    y = torch.linspace(0, 3, 200).view(-1, 1)
+    u = torch.rand(20, 200, generator=_gen(4), dtype=torch.float64)
+    idx = torch.stack([kernel_partners(y, 1e6, row) for row in u])  # 4000 draws
+    assert not bool((idx == torch.arange(200)).any())
+    low_half = (idx < 100).double().mean()
+    assert abs(float(low_half) - 0.5) < 0.04
+    assert len(torch.unique(idx)) > 190  # nearly every row is somebody's partner
 
 
 def test_cmixup_mixes_inputs_and_targets_with_the_same_lam():
