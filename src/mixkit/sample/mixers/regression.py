@@ -83,11 +83,12 @@ def kernel_partners(keys: Tensor, bandwidth: float, uniforms: Tensor, *, exclude
     out = torch.empty(n, dtype=torch.long, device=k.device)
     for start in range(0, n, chunk):  # loop over chunks of rows (memory bound), not over rows
         stop = min(start + chunk, n)
-        logits = _sq_dists(k[start:stop], k).mul_(-0.5 / sigma**2)
+        w = _sq_dists(k[start:stop], k).mul_(-0.5 / sigma**2)  # kernel logits, one buffer reused in place
         if exclude_self and n > 1:
             rows = torch.arange(stop - start, device=k.device)
-            logits[rows, rows + start] = float("-inf")
-        cdf = torch.softmax(logits, dim=1).cumsum_(dim=1)
+            w[rows, rows + start] = float("-inf")
+        w.sub_(w.amax(dim=1, keepdim=True)).exp_()  # unnormalised kernel row, its largest entry is 1
+        cdf = w.cumsum_(dim=1)
         target = (u[start:stop] * cdf[:, -1]).unsqueeze(1)
         out[start:stop] = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_(max=n - 1)
     return out
