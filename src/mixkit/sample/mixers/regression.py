@@ -232,7 +232,8 @@ class RegMixKNN(_PartnerMixer):
     (``space="y"``). Not the domain-level RegMix (data-mixture regression, Liu et al. 2024) in
     ``mixkit.domain``.
 
-    Simplified relative to the paper: RegMix learns the per-example ``k`` with a meta-learned policy;
+    Simplified relative to the paper: RegMix learns the per-example ``k`` on validation data with a learned
+    policy (Monte Carlo policy gradient in its later version, MixRL);
     here ``k`` is either one int or a per-example ``[B]`` tensor passed at call time
     (``mixer(x, y, k=k_batch)``, typically ``k_table[dataset_indices]``), and :func:`select_knn_k` picks
     the table on validation data (coordinate search over candidate values, per group of examples).
