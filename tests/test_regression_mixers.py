@@ -135,3 +135,14 @@ def test_select_knn_k_finds_the_best_group_wise_k():
     assert torch.equal(best, want)
     assert len(calls) <= 4 + 3 * 4
     assert torch.equal(select_knn_k(evaluate, 6, candidates=(2, 4)), torch.full((6,), 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_regression_mixers_keep_dtype_and_never_nan(dtype):
+    x, y = torch.randn(9, 4, dtype=dtype), torch.randn(9, 2, dtype=dtype)
+    y[3] = y[4]  # duplicate targets: zero distances must not produce NaN
+    for mixer in (mixkit.CMixup(bandwidth=1e-4), mixkit.RegMixKNN(k=3, space="y")):
+        out = mixer(x, y, generator=_gen(3))
+        assert out.x.dtype == dtype and out.mix_targets().dtype == dtype
+        assert out.lam.dtype == torch.float32 and bool(torch.isfinite(out.x.float()).all())
+        assert bool((out.index != torch.arange(9)).all())
