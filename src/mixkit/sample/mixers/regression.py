@@ -11,7 +11,9 @@ assumes each row appears once as a partner must not be used with these mixers.
 
 Pairing is vectorised: the ``B x B`` label (or input) distances are computed ``chunk_size`` rows at a time
 (memory ``O(chunk_size * B)``), kernel rows are sampled by inverse-CDF (``cumsum`` + ``searchsorted``) from
-uniforms drawn on the CPU generator, and nearest neighbours come from one ``topk`` per chunk. No Python loop
+uniforms drawn on the CPU generator (``torch.multinomial`` would need a generator on the data's device and
+would break the CPU-generator reproducibility contract of :mod:`mixkit.sample.lam`), and nearest neighbours
+come from one ``topk`` per chunk. No Python loop
 runs over the rows, no value is synchronised to the host.
 """
 
