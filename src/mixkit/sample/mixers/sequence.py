@@ -129,16 +129,17 @@ class SeqMixUp(_SeqMixer):
 class SeqCutMix(_SeqMixer):
     """CutMix for padded sequences: a contiguous span of the partner's tokens replaces row ``i``'s tokens.
 
-    The span has ``w = round((1 - lam) * L)`` positions with ``L = min(len_i, len_j)`` the positions real in
-    both rows, and starts uniformly in ``[0, L - w]``; so it lies in real positions of both rows (padding is
-    never pasted, the row's own padding is untouched). ``lam`` returned is exact: ``1 - w / len_i``, the
-    fraction of row ``i``'s real tokens that are still its own. Rows with no real position keep ``lam = 1``.
+    The span has ``w = round((1 - lam) * L)`` positions with ``L`` the number of positions real in both rows
+    (``min(len_i, len_j)`` with ``lengths``) and starts uniformly in ``[0, L - w]``; so it lies in real
+    positions of both rows (padding is never pasted, the row's own padding is untouched). ``lam`` returned
+    is exact: ``1 - w / len_i``, the fraction of row ``i``'s real tokens that are still its own. Rows with
+    no real position keep ``lam = 1``.
 
     Input ``x``: ``[B, T, D]`` (``seq_dim=1``) or ``[B, C, T]`` (``seq_dim=-1``), lengths from ``lengths=`` or
-    ``padding_mask=`` (real tokens need not be left-aligned with ``padding_mask``: the span is placed on the
-    ``L`` first positions real in both rows, counted in order). Span geometry is drawn per row from the CPU
-    generator and applied with one ``where`` over the batch. The span rule is CutMix's box in one
-    dimension; the padding rule is mixkit's.
+    ``padding_mask=``. Real tokens need not be left-aligned: the span is a run of ``w`` consecutive positions
+    in the ordered list of the ``L`` positions real in both rows (so it skips padding lying between them).
+    Span geometry is drawn per row from the CPU generator and applied with one ``where`` over the batch.
+    The span rule is CutMix's box in one dimension; the padding rule is mixkit's.
     """
 
     name = "seqcutmix"
