@@ -1,8 +1,9 @@
 """Cost of label-aware pairing: C-Mixup / RegMix-kNN calls relative to MixUp, and memory-bounded chunking.
 
 Prints, per batch size, the time of one mixer call (median of repeats) and its ratio to MixUp on the same
-batch; the pairing is O(B^2) distance work done ``chunk_size`` rows at a time, so the peak extra memory is
-``chunk_size * B`` floats whatever B is. Run on a quiet machine for numbers worth quoting.
+batch; the exact pairing is O(B^2) distance work done ``chunk_size`` rows at a time, so the peak extra
+memory is ``chunk_size * B`` floats whatever B is; ``window=64`` is the O(B log B + 128 B) sorted-window
+kernel for scalar targets. Run on a quiet machine for numbers worth quoting.
 
     PYTHONPATH=src python benchmarks/pairing_speed.py [--device cpu|cuda] [--threads 1]
 """
@@ -43,14 +44,14 @@ def main() -> None:
     dev = torch.device(a.device)
     g = torch.Generator().manual_seed(0)
     print(f"device {dev}, threads {a.threads}, x [B, {a.features}], y [B, 1]; time per call (ratio to MixUp)")
-    print("| B | mixup | cmixup | regmix_knn (k=8) | cmixup chunk=256 |")
-    print("|---|---|---|---|---|")
+    print("| B | mixup | cmixup | regmix_knn (k=8) | cmixup chunk=256 | cmixup window=64 |")
+    print("|---|---|---|---|---|---|")
     for b in (int(s) for s in a.sizes.split(",")):
         x = torch.randn(b, a.features, device=dev)
         y = torch.randn(b, 1, device=dev)
         repeats = 20 if b <= 4096 else 5
         mixers = [mixkit.MixUp(alpha=2.0), mixkit.CMixup(bandwidth=0.5), mixkit.RegMixKNN(k=8),
-                  mixkit.CMixup(bandwidth=0.5, chunk_size=256)]
+                  mixkit.CMixup(bandwidth=0.5, chunk_size=256), mixkit.CMixup(bandwidth=0.5, window=64)]
         times = [timed(lambda m=m, x=x, y=y: m(x, y, generator=g), repeats, dev) for m in mixers]
         cells = [f"{times[0] * 1e3:.2f} ms"] + [f"{t * 1e3:.2f} ms ({t / times[0]:.1f}x)" for t in times[1:]]
         print(f"| {b} | " + " | ".join(cells) + " |")

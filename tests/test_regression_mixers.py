@@ -146,3 +146,34 @@ def test_regression_mixers_keep_dtype_and_never_nan(dtype):
         assert out.x.dtype == dtype and out.mix_targets().dtype == dtype
         assert out.lam.dtype == torch.float32 and bool(torch.isfinite(out.x.float()).all())
         assert bool((out.index != torch.arange(9)).all())
+
+
+def test_window_kernel_matches_full_kernel_cases():
+    from mixkit.sample.mixers.regression import window_kernel_partners
+
+    y = torch.tensor([0.0, 0.1, 1.0, 1.3, 5.0, 5.05, 9.0, 8.0])
+    out = mixkit.CMixup(bandwidth=1e-3, window=2)(torch.randn(8, 3), y.view(-1, 1), generator=_gen(1))
+    assert out.index.tolist() == [1, 0, 3, 2, 5, 4, 7, 6]
+    keys = torch.tensor([0.0, 1.0, 2.0])
+    u = torch.rand(1000, 3, generator=_gen(2), dtype=torch.float64)
+    idx = torch.stack([window_kernel_partners(keys, 1.0, row, 5) for row in u])
+    p1 = 1 / (1 + torch.exp(torch.tensor(-1.5)))  # exp(-1/2) / (exp(-1/2) + exp(-2))
+    assert abs(float((idx[:, 0] == 1).double().mean()) - float(p1)) < 0.05
+    with pytest.raises(ValueError, match="scalar"):
+        window_kernel_partners(torch.randn(4, 2), 1.0, torch.rand(4, dtype=torch.float64), 2)
+    with pytest.raises(ValueError, match="window"):
+        mixkit.CMixup(window=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 40), w=st.integers(1, 6), seed=st.integers(0, 10_000))
+def test_window_partner_is_a_sorted_neighbour_within_the_window(n, w, seed):
+    from mixkit.sample.mixers.regression import window_kernel_partners
+
+    g = _gen(seed)
+    y = torch.randn(n, generator=g)
+    idx = window_kernel_partners(y, 0.5, torch.rand(n, generator=g, dtype=torch.float64), w)
+    rank = torch.empty(n, dtype=torch.long)
+    rank[y.argsort()] = torch.arange(n)
+    gap = (rank[idx] - rank).abs()
+    assert bool((gap >= 1).all()) and bool((gap <= w).all())

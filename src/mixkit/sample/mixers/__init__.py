@@ -18,7 +18,7 @@ from .incremental import AdpMix, EnMix
 from .interpolation import MixUp, NoMix
 from .outlier import MixOE, MixOEBatch
 from .pointcloud import Mix3D, PointMixBatch
-from .regression import CMixup, RegMixKNN, kernel_partners, knn_partners, select_knn_k
+from .regression import CMixup, RegMixKNN, kernel_partners, knn_partners, select_knn_k, window_kernel_partners
 from .schedule import MixSchedule
 from .sequence import SeqCutMix, SeqMixUp
 
@@ -27,4 +27,4 @@ __all__ += ["CutMix", "Cutout", "FMix", "ResizeMix"]
 __all__ += ["AdpMix", "CMixup", "EnMix", "Mix3D", "MixOE", "MixOEBatch", "MixSchedule", "PointMixBatch",
             "RankMixup", "RegMixKNN", "SeqCutMix", "SeqMixUp", "kernel_partners", "knn_partners",
             "select_knn_k", "SMMix", "TransMix", "max_min_regions", "paste_patches", "patch_fraction",
-            "transmix_lam", "AttentionCapture"]
+            "transmix_lam", "AttentionCapture", "window_kernel_partners"]

@@ -31,7 +31,7 @@ from ..registry import register
 from ..validate import check_inputs, check_labels
 from .base import Mixer, weight_view
 
-__all__ = ["CMixup", "RegMixKNN", "kernel_partners", "knn_partners", "select_knn_k"]
+__all__ = ["CMixup", "RegMixKNN", "kernel_partners", "knn_partners", "select_knn_k", "window_kernel_partners"]
 
 
 # ---------------------------------------------------------------------------------------------- pairing
@@ -93,6 +93,48 @@ def kernel_partners(keys: Tensor, bandwidth: float, uniforms: Tensor, *, exclude
         cdf = w.cumsum_(dim=1)
         target = (u[start:stop] * cdf[:, -1]).unsqueeze(1)
         out[start:stop] = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_(max=n - 1)
+    return out
+
+
+def window_kernel_partners(keys: Tensor, bandwidth: float, uniforms: Tensor, window: int) -> Tensor:
+    """C-Mixup pairing for scalar targets in ``O(B log B + B * window)``: the kernel on sorted neighbours.
+
+    ``keys``: ``[B]`` or ``[B, 1]`` scalar targets. The rows are sorted by target once; each row's partner is
+    drawn with the Gaussian-kernel probabilities of :func:`kernel_partners` restricted to its ``window``
+    nearest rows on each side *in sorted order* (so ``2 * window`` candidates, fewer at the ends), never
+    itself. This is an approximation: it is exact when the rows outside the window carry negligible kernel
+    mass, i.e. when ``window`` sorted neighbours span several bandwidths (the mass beyond ``8 σ`` is below
+    ``1e-13`` of the nearest row's). With ``window >= B - 1`` every other row is a candidate (exact).
+    Returns ``[B]`` int64 on ``keys.device``.
+    """
+    k = _flat_keys(keys, "keys")
+    if k.shape[1] != 1:
+        raise ValueError("keys: the windowed kernel needs scalar targets [B] or [B, 1], got "
+                         f"{tuple(keys.shape)}")
+    sigma = float(bandwidth)
+    if not sigma > 0 or sigma == float("inf"):
+        raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise ValueError(f"window must be an int >= 1, got {window!r}")
+    n = k.shape[0]
+    if uniforms.shape != (n,):
+        raise ValueError(f"uniforms must have shape [{n}], got {tuple(uniforms.shape)}")
+    if n == 1:
+        return torch.zeros(1, dtype=torch.long, device=k.device)
+    w = min(window, n - 1)
+    values, order = k.squeeze(1).sort()
+    offsets = torch.cat([torch.arange(-w, 0, device=k.device), torch.arange(1, w + 1, device=k.device)])
+    pos = torch.arange(n, device=k.device).view(-1, 1) + offsets  # [B, 2w] sorted positions, self excluded
+    valid = (pos >= 0) & (pos < n)
+    pos = pos.clamp_(0, n - 1)
+    logits = (values[pos] - values.view(-1, 1)).square_().mul_(-0.5 / sigma**2)
+    logits.masked_fill_(~valid, float("-inf"))
+    cdf = logits.sub_(logits.amax(dim=1, keepdim=True)).exp_().cumsum_(dim=1)
+    u = uniforms.to(k.device, k.dtype, non_blocking=True)[order]  # row at sorted position r uses its own u
+    pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).clamp_(max=2 * w - 1)
+    partner_sorted = pos.gather(1, pick).squeeze(1)
+    out = torch.empty(n, dtype=torch.long, device=k.device)
+    out[order] = order[partner_sorted]
     return out
 
 
@@ -196,6 +238,10 @@ class CMixup(_PartnerMixer):
         mode: ``"batch"`` (one lam per call, the paper's choice) or ``"elem"``; ``"pair"`` is treated as
             ``"elem"`` because sampled partners are not symmetric.
         chunk_size: rows of the kernel held in memory at once (``O(chunk_size * B)`` floats).
+        window: ``None`` (exact kernel over the batch, ``O(B²)`` time) or, for scalar targets, the number of
+            sorted neighbours on each side the kernel is evaluated on (:func:`window_kernel_partners`,
+            ``O(B log B + B * window)``; an approximation that is exact when the window spans several
+            bandwidths). Use it for very large batches.
 
     Call: ``mixer(x [B, ...], y [B, ...] float targets, generator=g) -> MixedBatch``; ``index`` is drawn
     with replacement (see the module docstring). Shapes of ``y`` are arbitrary beyond the batch dimension.
@@ -207,7 +253,7 @@ class CMixup(_PartnerMixer):
     tasks = frozenset({"regression"})
 
     def __init__(self, alpha: float = 2.0, bandwidth: float = 1.0, *, mode: str = "batch", prob: float = 1.0,
-                 chunk_size: int = 2048, validate: bool = True) -> None:
+                 chunk_size: int = 2048, window: int | None = None, validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing="flip" if mode == "pair" else "roll",
                          validate=validate)
         sigma = float(bandwidth)
@@ -215,14 +261,19 @@ class CMixup(_PartnerMixer):
             raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
         self.bandwidth = sigma
         self.chunk_size = _check_chunk(chunk_size)
+        if window is not None and (not isinstance(window, int) or isinstance(window, bool) or window < 1):
+            raise ValueError(f"window must be None or an int >= 1, got {window!r}")
+        self.window = window
 
     def _partners(self, x: Tensor, y: Tensor, uniforms: Tensor, k: int | Tensor | None) -> Tensor:
         if k is not None:
             raise ValueError("k: C-Mixup draws partners from a kernel; k is only for RegMixKNN")
+        if self.window is not None:
+            return window_kernel_partners(y.detach(), self.bandwidth, uniforms, self.window)
         return kernel_partners(y.detach(), self.bandwidth, uniforms, chunk_size=self.chunk_size)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, bandwidth={self.bandwidth}"
+        return f"{super().extra_repr()}, bandwidth={self.bandwidth}, window={self.window}"
 
 
 @register("regmix_knn", "regmix-knn", "knn_mixup")
