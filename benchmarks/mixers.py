@@ -2,8 +2,10 @@
 
 For each mixer spec (built through the registry) and mode, the time per call is the median of repeats
 after warm-up, and the ratio divides it by the median time of ONE ``torch.lerp(x, x_partner, w, out=out)``
-with a pre-gathered partner and a preallocated output, measured in the same process: the least work any
-mixer must do (read two batches, write one). A ratio near 1 means the mixer costs about one pass.
+with a pre-gathered partner and a preallocated output, measured in the same process with its calls
+alternating with the mixer's: the least work any mixer must do (read two batches, write one). A ratio
+near 1 means the mixer costs about one pass. "lerp into a new tensor" shows the cost of allocating the
+result (on CPU, first-touch page faults of a fresh large tensor unless the allocator keeps freed memory).
 
 A "typical implementation" row shows what the usual code costs: CutMix in elem mode written as a flipped
 copy of the batch plus a per-element Python loop over boxes (the way timm-like code does it), and MixUp in
@@ -47,27 +49,41 @@ def default_methods() -> list[str]:
     return names
 
 
-def timeit(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device) -> float:
-    """Median seconds per call of ``fn`` (CUDA work is synchronised around each call)."""
+def timeit(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device,
+           ref: Callable[[], object] | None = None) -> tuple[float, float]:
+    """Median seconds per call of ``fn`` and of ``ref`` (CUDA work is synchronised around each call).
+
+    Calls of ``fn`` and ``ref`` alternate, so both medians see the same machine load (this matters on a
+    shared machine, where load drifts over a run); without ``ref`` the second value is 0.
+    """
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         fn()
+        if ref is not None:
+            ref()
     sync()
-    times = []
+    times: list[float] = []
+    ref_times: list[float] = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for f, acc in ((fn, times), (ref, ref_times)):
+            if f is None:
+                continue
+            start = time.perf_counter()
+            f()
+            sync()
+            acc.append(time.perf_counter() - start)
+    return statistics.median(times), (statistics.median(ref_times) if ref_times else 0.0)
 
 
-def typical_cutmix_elem(x: torch.Tensor, alpha: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+BETA = torch.distributions.Beta(1.0, 1.0)  # built once, so the references pay only for sampling
+
+
+def typical_cutmix_elem(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference written the usual way: flipped copy of the batch, one Python iteration per row."""
     out = x.clone()
     flipped = x.flip(0).clone()
     n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
-    lam = torch.distributions.Beta(alpha, alpha).sample((n,))
+    lam = BETA.sample((n,))
     lam_true = torch.empty(n)
     for i in range(n):
         ratio = float(1.0 - lam[i]) ** 0.5
@@ -80,9 +96,9 @@ def typical_cutmix_elem(x: torch.Tensor, alpha: float = 1.0) -> tuple[torch.Tens
     return out, lam_true
 
 
-def typical_mixup_elem(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+def typical_mixup_elem(x: torch.Tensor) -> torch.Tensor:
     """Reference written the usual way: ``lam * x + (1 - lam) * x.flip(0)`` with per-row ``lam``."""
-    lam = torch.distributions.Beta(alpha, alpha).sample((x.shape[0],)).to(x.device).view(-1, 1, 1, 1)
+    lam = BETA.sample((x.shape[0],)).to(x.device).view(-1, 1, 1, 1)
     return lam * x + (1 - lam) * x.flip(0)
 
 
@@ -93,13 +109,17 @@ def run_shape(methods: list[str], modes: list[str], device: torch.device, shape:
     y = torch.randint(0, 10, (shape[0],), device=device)
     partner = torch.roll(x, 1, 0)
     out = torch.empty_like(x)
-    ref = timeit(lambda: torch.lerp(x, partner, 0.3, out=out), repeats, warmup, device)
-    fresh = timeit(lambda: torch.lerp(x, partner, 0.3), repeats, warmup, device)
+
+    def lerp_ref() -> object:
+        return torch.lerp(x, partner, 0.3, out=out)
+
+    ref, _ = timeit(lerp_ref, repeats, warmup, device)
+    fresh, ref_here = timeit(lambda: torch.lerp(x, partner, 0.3), repeats, warmup, device, lerp_ref)
     base = {"device": str(device), "shape": "x".join(map(str, shape))}
     rows = [{**base, "method": "reference: lerp(out=preallocated)", "mode": "-", "ms": ref * 1e3,
              "ratio": 1.0},
             {**base, "method": "reference: lerp into a new tensor", "mode": "-", "ms": fresh * 1e3,
-             "ratio": fresh / ref}]
+             "ratio": fresh / ref_here}]
     g = torch.Generator().manual_seed(0)
     for spec in methods:
         for mode in modes:
@@ -110,12 +130,12 @@ def run_shape(methods: list[str], modes: list[str], device: torch.device, shape:
             except (TypeError, ValueError) as err:
                 rows.append({**row, "ms": None, "ratio": None, "note": str(err)[:80]})
                 continue
-            t = timeit(lambda m=mixer: m(x, y, generator=g), repeats, warmup, device)
-            rows.append({**row, "ms": t * 1e3, "ratio": t / ref})
+            t, ref_here = timeit(lambda m=mixer: m(x, y, generator=g), repeats, warmup, device, lerp_ref)
+            rows.append({**row, "ms": t * 1e3, "ratio": t / ref_here})
     for label, fn in (("typical: cutmix flip+loop", lambda: typical_cutmix_elem(x)),
                       ("typical: mixup flip", lambda: typical_mixup_elem(x))):
-        t = timeit(fn, repeats, warmup, device)
-        rows.append({**base, "method": label, "mode": "elem", "ms": t * 1e3, "ratio": t / ref})
+        t, ref_here = timeit(fn, repeats, warmup, device, lerp_ref)
+        rows.append({**base, "method": label, "mode": "elem", "ms": t * 1e3, "ratio": t / ref_here})
     return rows
 
 

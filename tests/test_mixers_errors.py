@@ -99,3 +99,13 @@ def test_label_rule_errors():
         mixkit.CutMix()(torch.randn(4, 3, 6, 6)).loss(logits)
     with pytest.raises(ValueError, match="reduction"):
         out.loss(logits, reduction="avg")
+
+
+def test_registry_lists_only_arguments_a_method_accepts():
+    info = {m.name: m.defaults for m in registry.available()}
+    assert "alpha" not in info["cutout"] and "pairing" not in info["cutout"]
+    assert "alpha" not in info["resizemix"] and info["resizemix"]["scale"] == (0.1, 0.8)
+    assert info["cutmix"]["correct_lam"] is True and info["cutmix"]["alpha"] == 1.0
+    assert info["fmix"]["decay_power"] == 3.0
+    for name, defaults in info.items():  # every listed default is accepted back by the spec parser
+        registry.build(name, **defaults)
