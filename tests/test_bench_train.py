@@ -121,6 +121,14 @@ def test_check_supported_and_optimizer_groups():
     check_supported(mixer, vit)
     with pytest.raises(MethodUnsupported, match="attention"):
         check_supported(mixer, cnn)
+    not_plain = nn.Identity()
+    not_plain.plain = False
+    with pytest.raises(MethodUnsupported, match="not a plain mixer"):
+        check_supported(not_plain, cnn)
+    regression_only = nn.Identity()
+    regression_only.tasks = frozenset({"regression"})
+    with pytest.raises(MethodUnsupported, match="regression"):
+        check_supported(regression_only, cnn)
     opt, sched = make_optimizer(cnn, mixer, RunConfig(dataset="x", method="none", epochs=2), steps=10)
     assert opt.param_groups[1]["params"] == [mixer.gain] and opt.param_groups[1]["weight_decay"] == 0
     lrs = []
