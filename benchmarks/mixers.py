@@ -2,8 +2,10 @@
 
 For each mixer spec (built through the registry) and mode, the time per call is the median of repeats
 after warm-up, and the ratio divides it by the median time of ONE ``torch.lerp(x, x_partner, w, out=out)``
-with a pre-gathered partner and a preallocated output, measured in the same process: the least work any
-mixer must do (read two batches, write one). A ratio near 1 means the mixer costs about one pass.
+with a pre-gathered partner and a preallocated output, measured in the same process with its calls
+alternating with the mixer's: the least work any mixer must do (read two batches, write one). A ratio
+near 1 means the mixer costs about one pass. "lerp into a new tensor" shows the cost of allocating the
+result (on CPU, first-touch page faults of a fresh large tensor unless the allocator keeps freed memory).
 
 A "typical implementation" row shows what the usual code costs: CutMix in elem mode written as a flipped
 copy of the batch plus a per-element Python loop over boxes (the way timm-like code does it), and MixUp in
@@ -47,27 +49,41 @@ def default_methods() -> list[str]:
     return names
 
 
-def timeit(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device) -> float:
-    """Median seconds per call of ``fn`` (CUDA work is synchronised around each call)."""
+def timeit(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device,
+           ref: Callable[[], object] | None = None) -> tuple[float, float]:
+    """Median seconds per call of ``fn`` and of ``ref`` (CUDA work is synchronised around each call).
+
+    Calls of ``fn`` and ``ref`` alternate, so both medians see the same machine load (this matters on a
+    shared machine, where load drifts over a run); without ``ref`` the second value is 0.
+    """
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         fn()
+        if ref is not None:
+            ref()
     sync()
-    times = []
+    times: list[float] = []
+    ref_times: list[float] = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for f, acc in ((fn, times), (ref, ref_times)):
+            if f is None:
+                continue
+            start = time.perf_counter()
+            f()
+            sync()
+            acc.append(time.perf_counter() - start)
+    return statistics.median(times), (statistics.median(ref_times) if ref_times else 0.0)
 
 
-def typical_cutmix_elem(x: torch.Tensor, alpha: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+BETA = torch.distributions.Beta(1.0, 1.0)  # built once, so the references pay only for sampling
+
+
+def typical_cutmix_elem(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference written the usual way: flipped copy of the batch, one Python iteration per row."""
     out = x.clone()
     flipped = x.flip(0).clone()
     n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
-    lam = torch.distributions.Beta(alpha, alpha).sample((n,))
+    lam = BETA.sample((n,))
     lam_true = torch.empty(n)
     for i in range(n):
         ratio = float(1.0 - lam[i]) ** 0.5
@@ -80,45 +96,58 @@ def typical_cutmix_elem(x: torch.Tensor, alpha: float = 1.0) -> tuple[torch.Tens
     return out, lam_true
 
 
-def typical_mixup_elem(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+def typical_mixup_elem(x: torch.Tensor) -> torch.Tensor:
     """Reference written the usual way: ``lam * x + (1 - lam) * x.flip(0)`` with per-row ``lam``."""
-    lam = torch.distributions.Beta(alpha, alpha).sample((x.shape[0],)).to(x.device).view(-1, 1, 1, 1)
+    lam = BETA.sample((x.shape[0],)).to(x.device).view(-1, 1, 1, 1)
     return lam * x + (1 - lam) * x.flip(0)
 
 
-def run(methods: list[str], modes: list[str], devices: list[str], shapes, repeats: int, warmup: int) -> list[dict]:
-    rows = []
-    for dev_name in devices:
-        device = torch.device(dev_name)
-        for shape in shapes:
-            x = torch.randn(*shape, device=device)
-            y = torch.randint(0, 10, (shape[0],), device=device)
-            partner = torch.roll(x, 1, 0)
-            out = torch.empty_like(x)
-            ref = timeit(lambda: torch.lerp(x, partner, 0.3, out=out), repeats, warmup, device)
-            base = {"device": dev_name, "shape": "x".join(map(str, shape))}
-            rows.append({**base, "method": "reference: lerp(out=)", "mode": "-", "ms": ref * 1e3, "ratio": 1.0})
-            g = torch.Generator().manual_seed(0)
-            for spec in methods:
-                for mode in modes:
-                    row = {**base, "method": spec, "mode": mode}
-                    try:
-                        mixer = registry.build(spec, mode=mode)
-                        mixer(x, y, generator=g)
-                    except (TypeError, ValueError) as err:
-                        rows.append({**row, "ms": None, "ratio": None, "note": str(err)[:80]})
-                        continue
-                    t = timeit(lambda m=mixer: m(x, y, generator=g), repeats, warmup, device)
-                    rows.append({**row, "ms": t * 1e3, "ratio": t / ref})
-            for label, fn in (("typical: cutmix flip+loop", lambda: typical_cutmix_elem(x)),
-                              ("typical: mixup flip", lambda: typical_mixup_elem(x))):
-                t = timeit(fn, repeats, warmup, device)
-                rows.append({**base, "method": label, "mode": "elem", "ms": t * 1e3, "ratio": t / ref})
+def run_shape(methods: list[str], modes: list[str], device: torch.device, shape: tuple[int, ...],
+              repeats: int, warmup: int) -> list[dict]:
+    """Rows for one device and batch shape: the lerp references, every (method, mode), typical code."""
+    x = torch.randn(*shape, device=device)
+    y = torch.randint(0, 10, (shape[0],), device=device)
+    partner = torch.roll(x, 1, 0)
+    out = torch.empty_like(x)
+
+    def lerp_ref() -> object:
+        return torch.lerp(x, partner, 0.3, out=out)
+
+    ref, _ = timeit(lerp_ref, repeats, warmup, device)
+    fresh, ref_here = timeit(lambda: torch.lerp(x, partner, 0.3), repeats, warmup, device, lerp_ref)
+    base = {"device": str(device), "shape": "x".join(map(str, shape))}
+    rows = [{**base, "method": "reference: lerp(out=preallocated)", "mode": "-", "ms": ref * 1e3,
+             "ratio": 1.0},
+            {**base, "method": "reference: lerp into a new tensor", "mode": "-", "ms": fresh * 1e3,
+             "ratio": fresh / ref_here}]
+    g = torch.Generator().manual_seed(0)
+    for spec in methods:
+        for mode in modes:
+            row = {**base, "method": spec, "mode": mode}
+            try:
+                mixer = registry.build(spec, mode=mode)
+                mixer(x, y, generator=g)
+            except (TypeError, ValueError) as err:
+                rows.append({**row, "ms": None, "ratio": None, "note": str(err)[:80]})
+                continue
+            t, ref_here = timeit(lambda m=mixer: m(x, y, generator=g), repeats, warmup, device, lerp_ref)
+            rows.append({**row, "ms": t * 1e3, "ratio": t / ref_here})
+    for label, fn in (("typical: cutmix flip+loop", lambda: typical_cutmix_elem(x)),
+                      ("typical: mixup flip", lambda: typical_mixup_elem(x))):
+        t, ref_here = timeit(fn, repeats, warmup, device, lerp_ref)
+        rows.append({**base, "method": label, "mode": "elem", "ms": t * 1e3, "ratio": t / ref_here})
     return rows
 
 
+def run(methods: list[str], modes: list[str], devices: list[str], shapes, repeats: int,
+        warmup: int) -> list[dict]:
+    return [row for dev in devices for shape in shapes
+            for row in run_shape(methods, modes, torch.device(dev), shape, repeats, warmup)]
+
+
 def markdown(rows: list[dict]) -> str:
-    lines = ["| device | shape | method | mode | ms / batch | ratio to one lerp |", "|---|---|---|---|---:|---:|"]
+    lines = ["| device | shape | method | mode | ms / batch | ratio to one lerp |",
+             "|---|---|---|---|---:|---:|"]
     for r in rows:
         ms = "n/a" if r["ms"] is None else f"{r['ms']:.2f}"
         ratio = r.get("note", "n/a") if r["ratio"] is None else f"{r['ratio']:.2f}"
@@ -132,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated registry specs (default: every registered plain mixer); "
                         "use ';' to separate specs that contain commas")
     p.add_argument("--modes", default="batch,elem", help="comma-separated modes (default: batch,elem)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cpu,cuda (default: cpu, plus cuda if available)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cpu,cuda (default: cpu, plus cuda if available)")
     p.add_argument("--shapes", default=None, help="e.g. 256x3x32x32,128x3x224x224 (default)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
@@ -148,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         sep = ";" if ";" in args.methods else ","
         methods = [m.strip() for m in args.methods.split(sep) if m.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    devices = args.device.split(",") if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.device.split(",") if args.device else ["cpu"]
+    if not args.device and torch.cuda.is_available():
+        devices.append("cuda")
     shapes = SHAPES if args.shapes is None else tuple(
         tuple(int(v) for v in s.split("x")) for s in args.shapes.split(","))
     repeats = args.repeats or (3 if args.quick else 15)

@@ -10,7 +10,7 @@ never with a Python loop over the batch (the only loops below run over the ``d <
 * :func:`place_boxes`: boxes of given side lengths at uniform centres, clipped (Cutout).
 * :func:`place_patches`: boxes of given side lengths placed fully inside the image (ResizeMix).
 * :func:`box_weight`: boxes -> ``[B, 1, *S]`` 0/1 tensor in the data's dtype.
-* :func:`paste_shared_box`: copy one box region from the partner rows (host-int slices, no mask at all).
+* :func:`mix_shared_box`: copy one box region from the partner rows (host-int slices, no mask at all).
 * :func:`paste_resized_patches`: per-row nearest-neighbour resized partner pasted into per-row boxes,
   touching only the patch pixels.
 * :func:`fourier_noise`, :func:`top_k_weight`: FMix's low-frequency noise and its exact top-k threshold.
@@ -31,9 +31,11 @@ __all__ = [
     "box_weight",
     "fourier_noise",
     "paste_resized_patches",
-    "paste_shared_box",
+    "mix_shared_box",
     "place_boxes",
     "place_patches",
+    "region_fraction",
+    "shared_region",
     "sample_boxes",
     "top_k_weight",
 ]
@@ -103,13 +105,38 @@ def sample_boxes(cut: Tensor, size: tuple[int, ...], generator: torch.Generator 
 
 def place_patches(sides: Tensor, size: tuple[int, ...], generator: torch.Generator | None = None,
                   shared: bool = False) -> Boxes:
-    """Boxes of the given ``sides`` ([B, d] int64, ``<= S``) placed uniformly *inside* ``size`` (no clipping)."""
+    """Boxes of the given ``sides`` ([B, d] int64, ``<= S``) placed uniformly *inside* ``size``."""
     s = torch.tensor(size, dtype=torch.long)
     sides = sides.clamp(0, None).minimum(s)
     n = sides.shape[0]
     high = s - (sides.max(0).values if shared else sides) + 1
     lo = _uniform_ints(1 if shared else n, high, generator).expand(n, -1)
     return Boxes(lo, lo + sides, tuple(size))
+
+
+def shared_region(sides: tuple[int, ...], size: tuple[int, ...], generator: torch.Generator | None,
+                  inside: bool) -> tuple[slice, ...]:
+    """One box for the whole batch (batch mode) as an index tuple ``(:, :, lo_1:hi_1, ...)``, in host ints.
+
+    ``inside=False``: uniform centre pixel, box clipped at the border (CutMix, Cutout; as
+    :func:`place_boxes`). ``inside=True``: uniform position with the box fully inside (ResizeMix; as
+    :func:`place_patches`). ``sides`` must not exceed ``size`` when ``inside``.
+    """
+    u = torch.rand(len(size), generator=generator, dtype=torch.float64).tolist()
+    spans = []
+    for side, s, v in zip(sides, size, u):
+        if inside:
+            lo = min(int(v * (s - side + 1)), s - side)
+            spans.append(slice(lo, lo + side))
+        else:
+            start = min(int(v * s), s - 1) - side // 2
+            spans.append(slice(min(max(start, 0), s), min(max(start + side, 0), s)))
+    return (slice(None), slice(None), *spans)
+
+
+def region_fraction(region: tuple[slice, ...], size: tuple[int, ...]) -> float:
+    """Fraction of the spatial volume covered by a box index tuple."""
+    return math.prod(sl.stop - sl.start for sl in region[2:]) / math.prod(size)
 
 
 def box_weight(boxes: Boxes, like: Tensor) -> Tensor:
@@ -132,71 +159,109 @@ def box_weight(boxes: Boxes, like: Tensor) -> Tensor:
     return weight
 
 
-def paste_shared_box(out: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | None,
-                     region: tuple[slice, ...]) -> Tensor:
-    """``out[i][region] = patch[index[i]]`` for the given rows (one box shared by the batch).
+def mix_shared_box(x: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | None, region: tuple[slice, ...]
+                   ) -> Tensor:
+    """A new batch equal to ``x`` except ``out[i][region] = patch[index[i]]`` for the given rows.
 
-    ``patch``: ``[B, C, *side]`` holding each row's contribution as a *source* (a view of ``x[region]``
-    for CutMix, the resized batch for ResizeMix). ``rows``: CPU int64 row ids to paste, or ``None`` for
-    every row. With the roll pairing and every row this is two slice copies (no gather, no index tensor).
+    ``patch``: ``[B, C, *sides]``, each row's contribution as a *source* (a view of ``x[region]`` for
+    CutMix, the resized batch for ResizeMix). ``rows``: CPU int64 row ids to paste, or ``None`` for every
+    row. The batch is cloned, then the box pasted; with the roll pairing and every row the paste is two
+    slice copies (no gather, no index tensor). (Copying around the box instead of cloning writes less,
+    but its short strided runs made it several times slower on CPU.)
     """
-    n, s = out.shape[0], pairs.shift
-    if rows is None and s is not None:
-        if s:
+    n, s = x.shape[0], pairs.shift
+    out = x.clone()
+    if rows is None:
+        if s is not None:
             out[: n - s][region] = patch[s:]
             out[n - s :][region] = patch[:s]
-        return out
-    if rows is None:
+            return out
         rows = torch.arange(n)
-    if rows.numel() == 0:
-        return out
     dev = out.device
     src = patch.index_select(0, pairs.index[rows].to(dev, non_blocking=True))
     out[(rows.to(dev, non_blocking=True), *region[1:])] = src
     return out
 
 
-def resize_index(side: int, size: int, device: torch.device) -> Tensor:
-    """Nearest-neighbour source positions ``floor(j * size / side)`` for ``j < side`` (int64 on ``device``)."""
-    return torch.div(torch.arange(side, device=device) * size, side, rounding_mode="floor")
+def nearest_source(pos: Tensor, size: int, side: Tensor | int) -> Tensor:
+    """Source positions of a nearest-neighbour resize from ``size`` to ``side``: ``floor(pos * (size/side))``.
+
+    Computed in float32 exactly as ``F.interpolate(mode="nearest")`` does, so the batch-mode path (which
+    calls ``F.interpolate``) and the per-row path agree pixel for pixel.
+    """
+    # torch.full, not torch.tensor: a fill on the device, no host-to-device copy
+    scale = torch.full((), float(size), dtype=torch.float32, device=pos.device) / (
+        side.float() if isinstance(side, Tensor) else torch.full((), float(side), device=pos.device))
+    return torch.floor(pos.float() * scale).long().clamp_(max=size - 1)
+
+
+def resize_nearest(x: Tensor, sides: tuple[int, ...]) -> Tensor:
+    """``[B, C, *S]`` -> ``[B, C, *sides]`` by nearest neighbour (``F.interpolate`` "nearest" indices).
+
+    Uses ``F.interpolate`` for large outputs and channels-last inputs; for small channels-first outputs
+    (where its CPU kernel is slow) a chain of ``index_select`` with the same source positions.
+    """
+    channels_last = x.dim() in (4, 5) and not x.is_contiguous() and x.is_contiguous(
+        memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
+    if channels_last or math.prod(sides) >= 4096:
+        return torch.nn.functional.interpolate(x, size=sides, mode="nearest")
+    for k, (side, s) in enumerate(zip(sides, x.shape[2:])):
+        x = x.index_select(2 + k, nearest_source(torch.arange(side, device=x.device), s, side))
+    return x
 
 
 def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes) -> Tensor:
-    """Paste each row's partner ``x[index[i]]``, resized (nearest neighbour) to ``boxes`` row ``i``, into ``out``.
+    """Paste each row's partner ``x[index[i]]``, resized (nearest) to ``boxes`` row ``i``, into ``out``.
 
-    ``out`` must already hold ``x`` (a clone). ``index``: ``[B]`` int64 CPU partners; ``boxes``: per-row
-    patches inside the image. Only the ``P = sum(area_i)`` patch pixels are touched: the host knows every
-    patch size, so the flat list of (row, offset) pairs is built on the device with
-    ``repeat_interleave(..., output_size=P)`` (no synchronisation), then one ``take`` and one ``put_``
-    move ``C * P`` values. Source position along axis ``k`` is ``floor(j * S_k / side_k)``.
+    ``out`` must already hold ``x`` (a clone with the same layout). ``index``: ``[B]`` int64 CPU partners;
+    ``boxes``: per-row patches inside the image; source positions follow :func:`nearest_source`. Only the
+    ``P = sum(area_i)`` patch pixels are touched. The host knows every patch size, so the ragged list of
+    patch *lines* (runs along the last axis) and then of pixels is expanded on the device with
+    ``repeat_interleave(..., output_size=...)`` (no synchronisation); one advanced-indexing gather and one
+    ``index_put_`` then move ``C * P`` values.
     """
-    n, c = x.shape[0], x.shape[1]
+    n = x.shape[0]
     size = boxes.size
     d = len(size)
     sides = boxes.sides
-    area = sides.prod(1)
-    total = int(area.sum())
+    total = int(sides.prod(1).sum())
     if total == 0:
         return out
     dev = x.device
-    per_row = torch.cat((sides, boxes.lo, index.view(-1, 1), area.view(-1, 1)), 1).to(dev, non_blocking=True)
-    row = torch.repeat_interleave(torch.arange(n, device=dev), per_row[:, -1], output_size=total)
-    start = torch.cumsum(per_row[:, -1], 0) - per_row[:, -1]
-    info = per_row.index_select(0, row)  # [P, 2d + 2]
-    rest = torch.arange(total, device=dev) - start.index_select(0, row)
-    numel = math.prod(size)
-    dest = row * (c * numel)
-    src = info[:, 2 * d] * (c * numel)
-    stride = 1
-    for k in range(d - 1, -1, -1):  # spatial axes, innermost first
-        side_k = info[:, k]
-        offset = torch.remainder(rest, side_k)
-        rest = torch.div(rest, side_k, rounding_mode="floor")
-        dest = dest + (info[:, d + k] + offset) * stride
-        src = src + torch.div(offset * size[k], side_k, rounding_mode="floor") * stride
-        stride *= size[k]
-    chan = (torch.arange(c, device=dev) * numel).view(c, 1)
-    out.put_(dest.view(1, -1) + chan, x.take(src.view(1, -1) + chan))
+    lines_per_row = sides[:, :-1].prod(1)
+    n_lines = int(lines_per_row.sum())
+    width = int(sides[:, -1].max())
+    per_row = torch.cat((sides, boxes.lo, index.view(-1, 1), lines_per_row.view(-1, 1)), 1)
+    per_row = per_row.to(dev, non_blocking=True)
+    side_d, lo_d, partner, lines = per_row[:, :d], per_row[:, d : 2 * d], per_row[:, 2 * d], per_row[:, -1]
+    strides = [math.prod(size[k + 1 :]) for k in range(d)]
+    # lines: one per (row, position on the outer axes); small (at most B * prod(S[:-1]))
+    line_row = torch.repeat_interleave(torch.arange(n, device=dev), lines, output_size=n_lines)
+    rest = torch.arange(n_lines, device=dev) - (torch.cumsum(lines, 0) - lines).index_select(0, line_row)
+    line_side = side_d.index_select(0, line_row)
+    dst_base = lo_d[:, -1].index_select(0, line_row)
+    src_base = torch.zeros_like(dst_base)
+    for k in range(d - 2, -1, -1):  # outer spatial axes, innermost first
+        offset = torch.remainder(rest, line_side[:, k])
+        rest = torch.div(rest, line_side[:, k], rounding_mode="floor")
+        dst_base = dst_base + (lo_d[:, k].index_select(0, line_row) + offset) * strides[k]
+        src_base = src_base + nearest_source(offset, size[k], line_side[:, k]) * strides[k]
+    run = line_side[:, -1]
+    run_start = torch.cumsum(run, 0) - run
+    # per-row source column table for the last axis: floor(b * S / side), [B, width]
+    cols = torch.arange(width, device=dev)
+    col_src = nearest_source(cols, size[-1], side_d[:, -1:].clamp_min(1)).view(-1)
+    line_info = torch.stack((line_row, partner.index_select(0, line_row), dst_base, src_base, run_start), 1)
+    # pixels
+    pix = line_info.index_select(
+        0, torch.repeat_interleave(torch.arange(n_lines, device=dev), run, output_size=total))
+    b = torch.arange(total, device=dev) - pix[:, 4]
+    dst = pix[:, 2] + b
+    src = pix[:, 3] + col_src.index_select(0, pix[:, 0] * width + b)
+    flat_out, flat_x = out.flatten(2), x.flatten(2)
+    if flat_out.untyped_storage().data_ptr() != out.untyped_storage().data_ptr():
+        raise ValueError("out must be a dense tensor whose spatial axes flatten to a view (a clone of x)")
+    flat_out[pix[:, 0], :, dst] = flat_x[pix[:, 1], :, src]
     return out
 
 
@@ -226,22 +291,32 @@ def fourier_noise(batch: int, size: tuple[int, ...], decay_power: float, generat
 def top_k_weight(noise: Tensor, counts: Tensor, dtype: torch.dtype) -> Tensor:
     """0/1 weight ``[B, N]`` in ``dtype`` marking the ``counts[i]`` largest entries of ``noise[i]``.
 
-    ``counts``: ``[B]`` int64 CPU in ``[0, N]``. The per-row threshold is the ``counts[i]``-th largest
-    value, found with one ``kthvalue`` for all rows: row ``i`` is padded with ``counts[i]`` copies of
-    ``-inf`` and ``K - counts[i]`` of ``+inf`` (``K = max counts``) so that its rank ``N + 1`` is its own
-    threshold. Exactly ``counts[i]`` entries are marked unless the noise has exact ties at the threshold
-    (then a few more); callers report the weight's actual mean, which is exact either way.
+    ``counts``: ``[B]`` int64 CPU in ``[0, N]``. The per-row threshold is found with one ``kthvalue`` for
+    all rows: a row that needs more than half of its entries selects the complement instead (the
+    smallest ``N - counts[i]``, on the negated noise), so at most ``K <= N/2`` entries are selected per
+    row; then row ``i`` is padded with ``k_i`` copies of ``-inf`` and ``K - k_i`` of ``+inf`` so that its
+    rank ``N + 1`` is its own threshold. Exactly ``counts[i]`` entries are marked unless the noise has
+    exact ties at the threshold (then a few more or fewer); callers report the weight's actual mean,
+    which is exact either way.
     """
     n, numel = noise.shape
-    k_max = int(counts.max())
+    flip = counts > numel // 2
+    k = torch.where(flip, numel - counts, counts)
+    k_max = int(k.max())
+    dev = noise.device
     if k_max == 0:
-        return torch.zeros(n, numel, dtype=dtype, device=noise.device)
-    if bool((counts == k_max).all()):
+        return flip.to(dev, dtype, non_blocking=True).view(-1, 1).expand(n, numel).contiguous()
+    sign = 1.0 - 2.0 * flip.to(dev, noise.dtype, non_blocking=True).view(-1, 1)
+    if bool(flip.any()):
+        noise = noise * sign
+    if bool((k == k_max).all()):
         thresh = noise.kthvalue(numel - k_max + 1, dim=1, keepdim=True).values
     else:
-        k_dev = counts.to(noise.device, non_blocking=True).view(-1, 1)
-        pad_pos = torch.arange(k_max, device=noise.device)
-        inf = torch.tensor(float("inf"), device=noise.device, dtype=noise.dtype)
-        pad = torch.where(pad_pos < k_dev, -inf, inf)
+        pad_pos = torch.arange(k_max, device=dev)
+        inf = torch.full((), float("inf"), device=dev, dtype=noise.dtype)
+        pad = torch.where(pad_pos < k.to(dev, non_blocking=True).view(-1, 1), -inf, inf)
         thresh = torch.cat((noise, pad), 1).kthvalue(numel + 1, dim=1, keepdim=True).values
-    return (noise >= thresh).to(dtype)
+    marked = noise >= thresh
+    if bool(flip.any()):
+        marked = marked ^ flip.to(dev, non_blocking=True).view(-1, 1)
+    return marked.to(dtype)

@@ -147,14 +147,19 @@ def _literal(value: str) -> Any:
 
 
 def _defaults(cls: type) -> dict[str, Any]:
+    """Keyword defaults a class accepts: its own ``__init__``'s, plus its parents' only while each
+    ``__init__`` passes ``**kwargs`` on (a subclass with a closed signature hides its parent's)."""
     out: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):
+    for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None or klass is object:
             continue
-        for p in inspect.signature(init).parameters.values():
+        params = inspect.signature(init).parameters.values()
+        for p in params:
             if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
             if p.default is not inspect.Parameter.empty:
-                out[p.name] = p.default
+                out.setdefault(p.name, p.default)
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
     return out

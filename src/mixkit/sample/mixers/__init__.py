@@ -2,9 +2,9 @@
 
 from .base import Mixer
 from .combinators import RandomChoice
-from .interpolation import MixUp, NoMix
 from .cut import CutMix, Cutout, ResizeMix
 from .fourier import FMix
+from .interpolation import MixUp, NoMix
 
 __all__ = ["Mixer", "MixUp", "NoMix", "RandomChoice"]
 __all__ += ["CutMix", "Cutout", "FMix", "ResizeMix"]

@@ -9,20 +9,23 @@ inputs and, on CPU, several times faster than ``torch.where``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from ..batch import MixedBatch
 from ..lam import check_mode, cpu_generator, sample_active
 from ..masks import (
-    Boxes,
     box_weight,
+    mix_shared_box,
     paste_resized_patches,
-    paste_shared_box,
     place_boxes,
     place_patches,
-    resize_index,
+    region_fraction,
+    resize_nearest,
     sample_boxes,
+    shared_region,
 )
 from ..pairing import Pairs, blend_with_partner, make_pairs
 from ..registry import register
@@ -32,20 +35,9 @@ from .base import Mixer
 _SPATIAL_RANKS = "x must be [B, C, L], [B, C, H, W] or [B, C, D, H, W]"
 
 
-def _paste_boxes(x: Tensor, pairs: Pairs, boxes: Boxes, shared: bool) -> Tensor:
-    """Copy each row's box from its partner: slices for a shared box, one masked ``lerp`` otherwise."""
-    area = boxes.area()
-    if shared:
-        out = x.clone()
-        rows = torch.nonzero(area > 0).flatten()
-        if rows.numel() == 0:
-            return out
-        every = rows.numel() == x.shape[0]
-        region = boxes.region(int(rows[0]))
-        return paste_shared_box(out, x[region], pairs, None if every else rows, region)
-    if not bool((area > 0).any()):
-        return x.clone()
-    return blend_with_partner(x, pairs, box_weight(boxes, x))
+def _shared_rows(active: Tensor) -> Tensor | None:
+    """Row ids to paste into (CPU int64), or ``None`` when every row is pasted."""
+    return None if bool(active.all()) else torch.nonzero(active).flatten()
 
 
 @register("cutmix")
@@ -66,25 +58,48 @@ class CutMix(Mixer):
     """
 
     name = "cutmix"
-    paper = "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable Features (Yun et al., ICCV 2019)"
+    paper = ("CutMix: Regularization Strategy to Train Strong Classifiers with Localizable Features "
+             "(Yun et al., ICCV 2019)")
     paper_url = "https://arxiv.org/abs/1905.04899"
     min_rank = 3
     max_rank = 5
 
-    def __init__(self, alpha: float = 1.0, *, correct_lam: bool = True, mode: str = "batch", prob: float = 1.0,
-                 pairing: str = "roll", validate: bool = True) -> None:
+    def __init__(self, alpha: float = 1.0, *, correct_lam: bool = True, mode: str = "batch",
+                 prob: float = 1.0, pairing: str = "roll", validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
         self.correct_lam = bool(correct_lam)
 
     def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
             ) -> tuple[Tensor, Tensor]:
-        shared = self.mode == "batch"
-        boxes = sample_boxes(1.0 - lam, tuple(x.shape[2:]), generator, shared=shared)
-        out = _paste_boxes(x, pairs, boxes, shared)
-        return out, (1.0 - boxes.area()) if self.correct_lam else lam
+        size = tuple(x.shape[2:])
+        if self.mode == "batch":  # one box: host-int geometry and slice copies
+            active = lam < 1
+            if not bool(active.any()):
+                return x.clone(), lam
+            ratio = (1.0 - float(lam[active][0])) ** (1.0 / len(size))
+            region = shared_region(tuple(round(s * ratio) for s in size), size, generator, inside=False)
+            area = region_fraction(region, size)
+            if area == 0:
+                return x.clone(), torch.ones_like(lam) if self.correct_lam else lam
+            out = mix_shared_box(x, x[region], pairs, _shared_rows(active), region)
+            return out, lam.masked_fill(active, 1.0 - area) if self.correct_lam else lam
+        boxes = sample_boxes(1.0 - lam, size, generator)
+        area = boxes.area()
+        out = blend_with_partner(x, pairs, box_weight(boxes, x)) if bool((area > 0).any()) else x.clone()
+        return out, (1.0 - area) if self.correct_lam else lam
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, correct_lam={self.correct_lam}"
+
+
+def _fill_shared_box(x: Tensor, region: tuple[slice, ...], rows: Tensor | None, value: float) -> Tensor:
+    """``x`` with ``region`` set to ``value`` in the given rows (all rows when ``None``)."""
+    out = x.clone()
+    if rows is None:
+        out[region] = value
+    elif rows.numel():
+        out[(rows.to(x.device, non_blocking=True), *region[1:])] = value
+    return out
 
 
 @register("cutout")
@@ -112,8 +127,8 @@ class Cutout(Mixer):
     min_rank = 3
     max_rank = 5
 
-    def __init__(self, length: int | None = None, *, ratio: float = 0.5, mode: str = "elem", prob: float = 1.0,
-                 value: float = 0.0, validate: bool = True) -> None:
+    def __init__(self, length: int | None = None, *, ratio: float = 0.5, mode: str = "elem",
+                 prob: float = 1.0, value: float = 0.0, validate: bool = True) -> None:
         mode = check_mode(mode)
         super().__init__(1.0, mode="elem" if mode == "pair" else mode, prob=prob, validate=validate)
         if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
@@ -132,28 +147,24 @@ class Cutout(Mixer):
             check_labels(y, x.shape[0])
         n, size = x.shape[0], tuple(x.shape[2:])
         side = self.length if self.length is not None else max(1, round(self.ratio * min(size)))
-        ident = torch.arange(n)
-        active = sample_active(self.prob, ident, self.mode, g)
-        sides = torch.full((n, len(size)), side, dtype=torch.long)
-        if active is not None:
-            sides = sides * active.view(-1, 1).long()
-        shared = self.mode == "batch"
-        boxes = place_boxes(sides, size, g, shared=shared)
-        area = boxes.area()
-        rows = torch.nonzero(area > 0).flatten()
-        if shared:
-            out = x.clone()
-            if rows.numel():
-                region = boxes.region(int(rows[0]))
-                if rows.numel() == n:
-                    out[region] = self.value
-                else:
-                    out[(rows.to(x.device, non_blocking=True), *region[1:])] = self.value
-        elif rows.numel():
-            fill = torch.full((), self.value, dtype=x.dtype, device=x.device)
-            out = torch.lerp(x, fill, box_weight(boxes, x), out=torch.empty_like(x))
+        active = sample_active(self.prob, torch.arange(n), self.mode, g)
+        if self.mode == "batch":  # one square for the batch: host-int geometry and slice copies
+            region = shared_region((side,) * len(size), size, g, inside=False)
+            rows = None if active is None else torch.nonzero(active).flatten()
+            out = _fill_shared_box(x, region, rows, self.value)
+            frac = region_fraction(region, size)
+            area = torch.full((n,), frac) if active is None else active.float() * frac
         else:
-            out = x.clone()
+            sides = torch.full((n, len(size)), side, dtype=torch.long)
+            if active is not None:
+                sides = sides * active.view(-1, 1).long()
+            boxes = place_boxes(sides, size, g)
+            area = boxes.area()
+            if bool((area > 0).any()):
+                fill = torch.full((), self.value, dtype=x.dtype, device=x.device)
+                out = torch.lerp(x, fill, box_weight(boxes, x), out=torch.empty_like(x))
+            else:
+                out = x.clone()
         return MixedBatch(x=out, index=torch.arange(n, device=x.device), lam=torch.ones(n, device=x.device),
                           y=y, extras={"erased": area.to(x.device, non_blocking=True)})
 
@@ -171,8 +182,9 @@ class ResizeMix(Mixer):
     area / image area`` exactly (rows left alone keep 1). Unlike CutMix, nothing of the partner is cut
     away, so its object stays visible. ``x``: ``[B, C, *S]`` with 1-3 spatial axes.
 
-    Simplification: the resize is nearest neighbour (source ``floor(j * S / side)``), so the pasted patch
-    is exactly a subsample of the partner; the paper does not rely on a particular interpolation.
+    Simplification: the resize is nearest neighbour only (``F.interpolate(mode="nearest")``, reproduced
+    exactly by the per-row path), so the pasted patch is a subsample of the partner; smoother
+    interpolation modes are not offered.
     ``mode``: ``batch`` shares one ``tau`` and location; ``pair`` shares ``tau`` within a pair (needs
     ``pairing="flip"``); ``elem`` draws both per row. There is no ``alpha`` (``tau`` is uniform).
     """
@@ -221,24 +233,22 @@ class ResizeMix(Mixer):
     def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
             ) -> tuple[Tensor, Tensor]:
         tau, size = lam, tuple(x.shape[2:])
+        if self.mode == "batch":  # one patch size and place: host ints, F.interpolate, slice copies
+            active = tau > 0
+            v = float(tau[active][0]) if bool(active.any()) else 0.0
+            sides = tuple(min(round(v * s), s) for s in size)
+            if math.prod(sides) == 0:
+                return x.clone(), torch.ones(x.shape[0])
+            region = shared_region(sides, size, generator, inside=True)
+            patch = resize_nearest(x, sides)
+            out = mix_shared_box(x, patch, pairs, _shared_rows(active), region)
+            return out, torch.where(active, 1.0 - region_fraction(region, size), 1.0)
         sides = torch.round(tau[:, None] * torch.tensor(size, dtype=torch.float64)).long()
-        shared = self.mode == "batch"
-        boxes = place_patches(sides, size, generator, shared=shared)
+        boxes = place_patches(sides, size, generator)
         area = boxes.area()
-        out = x.clone()
-        rows = torch.nonzero(area > 0).flatten()
-        if rows.numel() == 0:
-            return out, 1.0 - area
-        if shared:
-            region = boxes.region(int(rows[0]))
-            patch = x
-            for k, (s, sl) in enumerate(zip(size, region[2:])):
-                patch = patch.index_select(2 + k, resize_index(sl.stop - sl.start, s, x.device))
-            every = rows.numel() == x.shape[0]
-            paste_shared_box(out, patch, pairs, None if every else rows, region)
-        else:
-            paste_resized_patches(out, x, pairs.index, boxes)
-        return out, 1.0 - area
+        if not bool((area > 0).any()):
+            return x.clone(), 1.0 - area
+        return paste_resized_patches(x.clone(), x, pairs.index, boxes), 1.0 - area
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, mode={self.mode!r}, prob={self.prob}, pairing={self.pairing!r}"

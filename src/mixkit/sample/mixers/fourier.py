@@ -41,8 +41,8 @@ class FMix(Mixer):
     min_rank = 3
     max_rank = 5
 
-    def __init__(self, alpha: float = 1.0, *, decay_power: float = 3.0, mode: str = "batch", prob: float = 1.0,
-                 pairing: str = "roll", validate: bool = True) -> None:
+    def __init__(self, alpha: float = 1.0, *, decay_power: float = 3.0, mode: str = "batch",
+                 prob: float = 1.0, pairing: str = "roll", validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
         try:
             decay = float(decay_power)
