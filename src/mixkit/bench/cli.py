@@ -43,8 +43,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--width", type=_positive, help="model width (cnn / resnet) or embedding size (vit)")
     p.add_argument("--epochs", type=_positive)
     p.add_argument("--seeds", type=_positive, help="number of seeds (0 .. N-1)")
-    p.add_argument("--train-subset", type=_subset, help="training images to use (a seeded subset) or 'all'")
-    p.add_argument("--test-subset", type=_subset, help="test images to use or 'all'")
+    p.add_argument("--train-subset", type=_subset, default=argparse.SUPPRESS,
+                   help="training images to use (a seeded subset) or 'all'")
+    p.add_argument("--test-subset", type=_subset, default=argparse.SUPPRESS,
+                   help="test images to use or 'all'")
     p.add_argument("--batch-size", type=_positive)
     p.add_argument("--lr", type=float, help="peak SGD learning rate")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
@@ -124,7 +126,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if getattr(args, k) is not None:
             s[k] = getattr(args, k)
     for k in ("train_subset", "test_subset"):
-        if getattr(args, k, None) is not None or f"--{k.replace('_', '-')}" in sys.argv:
+        if hasattr(args, k):  # given on the command line ('all' -> None)
             s[k] = getattr(args, k)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(f"mixkit bench: --device {args.device} asked for, but torch {torch.__version__} sees no GPU",

@@ -141,9 +141,10 @@ def plot_curves(results: Sequence[dict[str, Any]], methods: Sequence[str], path:
         for ax, key, scale in zip(axes, ("test_top1", "test_nll", "train_loss"), (100, 1, 1)):
             curves = torch.tensor([r["curves"][key] for r in ok], dtype=torch.float64) * scale
             ep = range(1, curves.shape[1] + 1)
-            ax.plot(ep, curves.mean(0), label=m, marker="o", markersize=3, **style)
+            ep = list(ep)
+            ax.plot(ep, curves.mean(0).tolist(), label=m, marker="o", markersize=3, **style)
             if curves.shape[0] > 1:
-                ax.fill_between(ep, curves.min(0).values, curves.max(0).values, alpha=0.08,
+                ax.fill_between(ep, curves.min(0).values.tolist(), curves.max(0).values.tolist(), alpha=0.08,
                                 color=style["color"])
     for ax, title in zip(axes, ("test top-1 (%)", "test NLL", "training loss (mixed targets)")):
         ax.set_title(title)
@@ -177,9 +178,11 @@ def plot_reliability(rows: Sequence[dict[str, Any]], results: Sequence[dict[str,
         centers = (torch.arange(nb, dtype=torch.float64) + 0.5) / nb
         mean_acc = torch.where(n > 0, (acc * counts).sum(0) / n.clamp_min(1), torch.zeros_like(n))
         mean_conf = torch.where(n > 0, (conf * counts).sum(0) / n.clamp_min(1), centers)
+        centers, mean_acc, mean_conf = centers.tolist(), mean_acc.tolist(), mean_conf.tolist()
+        gap = [c - a for c, a in zip(mean_conf, mean_acc)]
         ax.bar(centers, mean_acc, width=1 / nb, edgecolor="black", linewidth=0.4, color="#4c72b0",
                label="accuracy")
-        ax.bar(centers, mean_conf - mean_acc, bottom=mean_acc, width=1 / nb, color="#dd8452", alpha=0.45,
+        ax.bar(centers, gap, bottom=mean_acc, width=1 / nb, color="#dd8452", alpha=0.45,
                label="gap to confidence")
         ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
         ax.set_xlim(0, 1)
@@ -243,11 +246,11 @@ def plot_gallery(galleries: Sequence[tuple[str, dict[str, Any] | None]], path: P
     gray = orig.shape[1] == 1
 
     def show(ax, img):
-        img = img.float() / 255
+        img = (img.float() / 255).numpy()
         if gray:
             ax.imshow(img[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         else:
-            ax.imshow(img.permute(1, 2, 0).clamp(0, 1), interpolation="nearest")
+            ax.imshow(img.transpose(1, 2, 0), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..sample import registry
 from .train import RunConfig, prepare_data, train_run
 
 
@@ -64,6 +65,14 @@ def store_result(cache_root: Path, key: str, result: dict[str, Any]) -> dict[str
     return result
 
 
+def _model_aware(spec: str) -> bool:
+    try:
+        name, _ = registry.parse_choice(spec.partition("|")[0].partition("@")[0])
+        return callable(getattr(registry.get(name), "training_step", None))
+    except ValueError:
+        return False
+
+
 def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
@@ -100,6 +109,8 @@ def run_all(configs: Sequence[RunConfig], cache_root: Path, *, workers: int = 1,
                 on_result(cached)
         else:
             todo.append(i)
+    # model-aware methods run several forward passes per step: start them first so the pool ends evenly
+    todo.sort(key=lambda i: not _model_aware(configs[i].method))
     if workers == 1 or len(todo) <= 1:
         for i in todo:
             cfg = configs[i]

@@ -111,8 +111,9 @@ def build_mixer(spec: str) -> nn.Module:
 
 
 def check_supported(mixer: nn.Module, model: nn.Module, task: str = "classification") -> None:
-    """Raise :class:`MethodUnsupported` if ``mixer`` needs model capabilities ``model`` lacks, or declares
-    ``tasks`` that exclude ``task``. Combinators are checked through their members."""
+    """Raise :class:`MethodUnsupported` if ``mixer`` needs model capabilities ``model`` lacks (``requires``),
+    declares ``tasks`` that exclude ``task``, or is marked ``plain = False`` without being model-aware.
+    Combinators are checked through their members."""
     members = list(getattr(mixer, "mixers", [])) or [mixer]
     caps = model_capabilities(model)
     for m in members:
@@ -122,6 +123,9 @@ def check_supported(mixer: nn.Module, model: nn.Module, task: str = "classificat
             raise MethodUnsupported(f"{type(m).__name__} requires {sorted(missing)}, which "
                                     f"{type(model).__name__} "
                                     f"does not offer (it has {sorted(caps) or 'none'})")
+        if not isinstance(m, ModelAwareMixer) and getattr(m, "plain", True) is False:
+            raise MethodUnsupported(f"{type(m).__name__} is not a plain mixer(x, y) -> MixedBatch call "
+                                    "(it needs inputs the image-classification loop does not have)")
         tasks = getattr(m, "tasks", None)
         if tasks is not None and task not in tasks:
             raise MethodUnsupported(f"{type(m).__name__} is for {sorted(tasks)}, not {task}")
