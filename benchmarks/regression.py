@@ -109,13 +109,13 @@ def run_dataset(name: str, x: Tensor, y: Tensor, seeds: int, epochs: int) -> dic
 
 
 def table(name: str, results: dict[str, list[float]]) -> str:
-    base = sum(results["none"]) / len(results["none"])
+    base = float(torch.tensor(results["none"]).mean())  # same arithmetic as the rows below
     lines = [f"### {name} (test RMSE, mean ± std over {len(results['none'])} seeds; lower is better)", "",
              "| method | RMSE | vs none |", "|---|---|---|"]
     for m, v in results.items():
         t = torch.tensor(v)
         mean, std = float(t.mean()), float(t.std()) if len(v) > 1 else 0.0
-        lines.append(f"| {m} | {mean:.3f} ± {std:.3f} | {100 * (mean - base) / base + 0.0:+.1f} % |")
+        lines.append(f"| {m} | {mean:.3f} ± {std:.3f} | {100 * (mean - base) / base:+.1f} % |")
     return "\n".join(lines)
 
 
