@@ -11,3 +11,7 @@ from .registry import available, build
 
 __all__ = ["MixedBatch", "ModelAwareMixer", "Pairs", "StepOutput", "available", "build", "make_pairs", "registry", "sample_beta",
            "sample_lam", *_mixers_all]
+from . import losses
+from .losses import decoupled_mixup_loss, mixoe_loss, mixoe_targets, mixup_ranking_loss, mndcg_loss
+
+__all__ += ["decoupled_mixup_loss", "losses", "mixoe_loss", "mixoe_targets", "mixup_ranking_loss", "mndcg_loss"]

@@ -18,7 +18,9 @@ class MixedBatch:
 
     Attributes:
         x: mixed inputs, same shape, dtype, device and memory format as the mixer's input ``[B, ...]``.
-        index: ``[B]`` int64 on ``x.device``; ``index[i]`` is the partner of row ``i`` (a permutation).
+        index: ``[B]`` int64 on ``x.device``; ``index[i]`` is the partner of row ``i``. A permutation for the
+            default pairings; label-aware pairings (C-Mixup, RegMix-kNN, AdpMix) draw partners with
+            replacement, so it need not be one. Every label rule here only gathers ``y[index]``.
         lam: ``[B]`` float32 on ``x.device``; the weight of each row's own label. For mixers that copy
             pixels it equals the exact fraction of the row that still comes from the row itself (box
             clipped at the border, resized patch, binary mask): ``1 - lam`` comes from the partner.
