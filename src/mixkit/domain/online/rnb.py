@@ -1,0 +1,68 @@
+"""R&B, Regroup and Balance (Ge et al. 2025, "R&B: Domain Regrouping and Data Mixture Balancing for Efficient
+Foundation Model Training", https://arxiv.org/abs/2505.00358), the *Balance* step: reweight domains from the
+Gram matrix of domain gradients that training computes anyway (no extra evaluation data).
+
+Every ``every`` steps, with domain gradients stacked as ``G [K, D]``:
+``S = G G^T`` normalised to cosines (``S_ij = <g_i, g_j> / (|g_i| |g_j|)``), the alignment of each domain
+with the current mixture's update direction ``s = S a``, and ``a' = softmax(log a + step_size * s)``
+followed by the EMA ``a = beta * a + (1 - beta) * a'`` and a floor.
+
+Simplified: this is our reading of the Balance rule (a domain whose gradient agrees with the mixture's
+gradient is learned jointly with the rest and gets more weight; one that conflicts gets less); the Regroup
+step (re-clustering data into finer semantic domains) is left to the user's domain definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from mixkit.domain.online.base import OnlineMixer, check_fraction, check_positive, exp_update, mix_floor
+
+
+def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
+    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give zero similarity)."""
+    norms = grads.norm(dim=1)
+    unit = grads / norms.clamp_min(1e-30)[:, None]
+    unit = torch.where((norms > 0)[:, None], unit, torch.zeros_like(unit))
+    return unit @ unit.T
+
+
+class RnB(OnlineMixer):
+    """Gram-matrix balancing of domain gradients. ``grads_by_domain`` must hold every domain."""
+
+    needs = "grads"
+
+    def __init__(
+        self,
+        domains: Sequence[str],
+        step_size: float = 1.0,
+        ema: float = 0.5,
+        floor: float = 0.02,
+        every: int = 10,
+        initial_weights: Mapping[str, float] | None = None,
+    ):
+        super().__init__(domains, initial_weights)
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive int, got {every!r}")
+        self.step_size = check_positive(step_size, "step_size")
+        self.ema = check_fraction(ema, "ema")
+        self.floor = check_fraction(floor, "floor")
+        self.every = every
+        self.last_gram: torch.Tensor | None = None
+
+    def wants_signal(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+        gram = cosine_gram(self._grad_matrix(grads_by_domain, self.domains))
+        self.last_gram = gram
+        proposal = exp_update(self._p, gram @ self._p, self.step_size)
+        self._p = mix_floor(self.ema * self._p + (1 - self.ema) * proposal, self.floor)
+        self.steps_seen += 1
+        return self.weights
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._base_state()

@@ -1,0 +1,27 @@
+"""Reference workload for domain mixing: real multi-domain text, a byte-level GPT and one training
+function that proxy runs (RegMix search) and online methods (DoReMi, ODM, Aioli, DGA, R&B) share."""
+
+from mixkit.domain.reference.byte_gpt import ByteGPT, ByteGPTConfig
+from mixkit.domain.reference.text_domains import (
+    DataMissingError,
+    TextDomain,
+    TextDomains,
+    default_text_domains,
+    load_fortunes,
+    load_jsonl,
+    load_python_stdlib,
+    load_text_folder,
+)
+
+__all__ = [
+    "ByteGPT",
+    "ByteGPTConfig",
+    "DataMissingError",
+    "TextDomain",
+    "TextDomains",
+    "default_text_domains",
+    "load_fortunes",
+    "load_jsonl",
+    "load_python_stdlib",
+    "load_text_folder",
+]
