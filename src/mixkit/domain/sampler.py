@@ -1,0 +1,716 @@
+"""MixtureSampler: domain weights -> an exact, deterministic, resumable, rank-sharded stream of
+``(domain, index)`` draws.
+
+How the stream is built
+-----------------------
+* **One global stream, identical on every rank.** Rank ``r`` of ``W`` takes global positions
+  ``r, r + W, r + 2W, ...``; nothing is communicated, the shares are disjoint and jointly complete.
+* **Which domain** fills global slot ``t`` (``mode="quota"``, the default) is decided by the *quota method*
+  of apportionment (Balinski & Young, "The quota method of apportionment", Amer. Math. Monthly 82, 1975),
+  run as earliest-deadline-first scheduling: the ``j``-th draw of domain ``k`` is a unit job released at
+  slot ``floor((j - 1) / w_k) + 1`` and due at slot ``ceil(j / w_k)``; each slot goes to the released job
+  with the earliest deadline. Every job meets its window, which is equivalent to: **after every prefix of
+  N draws, each domain's count differs from ``N * w_k`` by less than 1** (so in any window of consecutive
+  draws by less than 2). Weights are normalised and held exactly as integers over ``2**53``, so the
+  bound is exact for :meth:`MixtureSampler.weights` (within ``2**-53`` of what was passed) and involves
+  no floating-point drift however long the run. ``mode="iid"`` draws each slot's domain independently
+  from the weights instead (proportions then hold only in expectation), still seeded and resumable.
+* **Which item** of the domain: the ``n``-th draw of domain ``k`` (over the whole run) reads
+  ``perm(seed, k, epoch)[n mod size_k]`` with ``epoch = n // size_k`` and ``perm`` a ``torch.randperm``
+  seeded from ``(seed, domain name, epoch)``: each epoch is a fresh permutation, so no item repeats before
+  the domain is exhausted.
+* **Weight changes** (:meth:`MixtureSampler.set_weights`) start a new *segment* at the current group
+  position (the number of draws all ranks together consumed, ``items_taken * world_size``); the prefix
+  bound then holds for every prefix *of the segment*, counted from the change point. Item order is not
+  affected: each domain continues its permutation where it stopped.
+* **Zero weights** are never drawn (no waiting on them, no deadlock). **Exhausted domains** follow
+  ``on_exhausted``: ``"cycle"`` (default) starts the next epoch's permutation; ``"stop"`` ends the stream
+  just before any domain would read beyond ``max_epochs`` passes (the end is cut to a multiple of
+  ``world_size`` so every rank gets the same number of items); ``"renormalize"`` sets the weight of the
+  exhausted domain to zero there and renormalises the others (a new segment starts, as for
+  :meth:`set_weights`), stopping only when every domain is exhausted.
+
+State (:meth:`state_dict`) is O(domains) integers and restores the stream bit for bit, including after
+weight changes, with the same or a different ``world_size``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+OnExhausted = Literal["cycle", "stop", "renormalize"]
+Mode = Literal["quota", "iid"]
+
+#: weights are held as integers summing to this denominator
+WEIGHT_DENOMINATOR = 1 << 53
+_IID_BLOCK = 1 << 14
+_STATE_VERSION = 1
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_sizes(sizes: Mapping[str, int]) -> dict[str, int]:
+    """Validate ``sizes``: a non-empty mapping from domain name (``str``) to a positive ``int``."""
+    if not isinstance(sizes, Mapping) or not sizes:
+        raise ValueError(f"sizes must be a non-empty dict {{domain: number of items}}, got {sizes!r}")
+    out: dict[str, int] = {}
+    for name, size in sizes.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"sizes: domain names must be non-empty strings, got {name!r}")
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or int(size) <= 0:
+            raise ValueError(f"sizes[{name!r}] must be a positive integer, got {size!r}")
+        out[name] = int(size)
+    return out
+
+
+def check_weights(weights: Mapping[str, float], domains: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """Validate ``weights`` against the known ``domains``: finite, >= 0, not all zero, no unknown name.
+
+    Domains missing from ``weights`` get weight 0. Returns floats in the order of ``domains``
+    (not normalised).
+    """
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a dict {{domain: weight}}, got {type(weights).__name__}")
+    unknown = [k for k in weights if k not in domains]
+    if unknown:
+        raise ValueError(f"weights name unknown domains {unknown}; known domains: {list(domains)}")
+    out: dict[str, float] = {}
+    for name in domains:
+        value = weights.get(name, 0.0)
+        try:
+            w = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"weights[{name!r}] must be a number, got {value!r}") from None
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(f"weights[{name!r}] must be a finite number >= 0, got {value!r}")
+        out[name] = w
+    if not any(w > 0 for w in out.values()):
+        raise ValueError(f"weights must have at least one positive entry, got {dict(weights)!r}")
+    return out
+
+
+def quantize_weights(weights: list[float], denominator: int = WEIGHT_DENOMINATOR) -> list[int]:
+    """Normalise non-negative ``weights`` exactly and round them to integers summing to ``denominator``.
+
+    Largest-remainder rounding on exact rationals: each result is within 1 of ``w_k / sum(w) *
+    denominator``; zero stays zero and a positive weight never becomes zero (``ValueError`` if it is too
+    small to be represented).
+    """
+    fr = [Fraction(w) for w in weights]
+    total = sum(fr)
+    exact = [f / total * denominator for f in fr]
+    q = [math.floor(e) for e in exact]
+    rest = denominator - sum(q)
+    order = sorted(range(len(q)), key=lambda k: (-(exact[k] - q[k]), k))
+    for k in order[:rest]:
+        q[k] += 1
+    for k, (w, qk) in enumerate(zip(weights, q)):
+        if w > 0 and qk == 0:
+            raise ValueError(f"weight #{k} ({w!r}) is too small relative to the others to be represented")
+    return q
+
+
+def _perm_seed(seed: int, domain: str, epoch: int) -> int:
+    digest = hashlib.blake2b(f"mixkit-perm|{seed}|{domain}|{epoch}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def _iid_seed(seed: int, segment: int, block: int) -> int:
+    digest = hashlib.blake2b(f"mixkit-iid|{seed}|{segment}|{block}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+# --------------------------------------------------------------------------- quota schedule
+
+
+class QuotaSchedule:
+    """Sequential quota-method schedule over integer weights ``q`` (summing to ``denominator``).
+
+    ``next(n)`` returns the domain ids of the next ``n`` slots of the segment as ``int64 [n]``.
+    State: the slot count ``t`` and per-domain counts of the segment; O(log K) per slot (two heaps).
+    """
+
+    def __init__(self, q: list[int], counts: list[int] | None = None, t: int = 0,
+                 denominator: int = WEIGHT_DENOMINATOR) -> None:
+        self.q = list(q)
+        self.Q = denominator
+        self.counts = list(counts) if counts is not None else [0] * len(q)
+        self.t = t
+        self.ready: list[tuple[int, int]] = []  # (deadline slot, domain)
+        self.waiting: list[tuple[int, int, int]] = []  # (release slot, deadline slot, domain)
+        for k, qk in enumerate(self.q):
+            if qk > 0:
+                self._push(k, self.t + 1)
+
+    def _push(self, k: int, next_slot: int) -> None:
+        c, qk, Q = self.counts[k], self.q[k], self.Q
+        release = c * Q // qk + 1  # first slot s with c < s * w_k
+        deadline = -(-(c + 1) * Q // qk)  # last slot s with c + 1 > s * w_k - 1
+        if release <= next_slot:
+            heapq.heappush(self.ready, (deadline, k))
+        else:
+            heapq.heappush(self.waiting, (release, deadline, k))
+
+    def next(self, n: int) -> np.ndarray:
+        out = [0] * n
+        ready, waiting, counts, q, Q = self.ready, self.waiting, self.counts, self.q, self.Q
+        push, pop = heapq.heappush, heapq.heappop
+        s = self.t
+        for i in range(n):
+            s += 1
+            while waiting and waiting[0][0] <= s:
+                _, dl, k = pop(waiting)
+                push(ready, (dl, k))
+            _, k = pop(ready)
+            out[i] = k
+            c = counts[k] + 1
+            counts[k] = c
+            qk = q[k]
+            release = c * Q // qk + 1
+            if release <= s + 1:
+                push(ready, (-(-(c + 1) * Q // qk), k))
+            else:
+                push(waiting, (release, -(-(c + 1) * Q // qk), k))
+        self.t = s
+        return np.asarray(out, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- cursor (stream state)
+
+
+@dataclass
+class _Cursor:
+    """State of the global stream at global position ``position`` (plain ints, cheap to copy)."""
+
+    position: int
+    segment: int
+    seg_start: int
+    seg_counts: list[int]
+    totals: list[int]
+    q: list[int]
+    ended: bool = False
+
+    def copy(self) -> _Cursor:
+        return _Cursor(self.position, self.segment, self.seg_start, list(self.seg_counts),
+                       list(self.totals), list(self.q), self.ended)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "segment": self.segment, "seg_start": self.seg_start,
+                "seg_counts": list(self.seg_counts), "totals": list(self.totals), "q": list(self.q),
+                "ended": self.ended}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> _Cursor:
+        return cls(int(d["position"]), int(d["segment"]), int(d["seg_start"]),
+                   [int(x) for x in d["seg_counts"]], [int(x) for x in d["totals"]],
+                   [int(x) for x in d["q"]], bool(d["ended"]))
+
+
+@dataclass(frozen=True)
+class DrawBatch:
+    """A batch of draws for one rank: ``domain_ids`` and ``indices`` are ``int64 [B]`` NumPy arrays;
+    ``names`` maps a domain id to its name. Iterating yields ``(domain, index)`` pairs."""
+
+    domain_ids: np.ndarray
+    indices: np.ndarray
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def domains(self) -> list[str]:
+        """Domain name of each draw (``list[str]`` of length B)."""
+        names = self.names
+        return [names[k] for k in self.domain_ids.tolist()]
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(zip(self.domains, self.indices.tolist()))
+
+    def keys(self) -> list[tuple[str, int]]:
+        """The draws as ``(domain, index)`` tuples, the keys :class:`MixtureDataset` takes."""
+        return list(self)
+
+
+# --------------------------------------------------------------------------- the sampler
+
+
+class MixtureSampler:
+    """Stream of ``(domain, index)`` draws following ``weights`` over domains of ``sizes`` items.
+
+    Args:
+        sizes: ``{domain: number of items}`` (positive ints); the domain order in outputs follows it.
+        weights: ``{domain: weight >= 0}``; normalised; missing domains get 0; not all zero.
+        seed: seeds the per-domain permutations (and the iid draws).
+        rank, world_size: this process takes global positions ``rank, rank + world_size, ...``.
+        mode: ``"quota"`` (deterministic, prefix bound < 1, the default) or ``"iid"``.
+        on_exhausted: ``"cycle"`` | ``"stop"`` | ``"renormalize"`` (see the module docstring).
+        max_epochs: passes over a domain after which it counts as exhausted (``"stop"`` and
+            ``"renormalize"`` only): a number or ``{domain: number}``; default 1.
+        shuffle: ``False`` reads each domain in order ``0..size-1`` every epoch.
+        block_size: global slots generated at a time (a speed knob; does not change the stream).
+
+    The sampler is itself the iterator: iterating or calling :meth:`batches` / :meth:`take` consumes
+    draws, and :meth:`state_dict` records how far this rank got.
+    """
+
+    def __init__(self, sizes: Mapping[str, int], weights: Mapping[str, float], seed: int = 0,
+                 rank: int = 0, world_size: int = 1, *, mode: Mode = "quota",
+                 on_exhausted: OnExhausted = "cycle", max_epochs: float | Mapping[str, float] = 1.0,
+                 shuffle: bool = True, block_size: int = 1 << 15) -> None:
+        self._sizes = check_sizes(sizes)
+        self.names: tuple[str, ...] = tuple(self._sizes)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        if isinstance(world_size, bool) or not isinstance(world_size, (int, np.integer)) or world_size < 1:
+            raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
+        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be an integer in [0, world_size={world_size}), got {rank!r}")
+        if mode not in ("quota", "iid"):
+            raise ValueError(f"mode must be 'quota' or 'iid', got {mode!r}")
+        if on_exhausted not in ("cycle", "stop", "renormalize"):
+            raise ValueError(f"on_exhausted must be 'cycle', 'stop' or 'renormalize', got {on_exhausted!r}")
+        if not isinstance(block_size, int) or block_size < 1:
+            raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self.mode, self.on_exhausted, self.shuffle = mode, on_exhausted, bool(shuffle)
+        self._size_arr = np.asarray([self._sizes[n] for n in self.names], dtype=np.int64)
+        self._limit = self._limits(max_epochs)
+        w = check_weights(weights, self.names)
+        q = quantize_weights([w[n] for n in self.names])
+        K = len(self.names)
+        # block of global slots: a multiple of world_size
+        self._block = max(1, block_size // self.world_size) * self.world_size
+        self._perm_cache: dict[int, tuple[int, np.ndarray]] = {}
+        self._start = _Cursor(0, 0, 0, [0] * K, [0] * K, q)
+        self._rank_counts_at_start = np.zeros(K, dtype=np.int64)
+        self._taken = 0  # items this rank consumed in total
+        if self.on_exhausted != "cycle":
+            self._apply_exhaustion(self._start)
+        self._reset_buffer()
+
+    # ---------------------------------------------------------------- configuration helpers
+
+    def _limits(self, max_epochs: float | Mapping[str, float]) -> np.ndarray:
+        K = len(self.names)
+        if self.on_exhausted == "cycle":
+            return np.full(K, np.iinfo(np.int64).max, dtype=np.int64)
+        if isinstance(max_epochs, Mapping):
+            unknown = [k for k in max_epochs if k not in self._sizes]
+            if unknown:
+                raise ValueError(f"max_epochs names unknown domains {unknown}; known: {list(self.names)}")
+            per = [max_epochs.get(n, 1.0) for n in self.names]
+        else:
+            per = [max_epochs] * K
+        out = []
+        for name, e in zip(self.names, per):
+            try:
+                e = float(e)
+            except (TypeError, ValueError):
+                raise ValueError(f"max_epochs for {name!r} must be a number > 0, got {e!r}") from None
+            if not e > 0 or not math.isfinite(e):
+                raise ValueError(f"max_epochs for {name!r} must be a finite number > 0, got {e!r}")
+            out.append(max(1, int(e * self._sizes[name])))
+        return np.asarray(out, dtype=np.int64)
+
+    # ---------------------------------------------------------------- generation of the global stream
+
+    def _reset_buffer(self) -> None:
+        """Forget generated slots; the next generation starts at ``self._start``."""
+        self._core: QuotaSchedule | None = None
+        self._gen = self._start.copy()  # cursor at the end of the buffer
+        self._buf_dom = np.empty(0, dtype=np.int64)
+        self._buf_idx = np.empty(0, dtype=np.int64)
+        self._iid_cache: tuple[int, int, np.ndarray] | None = None
+
+    def _apply_exhaustion(self, cur: _Cursor) -> None:
+        """At ``cur``: zero the weight of domains that reached their limit ("renormalize"), or end."""
+        totals = np.asarray(cur.totals, dtype=np.int64)
+        done = totals >= self._limit
+        active = [k for k, qk in enumerate(cur.q) if qk > 0]
+        if not any(done[k] for k in active):
+            return
+        if self.on_exhausted == "stop":
+            cur.ended = True
+            return
+        rest = [0.0 if done[k] else float(qk) for k, qk in enumerate(cur.q)]
+        if not any(rest):
+            cur.ended = True
+            return
+        self._new_segment(cur, quantize_weights(rest))
+
+    @staticmethod
+    def _new_segment(cur: _Cursor, q: list[int]) -> None:
+        cur.q = q
+        cur.segment += 1
+        cur.seg_start = cur.position
+        cur.seg_counts = [0] * len(q)
+
+    def _domains(self, cur: _Cursor, n: int) -> np.ndarray:
+        """Domain ids of the ``n`` slots after ``cur`` within its segment (advances the core)."""
+        if self.mode == "quota":
+            core = self._core
+            if core is None:
+                core = self._core = QuotaSchedule(cur.q, cur.seg_counts, cur.position - cur.seg_start)
+            return core.next(n)
+        u0 = cur.position - cur.seg_start
+        parts = []
+        u = u0
+        while u < u0 + n:
+            b = u // _IID_BLOCK
+            cache = self._iid_cache
+            if cache is None or cache[0] != cur.segment or cache[1] != b:
+                g = torch.Generator().manual_seed(_iid_seed(self.seed, cur.segment, b))
+                r = torch.rand(_IID_BLOCK, generator=g, dtype=torch.float64).numpy()
+                cdf = np.cumsum(np.asarray(cur.q, dtype=np.float64))
+                cdf /= cdf[-1]
+                ids = np.searchsorted(cdf, r, side="right").astype(np.int64)
+                ids = np.minimum(ids, len(cur.q) - 1)
+                cache = self._iid_cache = (cur.segment, b, ids)
+            lo = u - b * _IID_BLOCK
+            hi = min(_IID_BLOCK, u0 + n - b * _IID_BLOCK)
+            parts.append(cache[2][lo:hi])
+            u += hi - lo
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def _occurrences(self, dom: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Whole-run occurrence number of each slot's domain: ``base[d] + (#earlier d in dom)``."""
+        K = len(self.names)
+        n = dom.shape[0]
+        order = np.argsort(dom, kind="stable")
+        counts = np.bincount(dom, minlength=K)
+        starts = np.cumsum(counts) - counts
+        rank_in = np.empty(n, dtype=np.int64)
+        rank_in[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
+        return base[dom] + rank_in
+
+    def _perm(self, k: int, epoch: int) -> np.ndarray:
+        hit = self._perm_cache.get(k)
+        if hit is not None and hit[0] == epoch:
+            return hit[1]
+        size = int(self._size_arr[k])
+        if self.shuffle:
+            g = torch.Generator().manual_seed(_perm_seed(self.seed, self.names[k], epoch))
+            perm = torch.randperm(size, generator=g).numpy()
+        else:
+            perm = np.arange(size, dtype=np.int64)
+        self._perm_cache[k] = (epoch, perm)
+        return perm
+
+    def _indices(self, dom: np.ndarray, occ: np.ndarray) -> np.ndarray:
+        """Item index of each slot from its domain and occurrence number (vectorised per domain/epoch)."""
+        sizes = self._size_arr[dom]
+        epoch = occ // sizes
+        offset = occ - epoch * sizes
+        if not self.shuffle:
+            return offset
+        out = np.empty_like(offset)
+        K = len(self.names)
+        if K <= 64:
+            groups = [(k, np.flatnonzero(dom == k)) for k in range(K)]
+        else:
+            order = np.argsort(dom, kind="stable")
+            counts = np.bincount(dom, minlength=K)
+            bounds = np.concatenate([[0], np.cumsum(counts)])
+            groups = [(k, order[bounds[k]:bounds[k + 1]]) for k in np.flatnonzero(counts).tolist()]
+        for k, pos in groups:
+            if pos.size == 0:
+                continue
+            ep = epoch[pos]
+            e0, e1 = int(ep[0]), int(ep[-1])
+            if e0 == e1:
+                out[pos] = self._perm(k, e0)[offset[pos]]
+            else:
+                for e in range(e0, e1 + 1):
+                    sel = pos[ep == e]
+                    out[sel] = self._perm(k, e)[offset[sel]]
+        return out
+
+    def _extend(self) -> bool:
+        """Append one block of global slots to the buffer; ``False`` when the stream has ended."""
+        cur = self._gen
+        if cur.ended:
+            return False
+        W = self.world_size
+        want = self._block
+        doms, idxs = [], []
+        produced = 0
+        while produced < want and not cur.ended:
+            n = want - produced
+            dom = self._domains(cur, n)
+            base = np.asarray(cur.totals, dtype=np.int64)
+            occ = self._occurrences(dom, base)
+            cut = n
+            if self.on_exhausted != "cycle":
+                over = occ >= self._limit[dom]
+                if over.any():
+                    cut = int(np.argmax(over))
+            dom, occ = dom[:cut], occ[:cut]
+            doms.append(dom)
+            idxs.append(self._indices(dom, occ))
+            add = np.bincount(dom, minlength=len(self.names))
+            cur.totals = (base + add).tolist()
+            cur.seg_counts = (np.asarray(cur.seg_counts, dtype=np.int64) + add).tolist()
+            cur.position += cut
+            produced += cut
+            if cut < n:  # a domain is exhausted at cur.position
+                self._core = None
+                self._apply_exhaustion(cur)
+        dom = np.concatenate(doms) if doms else np.empty(0, dtype=np.int64)
+        idx = np.concatenate(idxs) if idxs else np.empty(0, dtype=np.int64)
+        if cur.ended and cur.position % W:  # equal shares for every rank: cut to a multiple of W
+            drop = cur.position % W
+            keep = max(dom.shape[0] - drop, 0)
+            sub = np.bincount(dom[keep:], minlength=len(self.names))
+            cur.totals = (np.asarray(cur.totals, dtype=np.int64) - sub).tolist()
+            cur.seg_counts = (np.asarray(cur.seg_counts, dtype=np.int64) - sub).tolist()
+            cur.position -= dom.shape[0] - keep
+            dom, idx = dom[:keep], idx[:keep]
+        self._buf_dom = np.concatenate([self._buf_dom, dom])
+        self._buf_idx = np.concatenate([self._buf_idx, idx])
+        return dom.shape[0] > 0
+
+    # ---------------------------------------------------------------- consuming this rank's share
+
+    def _rank_offset(self) -> int:
+        """Buffer offset of this rank's next item."""
+        return (self._taken * self.world_size + self.rank) - self._start.position
+
+    def _compact(self) -> None:
+        """Move ``_start`` up to the current group position once the consumed part is large."""
+        G = self._taken * self.world_size
+        drop = G - self._start.position
+        if drop < self._block:
+            return
+        dom = self._buf_dom[:drop]
+        K = len(self.names)
+        add = np.bincount(dom, minlength=K)
+        st = self._start
+        # segments can change inside the dropped part only through exhaustion; recompute from scratch
+        # in that rare case by replaying from the old start (cheap: O(drop)).
+        if self._gen.segment != st.segment:
+            self._start = self._cursor_at(G)
+        else:
+            st.totals = (np.asarray(st.totals, dtype=np.int64) + add).tolist()
+            st.seg_counts = (np.asarray(st.seg_counts, dtype=np.int64) + add).tolist()
+            st.position = G
+        self._rank_counts_at_start += np.bincount(dom[self.rank::self.world_size], minlength=K)
+        self._buf_dom = self._buf_dom[drop:]
+        self._buf_idx = self._buf_idx[drop:]
+
+    def _cursor_at(self, G: int) -> _Cursor:
+        """Cursor at global position ``G`` inside the buffer (replays segment changes if any)."""
+        st = self._start
+        n = G - st.position
+        if n == 0:
+            return st.copy()
+        if self._gen.segment == st.segment:
+            add = np.bincount(self._buf_dom[:n], minlength=len(self.names))
+            cur = st.copy()
+            cur.totals = (np.asarray(cur.totals, dtype=np.int64) + add).tolist()
+            cur.seg_counts = (np.asarray(cur.seg_counts, dtype=np.int64) + add).tolist()
+            cur.position = G
+            return cur
+        # replay from the start cursor with a scratch sampler state (segment changed on exhaustion)
+        saved = (self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache)
+        self._core, self._gen, self._iid_cache = None, st.copy(), None
+        self._buf_dom = np.empty(0, dtype=np.int64)
+        self._buf_idx = np.empty(0, dtype=np.int64)
+        block, self._block = self._block, n
+        try:
+            cur = self._gen
+            while cur.position < G and not cur.ended:
+                self._block = G - cur.position
+                self._extend()
+                cur = self._gen
+            return cur.copy()
+        finally:
+            self._block = block
+            self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache = saved
+
+    def take(self, n: int) -> DrawBatch:
+        """Consume and return this rank's next ``n`` draws (fewer only when the stream has ended)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        W = self.world_size
+        off = self._rank_offset()
+        need = off + (n - 1) * W + 1 if n > 0 else 0
+        while self._buf_dom.shape[0] < need and self._extend():
+            pass
+        stop = min(need, self._buf_dom.shape[0])
+        sl = slice(off, stop, W)
+        dom = self._buf_dom[sl].copy()
+        idx = self._buf_idx[sl].copy()
+        self._taken += dom.shape[0]
+        self._compact()
+        return DrawBatch(dom, idx, self.names)
+
+    def batches(self, batch_size: int, drop_last: bool = False) -> Iterator[DrawBatch]:
+        """Yield this rank's draws in :class:`DrawBatch` es of ``batch_size`` until the stream ends
+        (never, with ``on_exhausted="cycle"``). ``drop_last`` drops a final short batch."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        while True:
+            b = self.take(int(batch_size))
+            if len(b) == 0 or (drop_last and len(b) < batch_size):
+                return
+            yield b
+            if len(b) < batch_size:
+                return
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        chunk = 1024
+        while True:
+            b = self.take(chunk)
+            yield from b
+            if len(b) < chunk:
+                return
+
+    # ---------------------------------------------------------------- weights
+
+    def weights(self) -> dict[str, float]:
+        """Current normalised weights as used by the schedule (exact integers / ``2**53``)."""
+        q = self._current_cursor().q
+        return {n: qk / WEIGHT_DENOMINATOR for n, qk in zip(self.names, q)}
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Change the mixture from this rank's current group position ``items_taken * world_size``.
+
+        Call it on every rank after the same number of items. A new segment starts there: the prefix
+        bound holds from the change point. O(domains) plus regenerating the discarded look-ahead.
+        """
+        w = check_weights(weights, self.names)
+        q = quantize_weights([w[n] for n in self.names])
+        cur = self._current_cursor()
+        self._new_segment(cur, q)
+        cur.ended = False
+        self._start = cur
+        self._rank_counts_at_start = self._rank_counts_now()
+        if self.on_exhausted != "cycle":
+            self._apply_exhaustion(cur)
+        self._reset_buffer()
+
+    def _current_cursor(self) -> _Cursor:
+        return self._cursor_at(self._taken * self.world_size)
+
+    def _rank_counts_now(self) -> np.ndarray:
+        G = self._taken * self.world_size
+        n = G - self._start.position
+        dom = self._buf_dom[:n]
+        return self._rank_counts_at_start + np.bincount(dom[self.rank::self.world_size],
+                                                        minlength=len(self.names))
+
+    # ---------------------------------------------------------------- counters
+
+    @property
+    def position(self) -> int:
+        """Group position: global draws consumed by all ranks together, ``items_taken * world_size``."""
+        return self._taken * self.world_size
+
+    @property
+    def items_taken(self) -> int:
+        """Draws this rank has consumed."""
+        return self._taken
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """``{domain: number of items}``."""
+        return dict(self._sizes)
+
+    def counts(self) -> dict[str, int]:
+        """Global draws per domain in positions ``[0, position)`` (all ranks together)."""
+        cur = self._current_cursor()
+        return dict(zip(self.names, cur.totals))
+
+    def rank_counts(self) -> dict[str, int]:
+        """Draws per domain consumed by this rank."""
+        return dict(zip(self.names, self._rank_counts_now().tolist()))
+
+    def segment_counts(self) -> dict[str, int]:
+        """Global draws per domain since the last weight change (what the prefix bound is about)."""
+        return dict(zip(self.names, self._current_cursor().seg_counts))
+
+    def segment_length(self) -> int:
+        """Global draws since the last weight change."""
+        cur = self._current_cursor()
+        return cur.position - cur.seg_start
+
+    def epochs(self) -> dict[str, float]:
+        """Passes over each domain so far (global): ``counts / size``, e.g. 2.5 = two and a half epochs."""
+        cur = self._current_cursor()
+        return {n: t / s for n, t, s in zip(self.names, cur.totals, self._size_arr.tolist())}
+
+    def discrepancy(self) -> float:
+        """``max_k |segment_count_k - segment_length * w_k|``: below 1 in quota mode, by construction."""
+        cur = self._current_cursor()
+        n = cur.position - cur.seg_start
+        return max(abs(Fraction(c) - Fraction(n * qk, WEIGHT_DENOMINATOR)) for c, qk in
+                   zip(cur.seg_counts, cur.q)).__float__()
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the stream has ended (``"stop"`` / ``"renormalize"`` policies) at this position."""
+        if self._rank_offset() < self._buf_dom.shape[0]:
+            return False
+        return self._gen.ended or not self._extend()
+
+    # ---------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-Python state (JSON-serialisable) that restores the stream exactly at this point."""
+        cur = self._current_cursor()
+        return {
+            "version": _STATE_VERSION,
+            "names": list(self.names),
+            "sizes": [int(s) for s in self._size_arr.tolist()],
+            "seed": self.seed,
+            "mode": self.mode,
+            "on_exhausted": self.on_exhausted,
+            "limit": [int(x) for x in self._limit.tolist()],
+            "shuffle": self.shuffle,
+            "world_size": self.world_size,
+            "taken": self._taken,
+            "cursor": cur.to_dict(),
+            "rank_counts": [int(x) for x in self._rank_counts_now().tolist()],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`. Sizes, seed, mode and policy must match; ``world_size`` may differ
+        (the group position is kept: rank ``r`` continues at global position ``position + r``)."""
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"state_dict version {state.get('version')!r} is not {_STATE_VERSION}")
+        for key, mine in (("names", list(self.names)), ("sizes", self._size_arr.tolist()),
+                          ("seed", self.seed), ("mode", self.mode), ("on_exhausted", self.on_exhausted),
+                          ("limit", self._limit.tolist()), ("shuffle", self.shuffle)):
+            theirs = list(state[key]) if isinstance(mine, list) else state[key]
+            if theirs != mine:
+                raise ValueError(f"state_dict {key!r} is {state[key]!r} but this sampler has {mine!r}")
+        cur = _Cursor.from_dict(state["cursor"])
+        if cur.position % self.world_size:
+            raise ValueError(
+                f"state_dict position {cur.position} is not a multiple of world_size={self.world_size}; "
+                "resume with a world size that divides it"
+            )
+        self._start = cur
+        self._taken = cur.position // self.world_size
+        if int(state["world_size"]) == self.world_size:
+            self._rank_counts_at_start = np.asarray(state["rank_counts"], dtype=np.int64)
+        else:  # per-rank history does not carry over to a different layout
+            self._rank_counts_at_start = np.zeros(len(self.names), dtype=np.int64)
+        self._perm_cache.clear()
+        self._reset_buffer()
+
+    def __repr__(self) -> str:
+        w = ", ".join(f"{n}={v:.4g}" for n, v in self.weights().items())
+        return (f"MixtureSampler({w}; mode={self.mode}, rank={self.rank}/{self.world_size}, "
+                f"position={self.position}, on_exhausted={self.on_exhausted})")
