@@ -174,6 +174,7 @@ class Aioli(OnlineMixer):
         local = step % self.round_steps
         if self._probe_j is not None and self._prev_eval is not None and (local + 1) == (self._probe_j + 1) * self.segment:
             self._delta[:, self._probe_j] = (losses - self._prev_eval) / self.segment
+            self.probe_steps += self.segment
             self._probe_j += 1
             if self._probe_j == k:  # all probes done: solve for A and move p
                 q = torch.stack([self._probe_mixture(j) for j in range(k)])
@@ -187,7 +188,6 @@ class Aioli(OnlineMixer):
         self._prev_eval = losses
         if self._probe_j is not None:
             self._current = self._probe_mixture(self._probe_j)
-            self.probe_steps += self.segment
         else:
             self._current = self._p.clone()
 

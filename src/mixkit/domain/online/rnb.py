@@ -3,9 +3,10 @@ Foundation Model Training", https://arxiv.org/abs/2505.00358), the *Balance* ste
 Gram matrix of domain gradients that training computes anyway (no extra evaluation data).
 
 Every ``every`` steps, with domain gradients stacked as ``G [K, D]``:
-``S = G G^T`` normalised to cosines (``S_ij = <g_i, g_j> / (|g_i| |g_j|)``), the alignment of each domain
-with the current mixture's update direction ``s = S a``, and ``a' = softmax(log a + step_size * s)``
-followed by the EMA ``a = beta * a + (1 - beta) * a'`` and a floor.
+the Gram matrix ``S = G G^T`` scaled by its largest magnitude (``gram="dot"``, the default; a domain with a
+larger gradient, i.e. more left to learn, counts more) or the cosine Gram (``gram="cosine"``), the alignment
+of each domain with the current mixture's update direction ``s = S a``, and
+``a' = softmax(log a + step_size * s)`` followed by the EMA ``a = beta * a + (1 - beta) * a'`` and a floor.
 
 Simplified: this is our reading of the Balance rule (a domain whose gradient agrees with the mixture's
 gradient is learned jointly with the rest and gets more weight; one that conflicts gets less); the Regroup
@@ -20,6 +21,13 @@ from typing import Any
 import torch
 
 from mixkit.domain.online.base import OnlineMixer, check_fraction, check_positive, exp_update, mix_floor
+
+
+def scaled_gram(grads: torch.Tensor) -> torch.Tensor:
+    """``[K, K]`` Gram matrix ``G G^T`` of ``grads [K, D]`` divided by its largest magnitude (zero stays zero)."""
+    gram = grads @ grads.T
+    m = gram.abs().max()
+    return gram / m if m > 0 else gram
 
 
 def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
@@ -42,6 +50,7 @@ class RnB(OnlineMixer):
         ema: float = 0.5,
         floor: float = 0.02,
         every: int = 10,
+        gram: str = "dot",
         initial_weights: Mapping[str, float] | None = None,
     ):
         super().__init__(domains, initial_weights)
@@ -50,6 +59,9 @@ class RnB(OnlineMixer):
         self.step_size = check_positive(step_size, "step_size")
         self.ema = check_fraction(ema, "ema")
         self.floor = check_fraction(floor, "floor")
+        if gram not in ("dot", "cosine"):
+            raise ValueError(f"gram must be 'dot' or 'cosine', got {gram!r}")
+        self.gram = gram
         self.every = every
         self.last_gram: torch.Tensor | None = None
 
@@ -57,7 +69,8 @@ class RnB(OnlineMixer):
         return step % self.every == 0
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
-        gram = cosine_gram(self._grad_matrix(grads_by_domain, self.domains))
+        mat = self._grad_matrix(grads_by_domain, self.domains)
+        gram = scaled_gram(mat) if self.gram == "dot" else cosine_gram(mat)
         self.last_gram = gram
         proposal = exp_update(self._p, gram @ self._p, self.step_size)
         self._p = mix_floor(self.ema * self._p + (1 - self.ema) * proposal, self.floor)

@@ -100,18 +100,17 @@ def evaluate(model: ByteGPT, data: TextDomains, chunks: int, offset: int = 0) ->
 
 
 def _batch(sampler, data: TextDomains, names: list[str], batch_size: int) -> tuple[Tensor, Tensor]:
-    """Draw ``batch_size`` (domain, index) pairs; return chunks ``[B, T+1]`` and domain ids ``[B]``."""
-    pairs = next(sampler.batches(batch_size)) if hasattr(sampler, "batches") else None
-    if pairs is None:
-        raise TypeError("sampler must provide batches(n)")
-    by_domain: dict[str, list[int]] = {}
-    for domain, index in pairs:
-        by_domain.setdefault(domain, []).append(int(index))
-    chunks, ids = [], []
-    for domain, idx in by_domain.items():
-        chunks.append(data.gather(domain, torch.tensor(idx, dtype=torch.int64)))
-        ids.append(torch.full((len(idx),), names.index(domain), dtype=torch.int64))
-    return torch.cat(chunks), torch.cat(ids)
+    """Draw ``batch_size`` draws; return chunks ``int64 [B, T+1]`` and domain ids ``int64 [B]``
+    (ids index ``names``, the sampler's domain order). One gather per domain, not per sample."""
+    draw = sampler.take(batch_size)
+    ids = torch.from_numpy(draw.domain_ids)
+    index = torch.from_numpy(draw.indices)
+    chunks = torch.empty(len(draw), data.seq_len + 1, dtype=torch.int64)
+    for k, name in enumerate(names):
+        rows = (ids == k).nonzero().squeeze(1)
+        if rows.numel():
+            chunks[rows] = data.gather(name, index[rows])
+    return chunks, ids
 
 
 def per_domain_mean(values: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -167,6 +166,8 @@ def train_mixture(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     sampler = make_sampler(data.sizes(), start_w, cfg.seed)
+    if list(sampler.names) != names:
+        raise RuntimeError(f"sampler domain order {sampler.names} differs from data order {names}")
     t0 = time.perf_counter()
     method_s = 0.0
     history_w: list[tuple[int, dict[str, float]]] = [(0, dict(start_w))]
