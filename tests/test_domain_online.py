@@ -107,7 +107,7 @@ def _simulate(method, steps, rates, floors, start, signal="losses"):
 
 
 @pytest.mark.parametrize("make,margin", [
-    (lambda n: DoReMi(n, reference_losses={d: 1.0 for d in n}, step_size=0.1), 0.3),
+    (lambda n: DoReMi(n, reference_losses={d: 1.0 for d in n}, step_size=0.1), 0.1),
     (lambda n: ODM(n), 0.02),  # EXP3 moves slowly: eps_t * reward with eps_t ~ sqrt(ln K / (K t))
     (lambda n: Aioli(n, estimator="window", window=30, update_every=10, step_size=0.3), 0.2),
     (lambda n: Aioli(n, estimator="probe", round_steps=60, step_size=0.5), 0.2),
