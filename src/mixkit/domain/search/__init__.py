@@ -22,3 +22,7 @@ __all__ = [
     "run_proxies",
     "token_prior",
 ]
+
+from mixkit.domain.search.synthetic import SyntheticLaw  # noqa: E402
+
+__all__ += ["SyntheticLaw"]

@@ -288,6 +288,9 @@ class RegMixSearch:
         self.y.append(m)
 
     def fit(self) -> RegMixSearch:
+        """Fit the regressor ensemble on every result added so far (needs at least 3)."""
+        if len(self.y) < 3:
+            raise ValueError(f"need at least 3 (mixture, metric) results to fit, got {len(self.y)}")
         self.model.fit(np.stack(self.x), np.array(self.y))
         return self
 

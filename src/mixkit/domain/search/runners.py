@@ -12,15 +12,21 @@ from typing import Any
 BACKENDS = ("loop", "process", "ray")
 
 
+def _call(fn: Callable[[Mapping[str, float]], Any], mixture: Mapping[str, float]) -> Any:
+    """Top-level trampoline so Ray can run any picklable callable (functions, partials, callable objects)."""
+    return fn(mixture)
+
+
 def run_proxies(
     fn: Callable[[Mapping[str, float]], Any],
     mixtures: Sequence[Mapping[str, float]],
     backend: str = "loop",
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
+    start_method: str = "spawn",
 ) -> list[Any]:
     """Evaluate ``fn`` on every mixture. ``backend``: ``"loop"``, ``"process"`` (``workers`` processes,
-    spawn start method) or ``"ray"`` (uses a running Ray cluster if ``ray.init`` was called, else starts a
+    ``start_method``, spawn by default: safe with torch threads) or ``"ray"`` (uses a running Ray cluster if ``ray.init`` was called, else starts a
     local one with ``workers`` CPUs). ``progress(n_done)`` is called as results arrive."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -39,7 +45,7 @@ def run_proxies(
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         results: list[Any] = [None] * len(mixtures)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(start_method)) as pool:
             futures = {pool.submit(fn, m): i for i, m in enumerate(mixtures)}
             for done, fut in enumerate(as_completed(futures), 1):
                 results[futures[fut]] = fut.result()
@@ -55,8 +61,9 @@ def run_proxies(
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         started = True
     try:
-        remote = ray.remote(num_cpus=1)(fn)
-        refs = [remote.remote(m) for m in mixtures]
+        remote = ray.remote(num_cpus=1)(_call)
+        fn_ref = ray.put(fn)
+        refs = [remote.remote(fn_ref, m) for m in mixtures]
         index = {r: i for i, r in enumerate(refs)}
         results = [None] * len(mixtures)
         pending = list(refs)
