@@ -26,3 +26,7 @@ __all__ = [
 from mixkit.domain.search.synthetic import SyntheticLaw  # noqa: E402
 
 __all__ += ["SyntheticLaw"]
+
+from mixkit.domain.search.pipeline import run_search  # noqa: E402
+
+__all__ += ["run_search"]
