@@ -74,7 +74,9 @@ def test_aioli_law_scores_and_update():
     a = torch.tensor([[2.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
     s = mixing_law_scores(a)  # column sums [3, 1] / 3
     assert torch.allclose(s, torch.tensor([1.0, 1 / 3], dtype=torch.float64))
-    assert torch.equal(mixing_law_scores(torch.zeros(2, 2, dtype=torch.float64)), torch.zeros(2, dtype=torch.float64))
+    assert torch.equal(
+        mixing_law_scores(torch.zeros(2, 2, dtype=torch.float64)), torch.zeros(2, dtype=torch.float64)
+    )
 
 
 def test_aioli_window_fit_recovers_linear_law():
@@ -90,7 +92,8 @@ def test_aioli_window_fit_recovers_linear_law():
 
 
 def _simulate(method, steps, rates, floors, start, signal="losses"):
-    """A synthetic trainer: training with weight p_i lowers domain i's loss by rate_i * p_i * (L_i - floor_i)."""
+    """A synthetic trainer: training with weight p_i lowers domain i's loss by
+    rate_i * p_i * (L_i - floor_i)."""
     loss = torch.tensor(start, dtype=torch.float64)
     rates = torch.tensor(rates, dtype=torch.float64)
     floors = torch.tensor(floors, dtype=torch.float64)
@@ -102,32 +105,43 @@ def _simulate(method, steps, rates, floors, start, signal="losses"):
         observed = dict(zip(names, loss.tolist()))
         loss = loss - rates * p * (loss - floors)
         if method.wants_signal(step):
-            method.update(step, losses_by_domain=observed if signal == "losses" else dict(zip(names, loss.tolist())))
+            method.update(
+                step, losses_by_domain=observed if signal == "losses" else dict(zip(names, loss.tolist()))
+            )
     return method.weights
 
 
-@pytest.mark.parametrize("make,margin", [
-    (lambda n: DoReMi(n, reference_losses={d: 1.0 for d in n}, step_size=0.1), 0.1),
-    (lambda n: ODM(n), 0.02),  # EXP3 moves slowly: eps_t * reward with eps_t ~ sqrt(ln K / (K t))
-    (lambda n: Aioli(n, estimator="window", window=30, update_every=10, step_size=0.3), 0.2),
-    (lambda n: Aioli(n, estimator="probe", round_steps=60, step_size=0.5), 0.2),
-], ids=["doremi", "odm", "aioli-window", "aioli-probe"])
+@pytest.mark.parametrize(
+    "make,margin",
+    [
+        (lambda n: DoReMi(n, reference_losses={d: 1.0 for d in n}, step_size=0.1), 0.1),
+        (lambda n: ODM(n), 0.02),  # EXP3 moves slowly: eps_t * reward with eps_t ~ sqrt(ln K / (K t))
+        (lambda n: Aioli(n, estimator="window", window=30, update_every=10, step_size=0.3), 0.2),
+        (lambda n: Aioli(n, estimator="probe", round_steps=60, step_size=0.5), 0.2),
+    ],
+    ids=["doremi", "odm", "aioli-window", "aioli-probe"],
+)
 def test_loss_methods_move_toward_artificially_high_loss(make, margin):
     names = ["easy1", "hard", "easy2"]
     method = make(names)
     signal = "eval" if method.needs == "eval_losses" else "losses"
     # "hard" starts with an artificially high loss (8 vs 2); all domains learn at the same rate toward 1
-    w = _simulate(method, 180, rates=[0.02, 0.02, 0.02], floors=[1.0, 1.0, 1.0], start=[2.0, 8.0, 2.0],
-                  signal=signal)
+    w = _simulate(
+        method, 180, rates=[0.02, 0.02, 0.02], floors=[1.0, 1.0, 1.0], start=[2.0, 8.0, 2.0], signal=signal
+    )
     w = getattr(method, "law_weights", w)  # Aioli: the law's proportions, not the probe mixture in use
     assert w["hard"] > 1 / 3 + margin, w
     assert max(w, key=w.get) == "hard"
 
 
-@pytest.mark.parametrize("make", [
-    lambda n: DGA(n, target="hard", every=1, step_size=1.0),
-    lambda n: RnB(n, every=1, step_size=1.0),
-], ids=["dga", "rnb"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: DGA(n, target="hard", every=1, step_size=1.0),
+        lambda n: RnB(n, every=1, step_size=1.0),
+    ],
+    ids=["dga", "rnb"],
+)
 def test_grad_methods_move_toward_high_loss_domain(make):
     names = ["easy1", "hard", "easy2"]
     method = make(names)
@@ -181,8 +195,13 @@ ALL = [
 def test_state_dict_resumes_identically(seed, cut, which):
     names = ["x", "y", "z"]
     g = torch.Generator().manual_seed(seed)
-    signals = [({n: float(v) for n, v in zip(names, torch.rand(3, generator=g) * 5)},
-                {n: torch.randn(4, generator=g) for n in names}) for _ in range(30)]
+    signals = [
+        (
+            {n: float(v) for n, v in zip(names, torch.rand(3, generator=g) * 5)},
+            {n: torch.randn(4, generator=g) for n in names},
+        )
+        for _ in range(30)
+    ]
 
     def feed(m, sig, step):
         losses, grads = sig

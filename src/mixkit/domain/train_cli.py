@@ -16,16 +16,28 @@ METHODS = ("static", "uniform", "proportional", "doremi", "odm", "aioli", "aioli
 
 def add_command(mixture_subparsers) -> None:
     p = mixture_subparsers.add_parser(
-        "train", help="train with static or online mixing (DoReMi, ODM, Aioli, DGA, R&B) and compare",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--method", default="aioli",
-                   help=f"comma list from {', '.join(METHODS)} or 'all' (default aioli); uniform and "
-                        "proportional are always added as baselines unless --no-baselines")
-    p.add_argument("--weights", default=None,
-                   help="static mixture: JSON file (a search's recommended.json) or 'a=0.5,b=0.5'")
-    p.add_argument("--domains", default=None,
-                   help="comma list of sources: fortunes:LANG, stdlib, folder:PATH, jsonl:PATH, NAME=... "
-                        "(default: fortunes en,de,es,it,ru + stdlib)")
+        "train",
+        help="train with static or online mixing (DoReMi, ODM, Aioli, DGA, R&B) and compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--method",
+        default="aioli",
+        help=f"comma list from {', '.join(METHODS)} or 'all' (default aioli); uniform and "
+        "proportional are always added as baselines unless --no-baselines",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="static mixture: JSON file (a search's recommended.json) or 'a=0.5,b=0.5'",
+    )
+    p.add_argument(
+        "--domains",
+        default=None,
+        help="comma list of sources: fortunes:LANG, stdlib, folder:PATH, jsonl:PATH, NAME=... "
+        "(default: fortunes en,de,es,it,ru + stdlib)",
+    )
     p.add_argument("--max-bytes", type=int, default=1_000_000, help="bytes read per domain (default 1e6)")
     p.add_argument("--target", default="average", help="'average' or comma list of target domains")
     p.add_argument("--steps", type=int, default=300)
@@ -37,7 +49,9 @@ def add_command(mixture_subparsers) -> None:
     p.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-baselines", action="store_true", help="do not add uniform and proportional runs")
-    p.add_argument("--out", default="results/mixture-train", help="results root (default results/mixture-train)")
+    p.add_argument(
+        "--out", default="results/mixture-train", help="results root (default results/mixture-train)"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -58,7 +72,8 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
 
 
 def make_method(name: str, domains: list[str], targets: list[str], steps: int, seed: int):
-    """Default-configured online method by CLI name (settings sized for short runs, documented in the notes)."""
+    """Default-configured online method by CLI name (settings sized for short runs,
+    documented in the notes)."""
     from mixkit.domain.online import DGA, ODM, Aioli, DoReMi, RnB
 
     if name == "doremi":
@@ -68,7 +83,9 @@ def make_method(name: str, domains: list[str], targets: list[str], steps: int, s
     if name == "aioli":
         return Aioli(domains, estimator="window", step_size=0.3, seed=seed)
     if name == "aioli-probe":
-        return Aioli(domains, estimator="probe", step_size=0.3, round_steps=min(200, max(steps // 2, 4 * len(domains))))
+        return Aioli(
+            domains, estimator="probe", step_size=0.3, round_steps=min(200, max(steps // 2, 4 * len(domains)))
+        )
     if name == "dga":
         return DGA(domains, target="__target__", every=10)  # gradient of the target domains' held-out chunks
     if name == "rnb":
@@ -89,10 +106,16 @@ def run(args: argparse.Namespace) -> int:
     from mixkit.domain.reference.workload import RunConfig, resolve_target, train_mixture
 
     torch.set_num_threads(args.threads)
-    methods = list(METHODS[3:]) if args.method == "all" else [m.strip() for m in args.method.split(",") if m.strip()]
+    methods = (
+        list(METHODS[3:])
+        if args.method == "all"
+        else [m.strip() for m in args.method.split(",") if m.strip()]
+    )
     for m in methods:
         if m not in METHODS:
-            raise SystemExit(f"mixkit mixture train: unknown --method {m!r}; choose from {', '.join(METHODS)}")
+            raise SystemExit(
+                f"mixkit mixture train: unknown --method {m!r}; choose from {', '.join(METHODS)}"
+            )
     static = parse_weights(args.weights)
     if "static" in methods and static is None:
         raise SystemExit("mixkit mixture train: --method static needs --weights")
@@ -106,8 +129,11 @@ def run(args: argparse.Namespace) -> int:
     targets = resolve_target(args.target, names)
     sizes = data.sizes()
     total = sum(sizes.values())
-    fixed = {"uniform": {n: 1 / len(names) for n in names},
-             "proportional": {n: sizes[n] / total for n in names}, "static": static}
+    fixed = {
+        "uniform": {n: 1 / len(names) for n in names},
+        "proportional": {n: sizes[n] / total for n in names},
+        "static": static,
+    }
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
@@ -116,10 +142,19 @@ def run(args: argparse.Namespace) -> int:
     folder = run_folder(args.out, "train")
     bar = None
     if tqdm is not None and not args.no_progress:
-        bar = tqdm(total=len(seeds) * len(methods) * args.steps, unit="step", desc="mixture train", mininterval=5)
+        bar = tqdm(
+            total=len(seeds) * len(methods) * args.steps, unit="step", desc="mixture train", mininterval=5
+        )
     for seed in seeds:
-        cfg = RunConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, d_model=args.d_model,
-                        n_layer=args.layers, lr=args.lr, seed=seed)
+        cfg = RunConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            seq_len=args.seq_len,
+            d_model=args.d_model,
+            n_layer=args.layers,
+            lr=args.lr,
+            seed=seed,
+        )
         reference = None
         order = sorted(methods, key=lambda m: m != "uniform")  # uniform first: DoReMi's reference model
         for m in order:
@@ -127,8 +162,14 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(f"seed={seed} {m}")
             progress = (lambda step, w: bar.update(1)) if bar is not None else None
             if m in fixed:
-                out = train_mixture(data, weights=fixed[m], config=cfg, target=targets, progress=progress,
-                                    return_model=(m == "uniform"))
+                out = train_mixture(
+                    data,
+                    weights=fixed[m],
+                    config=cfg,
+                    target=targets,
+                    progress=progress,
+                    return_model=(m == "uniform"),
+                )
                 if m == "uniform":
                     out, reference = out
             else:
@@ -136,18 +177,30 @@ def run(args: argparse.Namespace) -> int:
                 ref = reference if m == "doremi" else None
                 if m == "doremi" and ref is None:  # reference = a uniform run of the same budget
                     _, ref = train_mixture(data, config=cfg, target=targets, return_model=True)
-                out = train_mixture(data, method=method, config=cfg, target=targets, reference_model=ref,
-                                    progress=progress)
+                out = train_mixture(
+                    data, method=method, config=cfg, target=targets, reference_model=ref, progress=progress
+                )
             results[m].append({"seed": seed, **out.to_json()})
     if bar is not None:
         bar.close()
     table = comparison_table(results, names)
-    header = (f"Reference workload: byte GPT d={args.d_model} L={args.layers}, {args.steps} steps x "
-              f"{args.batch_size} x {args.seq_len} bytes = {args.steps * args.batch_size * args.seq_len} tokens per "
-              f"run, seeds {seeds}, target = mean val loss of {targets} (nats/byte, lower is better)\n\n")
+    header = (
+        f"Reference workload: byte GPT d={args.d_model} L={args.layers}, {args.steps} steps x "
+        f"{args.batch_size} x {args.seq_len} bytes = "
+        f"{args.steps * args.batch_size * args.seq_len} tokens per "
+        f"run, seeds {seeds}, target = mean val loss of {targets} (nats/byte, lower is better)\n\n"
+    )
     (folder / "table.md").write_text(header + table)
-    write_json(folder / "results.json", {"args": vars(args) | {"func": None}, "domains": names, "sizes": sizes,
-                                          "targets": targets, "results": results})
+    write_json(
+        folder / "results.json",
+        {
+            "args": vars(args) | {"func": None},
+            "domains": names,
+            "sizes": sizes,
+            "targets": targets,
+            "results": results,
+        },
+    )
     plots = plot_weights_and_losses(results, names, folder)
     print(header + table)
     print(f"wrote {folder}/results.json, table.md" + (", " + ", ".join(plots) if plots else ""))

@@ -88,8 +88,12 @@ class Aioli(OnlineMixer):
         super().__init__(domains, initial_weights)
         if estimator not in ("window", "probe"):
             raise ValueError(f"estimator must be 'window' or 'probe', got {estimator!r}")
-        for name, value in (("round_steps", round_steps), ("window", window), ("update_every", update_every),
-                            ("perturb_every", perturb_every)):
+        for name, value in (
+            ("round_steps", round_steps),
+            ("window", window),
+            ("update_every", update_every),
+            ("perturb_every", perturb_every),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.estimator = estimator
@@ -105,7 +109,8 @@ class Aioli(OnlineMixer):
         self.segment = int(round(self.probe_fraction * round_steps)) // k
         if estimator == "probe" and self.segment < 1:
             raise ValueError(
-                f"round_steps * probe_fraction = {round_steps * probe_fraction:.0f} is < one step per domain ({k})"
+                f"round_steps * probe_fraction = {round_steps * probe_fraction:.0f} "
+                f"is < one step per domain ({k})"
             )
         self.window = window
         self.update_every = update_every
@@ -155,7 +160,9 @@ class Aioli(OnlineMixer):
             return step >= 0
         local = step % self.round_steps
         k = len(self.domains)
-        return local == self.round_steps - 1 or ((local + 1) % self.segment == 0 and local + 1 <= k * self.segment)
+        return local == self.round_steps - 1 or (
+            (local + 1) % self.segment == 0 and local + 1 <= k * self.segment
+        )
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
         if self.estimator == "probe":
@@ -168,19 +175,26 @@ class Aioli(OnlineMixer):
     def _update_probe(self, step: int, losses_by_domain) -> None:
         losses, seen = self._loss_vector(losses_by_domain)
         if not bool(seen.all()):
-            raise ValueError("Aioli(estimator='probe') needs the held-out loss of every domain at each signal")
+            raise ValueError(
+                "Aioli(estimator='probe') needs the held-out loss of every domain at each signal"
+            )
         self.eval_calls += 1
         k = len(self.domains)
         local = step % self.round_steps
-        if self._probe_j is not None and self._prev_eval is not None and (local + 1) == (self._probe_j + 1) * self.segment:
+        if (
+            self._probe_j is not None
+            and self._prev_eval is not None
+            and (local + 1) == (self._probe_j + 1) * self.segment
+        ):
             self._delta[:, self._probe_j] = (losses - self._prev_eval) / self.segment
             self.probe_steps += self.segment
             self._probe_j += 1
             if self._probe_j == k:  # all probes done: solve for A and move p
                 q = torch.stack([self._probe_mixture(j) for j in range(k)])
                 self.last_a = -self._delta @ torch.linalg.inv(q.T)
-                self._p = mix_floor(exp_update(self._p, mixing_law_scores(self.last_a), self.step_size),
-                                    self.floor)
+                self._p = mix_floor(
+                    exp_update(self._p, mixing_law_scores(self.last_a), self.step_size), self.floor
+                )
                 self.steps_seen += 1
                 self._probe_j = None
         if local == self.round_steps - 1:  # next step starts a round with probe 0
@@ -202,19 +216,31 @@ class Aioli(OnlineMixer):
             del self._rows_cum[0], self._rows_loss[0], self._rows_seen[0]
         self._cum += self._current
         if (step + 1) % self.update_every == 0 and len(self._rows_cum) == self.window:
-            self.last_a = fit_window_law(torch.stack(self._rows_cum), torch.stack(self._rows_loss),
-                                         torch.stack(self._rows_seen), self.ridge)
-            self._p = mix_floor(exp_update(self._p, mixing_law_scores(self.last_a), self.step_size), self.floor)
+            self.last_a = fit_window_law(
+                torch.stack(self._rows_cum),
+                torch.stack(self._rows_loss),
+                torch.stack(self._rows_seen),
+                self.ridge,
+            )
+            self._p = mix_floor(
+                exp_update(self._p, mixing_law_scores(self.last_a), self.step_size), self.floor
+            )
             self.steps_seen += 1
         self._current = self._perturbed(step + 1)
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            **self._base_state(), "current": self._current.clone(), "probe_j": self._probe_j,
+            **self._base_state(),
+            "current": self._current.clone(),
+            "probe_j": self._probe_j,
             "prev_eval": None if self._prev_eval is None else self._prev_eval.clone(),
-            "delta": self._delta.clone(), "cum": self._cum.clone(),
-            "rows": [torch.stack(r) if r else None for r in (self._rows_cum, self._rows_loss, self._rows_seen)],
-            "probe_steps": self.probe_steps, "eval_calls": self.eval_calls,
+            "delta": self._delta.clone(),
+            "cum": self._cum.clone(),
+            "rows": [
+                torch.stack(r) if r else None for r in (self._rows_cum, self._rows_loss, self._rows_seen)
+            ],
+            "probe_steps": self.probe_steps,
+            "eval_calls": self.eval_calls,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

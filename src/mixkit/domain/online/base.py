@@ -131,7 +131,9 @@ class OnlineMixer:
     def _loss_vector(self, losses_by_domain: Mapping[str, Any] | None) -> tuple[Tensor, Tensor]:
         """(values float64 [K], observed bool [K]) from a possibly partial mapping."""
         if losses_by_domain is None:
-            raise ValueError(f"{type(self).__name__}.update needs losses_by_domain (a mapping domain -> loss)")
+            raise ValueError(
+                f"{type(self).__name__}.update needs losses_by_domain (a mapping domain -> loss)"
+            )
         unknown = set(losses_by_domain) - set(self.domains)
         if unknown:
             raise ValueError(f"losses_by_domain names unknown domains {sorted(unknown)}")
@@ -159,8 +161,12 @@ class OnlineMixer:
         return mat
 
     def _base_state(self) -> dict[str, Any]:
-        return {"method": type(self).__name__, "domains": list(self.domains), "p": self._p.clone(),
-                "steps_seen": self.steps_seen}
+        return {
+            "method": type(self).__name__,
+            "domains": list(self.domains),
+            "p": self._p.clone(),
+            "steps_seen": self.steps_seen,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue bit for bit (tensors cloned)."""

@@ -20,7 +20,14 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import OnlineMixer, as_float, check_fraction, check_positive, exp_update, mix_floor
+from mixkit.domain.online.base import (
+    OnlineMixer,
+    as_float,
+    check_fraction,
+    check_positive,
+    exp_update,
+    mix_floor,
+)
 
 
 class DoReMi(OnlineMixer):

@@ -24,7 +24,8 @@ from mixkit.domain.online.base import OnlineMixer, check_fraction, check_positiv
 
 
 def scaled_gram(grads: torch.Tensor) -> torch.Tensor:
-    """``[K, K]`` Gram matrix ``G G^T`` of ``grads [K, D]`` divided by its largest magnitude (zero stays zero)."""
+    """``[K, K]`` Gram matrix ``G G^T`` of ``grads [K, D]`` divided by its largest
+    magnitude (zero stays zero)."""
     gram = grads @ grads.T
     m = gram.abs().max()
     return gram / m if m > 0 else gram

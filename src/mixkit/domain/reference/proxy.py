@@ -16,7 +16,8 @@ class TextProxy:
     """Train a small byte GPT on ``mixture`` and return the target validation loss (lower is better).
 
     Calling it returns ``float``; :meth:`run` returns the per-domain losses too. Each process loads the data
-    once (cached) and uses ``threads`` torch threads, so a pool of ``workers`` processes fits ``workers`` cores.
+    once (cached) and uses ``threads`` torch threads, so a pool of ``workers``
+    processes fits ``workers`` cores.
     """
 
     sources: tuple[str, ...] = DEFAULT_SOURCES

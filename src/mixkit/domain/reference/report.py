@@ -1,4 +1,5 @@
-"""Outputs of ``mixkit mixture search|train``: ``results.json``, ``table.md`` and PNG plots in a run folder."""
+"""Outputs of ``mixkit mixture search|train``: ``results.json``, ``table.md`` and PNG plots
+in a run folder."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def mean_std(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
-def comparison_table(results: Mapping[str, Sequence[Mapping[str, Any]]], domains: Sequence[str],
-                     baseline: str = "uniform") -> str:
+def comparison_table(
+    results: Mapping[str, Sequence[Mapping[str, Any]]], domains: Sequence[str], baseline: str = "uniform"
+) -> str:
     """Markdown table: one row per method, mean ± std over seeds of target and per-domain val loss, the
     difference to ``baseline`` in target loss, wall time and the method's own share of it."""
     head = ["method", "seeds", "target", f"Δ vs {baseline}", *domains, "wall s", "method s"]
@@ -48,14 +50,19 @@ def comparison_table(results: Mapping[str, Sequence[Mapping[str, Any]]], domains
         delta = statistics.fmean(targets) - base_mean
         row = [method, str(len(runs)), mean_std(targets), f"{delta:+.4f}"]
         row += [mean_std([r["val_loss"][d] for r in runs]) for d in domains]
-        row += [f"{statistics.fmean(r['wall_s'] for r in runs):.1f}", f"{statistics.fmean(r['method_s'] for r in runs):.2f}"]
+        row += [
+            f"{statistics.fmean(r['wall_s'] for r in runs):.1f}",
+            f"{statistics.fmean(r['method_s'] for r in runs):.2f}",
+        ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
-def plot_weights_and_losses(results: Mapping[str, Sequence[Mapping[str, Any]]], domains: Sequence[str],
-                            folder: Path) -> list[str]:
-    """``weights.png`` (weights over training, first seed of each method) and ``losses.png`` (training loss per
+def plot_weights_and_losses(
+    results: Mapping[str, Sequence[Mapping[str, Any]]], domains: Sequence[str], folder: Path
+) -> list[str]:
+    """``weights.png`` (weights over training, first seed of each method) and ``losses.png``
+    (training loss per
     domain over steps). Returns the written file names; silently writes nothing if matplotlib is missing."""
     try:
         import matplotlib
@@ -69,7 +76,9 @@ def plot_weights_and_losses(results: Mapping[str, Sequence[Mapping[str, Any]]], 
     for kind, key in (("weights", "weights_history"), ("losses", "train_loss_history")):
         cols = min(4, len(methods))
         rows = math.ceil(len(methods) / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=kind == "weights")
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=kind == "weights"
+        )
         for ax, method in zip(axes.flat, methods):
             hist = results[method][0][key]
             for d in domains:
@@ -79,7 +88,7 @@ def plot_weights_and_losses(results: Mapping[str, Sequence[Mapping[str, Any]]], 
             ax.set_title(method)
             ax.set_xlabel("step")
             ax.set_ylabel("weight" if kind == "weights" else "train loss (nats/byte)")
-        for ax in list(axes.flat)[len(methods):]:
+        for ax in list(axes.flat)[len(methods) :]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=7)
         fig.tight_layout()
@@ -101,8 +110,13 @@ def plot_search_curve(curve: Mapping[str, Sequence[Mapping[str, Any]]], folder: 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for arm, points in curve.items():
         for reg in [k for k in points[0] if k != "n_runs"]:
-            ax.plot([p["n_runs"] for p in points], [p[reg] for p in points], marker="o",
-                    linestyle="-" if arm == "active" else "--", label=f"{arm} / {reg}")
+            ax.plot(
+                [p["n_runs"] for p in points],
+                [p[reg] for p in points],
+                marker="o",
+                linestyle="-" if arm == "active" else "--",
+                label=f"{arm} / {reg}",
+            )
     ax.set_xlabel("proxy runs used for fitting")
     ax.set_ylabel("Spearman on held-out runs")
     ax.legend(fontsize=7)

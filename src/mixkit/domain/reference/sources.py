@@ -48,8 +48,9 @@ def load_source(spec: str, max_bytes: int | None = 1_000_000, seed: int = 0) -> 
 
 
 @lru_cache(maxsize=4)
-def load_sources(sources: tuple[str, ...], seq_len: int, max_bytes: int | None = 1_000_000,
-                 seed: int = 0) -> TextDomains:
+def load_sources(
+    sources: tuple[str, ...], seq_len: int, max_bytes: int | None = 1_000_000, seed: int = 0
+) -> TextDomains:
     """All domains of ``sources`` as :class:`TextDomains` (cached per process: proxy runs reuse it)."""
     return TextDomains([load_source(s, max_bytes, seed) for s in sources], seq_len=seq_len)
 

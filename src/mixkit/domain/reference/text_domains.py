@@ -2,7 +2,8 @@
 source as a code domain, and user folders / JSONL files.
 
 Every domain becomes a pair of ``uint8`` byte tensors (train, validation), split by *document* (a fortune, a
-source file, a JSONL record) with a seeded shuffle, so no document is in both. A domain is cut into fixed-length
+source file, a JSONL record) with a seeded shuffle, so no document is in both. A domain is cut into
+fixed-length
 chunks of ``seq_len + 1`` bytes; the chunk count is the domain's size for :class:`MixtureSampler`, and a chunk
 index is what the sampler yields.
 """
@@ -129,8 +130,7 @@ def load_fortunes(
     for f in files:
         docs.extend(parse_fortune_file(f))
     random.Random(f"{seed}:order:{language}").shuffle(docs)
-    return _split_documents(language, _cap(docs, max_bytes),
-                            val_fraction, seed)
+    return _split_documents(language, _cap(docs, max_bytes), val_fraction, seed)
 
 
 def load_python_stdlib(
@@ -238,7 +238,8 @@ class TextDomains:
         return data[starts[:, None] + self.offsets].long()
 
     def val_batch(self, domain: str, max_chunks: int, offset: int = 0) -> Tensor:
-        """Validation chunks ``[offset, offset + max_chunks)`` of ``domain`` (a fixed set; clipped to what exists)."""
+        """Validation chunks ``[offset, offset + max_chunks)`` of ``domain`` (a fixed set;
+        clipped to what exists)."""
         total = self.domains[domain].num_chunks(self.seq_len, "val")
         start = min(offset, max(0, total - 1))
         stop = min(start + max_chunks, total)

@@ -38,8 +38,17 @@ class RunConfig:
     log_every: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "seq_len", "d_model", "n_layer", "n_head", "eval_chunks",
-                     "signal_chunks", "log_every"):
+        for name in (
+            "steps",
+            "batch_size",
+            "seq_len",
+            "d_model",
+            "n_layer",
+            "n_head",
+            "eval_chunks",
+            "signal_chunks",
+            "log_every",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"RunConfig.{name} must be a positive int, got {v!r}")
@@ -122,14 +131,27 @@ def per_domain_mean(values: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor
 
 def _flat_grad(loss: Tensor, params: list[Tensor], retain: bool) -> Tensor:
     grads = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
+    return torch.cat(
+        [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)]
+    )
 
 
-def make_sampler(sizes: Mapping[str, int], weights: Mapping[str, float], seed: int):
-    """A :class:`MixtureSampler` over ``sizes`` (imported lazily: the sampler lives in its own module)."""
+def clean_weights(weights: Mapping[str, float], tiny: float = 1e-12) -> dict[str, float]:
+    """Normalise and set weights below ``tiny`` (relative) to exactly 0: the sampler represents weights on a
+    2**-53 grid and refuses a positive weight that rounds to 0 (search proposals can hold such values)."""
+    total = sum(float(v) for v in weights.values())
+    if not total > 0:
+        raise ValueError(f"weights must have a positive sum, got {dict(weights)}")
+    return {k: (float(v) / total if float(v) / total >= tiny else 0.0) for k, v in weights.items()}
+
+
+def make_sampler(sizes: Mapping[str, int], weights: Mapping[str, float], seed: int, batch_size: int = 16):
+    """A :class:`MixtureSampler` over ``sizes``. Its block is kept small (``max(256, 4 * batch_size)`` slots)
+    because online methods call ``set_weights`` every step and a weight change regenerates the block."""
     from mixkit.domain.sampler import MixtureSampler
 
-    return MixtureSampler(sizes=dict(sizes), weights=dict(weights), seed=seed, rank=0, world_size=1)
+    return MixtureSampler(sizes=dict(sizes), weights=clean_weights(weights), seed=seed, rank=0, world_size=1,
+                          block_size=max(256, 4 * batch_size))
 
 
 def train_mixture(
@@ -160,12 +182,16 @@ def train_mixture(
     targets = resolve_target(target, names)
     if method is not None and list(method.domains) != names:
         raise ValueError(f"method domains {method.domains} differ from data domains {names}")
-    start_w = method.weights if method is not None else (dict(weights) if weights else {n: 1 / k for n in names})
+    start_w = (
+        method.weights if method is not None else (dict(weights) if weights else {n: 1 / k for n in names})
+    )
     torch.manual_seed(cfg.seed)
-    model = ByteGPT(ByteGPTConfig(seq_len=cfg.seq_len, d_model=cfg.d_model, n_layer=cfg.n_layer, n_head=cfg.n_head))
+    model = ByteGPT(
+        ByteGPTConfig(seq_len=cfg.seq_len, d_model=cfg.d_model, n_layer=cfg.n_layer, n_head=cfg.n_head)
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
-    sampler = make_sampler(data.sizes(), start_w, cfg.seed)
+    sampler = make_sampler(data.sizes(), start_w, cfg.seed, cfg.batch_size)
     if list(sampler.names) != names:
         raise RuntimeError(f"sampler domain order {sampler.names} differs from data order {names}")
     t0 = time.perf_counter()
@@ -192,7 +218,9 @@ def train_mixture(
             if reference_model is not None and hasattr(method, "set_reference_losses"):
                 with torch.no_grad():
                     ref_means, _ = per_domain_mean(reference_model.token_losses(chunks), ids, k)
-                method.set_reference_losses({n: v for n, v, c in zip(names, ref_means.tolist(), present.tolist()) if c})
+                method.set_reference_losses(
+                    {n: v for n, v, c in zip(names, ref_means.tolist(), present.tolist()) if c}
+                )
             method.update(step, losses_by_domain=losses)
         else:  # grads: one gradient per domain present in the batch, cached for absent ones
             means, counts = per_domain_mean(seq_losses, ids, k)
@@ -201,7 +229,9 @@ def train_mixture(
                 if counts[i] > 0:
                     cache[n] = _flat_grad(means[i], params, retain=True)
                 elif n not in cache:
-                    cache[n] = _flat_grad(model.token_losses(data.gather(n, torch.arange(2))).mean(), params, False)
+                    cache[n] = _flat_grad(
+                        model.token_losses(data.gather(n, torch.arange(2))).mean(), params, False
+                    )
             grads = {n: cache[n] for n in names}
             if target_batch is not None:
                 grads[method.target] = _flat_grad(model.token_losses(target_batch).mean(), params, False)
@@ -229,7 +259,9 @@ def train_mixture(
             give_signal(step, seq_losses, ids, chunks)
         if (step + 1) % cfg.log_every == 0 or step == cfg.steps - 1:
             means, counts = per_domain_mean(seq_losses.detach(), ids, k)
-            history_l.append((step + 1, {n: v for n, v, c in zip(names, means.tolist(), counts.tolist()) if c}))
+            history_l.append(
+                (step + 1, {n: v for n, v, c in zip(names, means.tolist(), counts.tolist()) if c})
+            )
             history_w.append((step + 1, method.weights if method is not None else dict(start_w)))
         if progress is not None:
             progress(step, method.weights if method is not None else start_w)

@@ -60,11 +60,15 @@ def run_search(
             progress(done)
 
     def run(mixtures):
-        return [_metric(v) for v in run_proxies(proxy, mixtures, backend=backend, workers=workers, progress=tick)]
+        return [
+            _metric(v) for v in run_proxies(proxy, mixtures, backend=backend, workers=workers, progress=tick)
+        ]
 
     def searches():
-        return {r: RegMixSearch(sizes, total_tokens, max_epochs, temperature, regressor=r, seed=seed)
-                for r in dict.fromkeys((*regressors, active_regressor))}
+        return {
+            r: RegMixSearch(sizes, total_tokens, max_epochs, temperature, regressor=r, seed=seed)
+            for r in dict.fromkeys((*regressors, active_regressor))
+        }
 
     runs: list[dict[str, Any]] = []
     proposer = RegMixSearch(sizes, total_tokens, max_epochs, temperature, seed=seed + 10_000)
@@ -96,8 +100,11 @@ def run_search(
     while added < n_active:
         k = min(batch, n_active - added)
         for arm in arms:
-            mixes = (state[arm][active_regressor].propose_uncertain(k) if arm == "active"
-                     else random_source.propose(k))
+            mixes = (
+                state[arm][active_regressor].propose_uncertain(k)
+                if arm == "active"
+                else random_source.propose(k)
+            )
             ys = run(mixes)
             runs += [{"arm": arm, "mixture": m, "metric": y} for m, y in zip(mixes, ys)]
             for s in state[arm].values():
@@ -110,13 +117,22 @@ def run_search(
     for rname, s in state["active"].items():
         res = s.best(top_k=top_k)
         res.spearman = curve["active"][-1][rname]
-        best[rname] = {"mixture": res.mixture, "predicted": res.predicted, "spearman": res.spearman,
-                       "n_runs": res.n_runs}
+        best[rname] = {
+            "mixture": res.mixture,
+            "predicted": res.predicted,
+            "spearman": res.spearman,
+            "n_runs": res.n_runs,
+        }
     recommended_by = max(best, key=lambda r: best[r]["spearman"])
     observed_best = min((r for r in runs), key=lambda r: r["metric"])
     return {
-        "sizes": dict(sizes), "total_tokens": total_tokens, "max_epochs": max_epochs,
-        "temperature": temperature, "runs": runs, "curve": curve, "best": best,
+        "sizes": dict(sizes),
+        "total_tokens": total_tokens,
+        "max_epochs": max_epochs,
+        "temperature": temperature,
+        "runs": runs,
+        "curve": curve,
+        "best": best,
         "recommended": {"regressor": recommended_by, **best[recommended_by]},
         "best_observed": observed_best,
     }

@@ -120,7 +120,8 @@ def _proposal_array(sizes, n, total_tokens, max_epochs, temperature, concentrati
 
 # --- regressors ----------------------------------------------------------------------------------------
 class _Ensemble:
-    """Bootstrap ensemble: ``fit(X [N, K], y [N])``, ``predict(X) -> [M]``, ``predict_members(X) -> [B, M]``."""
+    """Bootstrap ensemble: ``fit(X [N, K], y [N])``, ``predict(X) -> [M]``,
+    ``predict_members(X) -> [B, M]``."""
 
     def __init__(self, n_members: int = 8, seed: int = 0):
         if not isinstance(n_members, int) or n_members < 1:
@@ -171,11 +172,22 @@ class _Ensemble:
 class GBTRegressor(_Ensemble):
     """Gradient-boosted trees (sklearn ``GradientBoostingRegressor``), RegMix's regressor family."""
 
-    def __init__(self, n_members: int = 6, seed: int = 0, n_estimators: int = 100, max_depth: int = 3,
-                 learning_rate: float = 0.1):
+    def __init__(
+        self,
+        n_members: int = 6,
+        seed: int = 0,
+        n_estimators: int = 100,
+        max_depth: int = 3,
+        learning_rate: float = 0.1,
+    ):
         super().__init__(n_members, seed)
-        self.params = {"n_estimators": n_estimators, "max_depth": max_depth, "learning_rate": learning_rate,
-                       "subsample": 0.8, "min_samples_leaf": 2}
+        self.params = {
+            "n_estimators": n_estimators,
+            "max_depth": max_depth,
+            "learning_rate": learning_rate,
+            "subsample": 0.8,
+            "min_samples_leaf": 2,
+        }
 
     def _fit_one(self, x, y, seed):
         from sklearn.ensemble import GradientBoostingRegressor
@@ -205,7 +217,9 @@ class LogLinearRegressor(_Ensemble):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            fit = least_squares(resid, theta0, loss="soft_l1", f_scale=max(float(np.std(y)), 1e-6), max_nfev=2000)
+            fit = least_squares(
+                resid, theta0, loss="soft_l1", f_scale=max(float(np.std(y)), 1e-6), max_nfev=2000
+            )
         theta = fit.x if np.all(np.isfinite(fit.x)) else theta0
         assert theta.shape == (kdim + 2,)
         return theta
@@ -272,8 +286,15 @@ class RegMixSearch:
 
     def _pool(self, n: int) -> np.ndarray:
         self._draws += 1
-        return _proposal_array(self.sizes, n, self.total_tokens, self.max_epochs, self.temperature,
-                               (0.1, 0.3, 1.0, 3.0), self.seed * 7919 + self._draws)
+        return _proposal_array(
+            self.sizes,
+            n,
+            self.total_tokens,
+            self.max_epochs,
+            self.temperature,
+            (0.1, 0.3, 1.0, 3.0),
+            self.seed * 7919 + self._draws,
+        )
 
     def propose(self, n: int) -> list[dict[str, float]]:
         """``n`` random capped prior draws (RegMix's proposal)."""
@@ -322,8 +343,12 @@ class RegMixSearch:
         top = cand[np.argsort(pred)[: max(1, min(top_k, len(cand)))]]
         mix = _project_to_caps(top.mean(axis=0, keepdims=True), self.caps)[0]
         predicted = float(self.model.predict(mix[None])[0])
-        return SearchResult(mixture=dict(zip(self.names, mix.tolist())), predicted=predicted,
-                            n_runs=len(self.y), regressor=self.regressor_name)
+        return SearchResult(
+            mixture=dict(zip(self.names, mix.tolist())),
+            predicted=predicted,
+            n_runs=len(self.y),
+            regressor=self.regressor_name,
+        )
 
     def spearman(self, mixtures: Sequence[Mapping[str, float]], metrics: Sequence[float]) -> float:
         """Spearman rank correlation of predicted vs actual metric on held-out runs."""
