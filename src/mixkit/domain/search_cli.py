@@ -12,6 +12,7 @@ Writes ``results.json``, ``recommended.json`` (usable as ``mixkit mixture train 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_command(mixture_subparsers) -> None:
@@ -128,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     }
     write_json(folder / "results.json", report)
     write_json(folder / "recommended.json", report["recommended"])
+    write_json(Path(args.out) / "latest-recommended.json", report["recommended"])  # stable path for scripts
     names = list(sizes)
     lines = [
         f"Proxy: byte GPT d={args.d_model} L={args.layers}, {args.steps} steps x {args.batch_size} x "
