@@ -2,6 +2,44 @@
 
 __all__: list[str] = []
 
-from .sampler import DrawBatch, MixtureSampler
+# MixtureSampler, static strategies and schedules, DataLoader adapters, sources (branch domain-sampler)
+from .adapters import MixtureDataset, MixtureIterableDataset, MixtureTorchSampler  # noqa: E402
+from .sampler import DrawBatch, MixtureSampler  # noqa: E402
+from .sources import JsonlSource, hf_sources, jsonl_sources  # noqa: E402
+from .static import (  # noqa: E402
+    Constant,
+    Cooldown,
+    EndUpsample,
+    LinearSchedule,
+    Schedule,
+    ScheduleDriver,
+    StepSchedule,
+    cap_repetition,
+    proportional,
+    temperature,
+    uniform,
+    unimax,
+)
 
-__all__ += ["MixtureSampler", "DrawBatch"]
+__all__ += [
+    "MixtureSampler",
+    "DrawBatch",
+    "MixtureDataset",
+    "MixtureIterableDataset",
+    "MixtureTorchSampler",
+    "JsonlSource",
+    "jsonl_sources",
+    "hf_sources",
+    "Constant",
+    "Cooldown",
+    "EndUpsample",
+    "LinearSchedule",
+    "StepSchedule",
+    "Schedule",
+    "ScheduleDriver",
+    "cap_repetition",
+    "proportional",
+    "temperature",
+    "uniform",
+    "unimax",
+]

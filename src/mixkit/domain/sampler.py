@@ -11,10 +11,13 @@ How the stream is built
   slot ``floor((j - 1) / w_k) + 1`` and due at slot ``ceil(j / w_k)``; each slot goes to the released job
   with the earliest deadline. Every job meets its window, which is equivalent to: **after every prefix of
   N draws, each domain's count differs from ``N * w_k`` by less than 1** (so in any window of consecutive
-  draws by less than 2). Weights are normalised and held exactly as integers over ``2**53``, so the
-  bound is exact for :meth:`MixtureSampler.weights` (within ``2**-53`` of what was passed) and involves
-  no floating-point drift however long the run. ``mode="iid"`` draws each slot's domain independently
-  from the weights instead (proportions then hold only in expectation), still seeded and resumable.
+  draws by less than 2). Weights are normalised and held exactly as integers over ``2**31``
+  (largest-remainder rounding), so the bound is exact, with no floating-point drift however long the run,
+  for :meth:`MixtureSampler.weights`; those differ from the weights passed by less than ``2**-31`` each, so
+  against the passed weights the deviation after N draws is below ``1 + N * 2**-31``. The schedule is
+  computed in vectorised blocks (see :class:`QuotaSchedule`). ``mode="iid"`` draws each slot's domain
+  independently from the weights instead (proportions then hold only in expectation), still seeded
+  and resumable.
 * **Which item** of the domain: the ``n``-th draw of domain ``k`` (over the whole run) reads
   ``perm(seed, k, epoch)[n mod size_k]`` with ``epoch = n // size_k`` and ``perm`` a ``torch.randperm``
   seeded from ``(seed, domain name, epoch)``: each epoch is a fresh permutation, so no item repeats before
@@ -36,6 +39,7 @@ weight changes, with the same or a different ``world_size``.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import math
@@ -51,7 +55,7 @@ OnExhausted = Literal["cycle", "stop", "renormalize"]
 Mode = Literal["quota", "iid"]
 
 #: weights are held as integers summing to this denominator
-WEIGHT_DENOMINATOR = 1 << 53
+WEIGHT_DENOMINATOR = 1 << 31
 _IID_BLOCK = 1 << 14
 _STATE_VERSION = 1
 
@@ -103,8 +107,9 @@ def quantize_weights(weights: list[float], denominator: int = WEIGHT_DENOMINATOR
     """Normalise non-negative ``weights`` exactly and round them to integers summing to ``denominator``.
 
     Largest-remainder rounding on exact rationals: each result is within 1 of ``w_k / sum(w) *
-    denominator``; zero stays zero and a positive weight never becomes zero (``ValueError`` if it is too
-    small to be represented).
+    denominator``, except that a positive weight is never rounded to zero: one below ``1 / denominator``
+    gets 1 unit, taken from the largest weight (so it is still drawn, at the smallest representable rate).
+    Zero stays zero.
     """
     fr = [Fraction(w) for w in weights]
     total = sum(fr)
@@ -114,9 +119,10 @@ def quantize_weights(weights: list[float], denominator: int = WEIGHT_DENOMINATOR
     order = sorted(range(len(q)), key=lambda k: (-(exact[k] - q[k]), k))
     for k in order[:rest]:
         q[k] += 1
-    for k, (w, qk) in enumerate(zip(weights, q)):
-        if w > 0 and qk == 0:
-            raise ValueError(f"weight #{k} ({w!r}) is too small relative to the others to be represented")
+    for k, w in enumerate(fr):
+        if w > 0 and q[k] == 0:
+            q[k] = 1
+            q[max(range(len(q)), key=lambda i: (q[i], -i))] -= 1
     return q
 
 
@@ -133,56 +139,143 @@ def _iid_seed(seed: int, segment: int, block: int) -> int:
 # --------------------------------------------------------------------------- quota schedule
 
 
-class QuotaSchedule:
-    """Sequential quota-method schedule over integer weights ``q`` (summing to ``denominator``).
+def quota_schedule_reference(q: list[int], n: int, denominator: int = WEIGHT_DENOMINATOR) -> np.ndarray:
+    """Reference quota-method schedule: slot by slot with a heap (O(n log K), slow, obviously right).
 
-    ``next(n)`` returns the domain ids of the next ``n`` slots of the segment as ``int64 [n]``.
-    State: the slot count ``t`` and per-domain counts of the segment; O(log K) per slot (two heaps).
+    Slot ``s`` (1-based) goes to the released job with the smallest ``(deadline, domain)``; the ``j``-th job
+    of domain ``k`` is released at slot ``floor((j - 1) Q / q_k) + 1`` and due at ``ceil(j Q / q_k)``.
+    :class:`QuotaSchedule` must produce exactly this sequence (tested).
+    """
+    counts = [0] * len(q)
+    ready: list[tuple[int, int]] = []
+    waiting: list[tuple[int, int]] = []
+    for k, qk in enumerate(q):
+        if qk > 0:
+            heapq.heappush(ready, (-(-denominator // qk), k))
+    out = np.empty(n, dtype=np.int64)
+    for s in range(1, n + 1):
+        while waiting and waiting[0][0] <= s:
+            _, k = heapq.heappop(waiting)
+            heapq.heappush(ready, (-(-(counts[k] + 1) * denominator // q[k]), k))
+        _, k = heapq.heappop(ready)
+        out[s - 1] = k
+        counts[k] += 1
+        release = counts[k] * denominator // q[k] + 1
+        if release <= s + 1:
+            heapq.heappush(ready, (-(-(counts[k] + 1) * denominator // q[k]), k))
+        else:
+            heapq.heappush(waiting, (release, k))
+    return out
+
+
+class QuotaSchedule:
+    """Quota-method schedule over integer weights ``q`` (summing to ``Q = 2**31``), vectorised.
+
+    ``next(n)`` returns the domain ids of the next ``n`` slots of the segment as ``int64 [n]``, exactly
+    :func:`quota_schedule_reference`. State: the slot count ``t`` and the per-domain counts.
+
+    Method: the pending jobs up to a horizon are generated with NumPy and sorted by ``(deadline, domain)``
+    (the EDF priority) into a list ``S``. While every job of ``S`` is already released when its turn comes,
+    EDF *is* ``S`` and whole runs are copied at once; at the few slots where the next job of ``S`` is not
+    released yet, a short Python loop holds the skipped jobs aside and serves the earliest-deadline
+    released one, until none is held and ``S`` lines up again. The schedule is periodic: after ``Q`` slots
+    every count equals ``q_k`` exactly, so the state is reduced modulo ``Q`` and all arithmetic fits int64.
     """
 
-    def __init__(self, q: list[int], counts: list[int] | None = None, t: int = 0,
-                 denominator: int = WEIGHT_DENOMINATOR) -> None:
-        self.q = list(q)
-        self.Q = denominator
-        self.counts = list(counts) if counts is not None else [0] * len(q)
-        self.t = t
-        self.ready: list[tuple[int, int]] = []  # (deadline slot, domain)
-        self.waiting: list[tuple[int, int, int]] = []  # (release slot, deadline slot, domain)
-        for k, qk in enumerate(self.q):
-            if qk > 0:
-                self._push(k, self.t + 1)
-
-    def _push(self, k: int, next_slot: int) -> None:
-        c, qk, Q = self.counts[k], self.q[k], self.Q
-        release = c * Q // qk + 1  # first slot s with c < s * w_k
-        deadline = -(-(c + 1) * Q // qk)  # last slot s with c + 1 > s * w_k - 1
-        if release <= next_slot:
-            heapq.heappush(self.ready, (deadline, k))
-        else:
-            heapq.heappush(self.waiting, (release, deadline, k))
+    def __init__(self, q: list[int], counts: list[int] | None = None, t: int = 0) -> None:
+        Q = WEIGHT_DENOMINATOR
+        if sum(q) != Q:
+            raise ValueError(f"q must sum to {Q}, got {sum(q)}")
+        self.q = np.asarray(q, dtype=np.int64)
+        c = np.asarray(counts if counts is not None else [0] * len(q), dtype=np.int64)
+        periods = t // Q  # reduce: the state after m full periods is the initial state shifted
+        self.t = t - periods * Q
+        self.counts = c - periods * self.q
+        self.active = np.flatnonzero(self.q > 0)
+        qa = self.q[self.active]
+        self._A, self._B, self._qa = Q // qa, Q % qa, qa
+        self.bits = max(1, (len(q) - 1).bit_length())
 
     def next(self, n: int) -> np.ndarray:
-        out = [0] * n
-        ready, waiting, counts, q, Q = self.ready, self.waiting, self.counts, self.q, self.Q
-        push, pop = heapq.heappush, heapq.heappop
-        s = self.t
-        for i in range(n):
-            s += 1
-            while waiting and waiting[0][0] <= s:
-                _, dl, k = pop(waiting)
-                push(ready, (dl, k))
-            _, k = pop(ready)
-            out[i] = k
-            c = counts[k] + 1
-            counts[k] = c
-            qk = q[k]
-            release = c * Q // qk + 1
-            if release <= s + 1:
-                push(ready, (-(-(c + 1) * Q // qk), k))
-            else:
-                push(waiting, (release, -(-(c + 1) * Q // qk), k))
-        self.t = s
-        return np.asarray(out, dtype=np.int64)
+        parts = []
+        left = n
+        while left > 0:
+            part = self._block(left)
+            if part.shape[0] == 0:  # cannot happen: the horizon always holds enough released jobs
+                raise RuntimeError("QuotaSchedule made no progress; please report this as a bug")
+            parts.append(part)
+            left -= part.shape[0]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def _block(self, n: int) -> np.ndarray:
+        Q, t, K = WEIGHT_DENOMINATOR, self.t, len(self.q)
+        act, A, B, qa = self.active, self._A, self._B, self._qa
+        horizon = t + n + 2 * act.shape[0] + 64
+        c = self.counts[act]
+        last = np.maximum(horizon * qa // Q, c + 1)  # jobs with deadline <= horizon (at least one each)
+        m = last - c
+        total = int(m.sum())
+        dom_a = np.repeat(np.arange(act.shape[0]), m)
+        starts = np.cumsum(m) - m
+        j = np.arange(total, dtype=np.int64) - np.repeat(starts, m) + np.repeat(c + 1, m)
+        Aj, Bj, qj = A[dom_a], B[dom_a], qa[dom_a]
+        jm1 = j - 1
+        deadline = j * Aj + (j * Bj + qj - 1) // qj  # ceil(j Q / q)
+        release = jm1 * Aj + (jm1 * Bj) // qj + 1  # floor((j - 1) Q / q) + 1
+        dom = act[dom_a]
+        order = np.argsort((deadline << self.bits) | dom, kind="stable")
+        S_dom = dom[order]
+        S_rel = release[order]
+        # In an aligned stretch S[i] fills slot t + 1 + i, i.e. i == produced; it cannot where S[i] is
+        # not released yet ("late"). There EDF holds S[i] aside and serves the earliest-deadline released
+        # job until nothing is held; every skip is matched by a served held job, so i == produced again.
+        late = np.flatnonzero(S_rel > t + 1 + np.arange(total, dtype=np.int64)).tolist()
+        S_rel_list: list[int] | None = None
+        ev_pos: list[int] = []
+        ev_idx: list[int] = []
+        produced, v = 0, 0
+        limit = min(n, total)
+        while True:
+            v = bisect.bisect_left(late, produced, v)
+            produced = min(late[v] if v < len(late) else total, limit)
+            i = produced
+            if produced >= limit:
+                break
+            if S_rel_list is None:
+                S_rel_list = S_rel.tolist()
+            held: list[int] = []
+            while produced < n:
+                s = t + 1 + produced
+                pick = -1
+                for h, idx in enumerate(held):
+                    if S_rel_list[idx] <= s:
+                        pick = held.pop(h)
+                        break
+                if pick < 0:
+                    while i < total and S_rel_list[i] > s:
+                        held.append(i)
+                        i += 1
+                    if i >= total:
+                        break
+                    pick = i
+                    i += 1
+                ev_pos.append(produced)
+                ev_idx.append(pick)
+                produced += 1
+                if not held:
+                    break
+            if held or i >= total:  # block ends inside an event: the state is just the counts
+                break
+        sel = np.arange(produced, dtype=np.int64)
+        if ev_pos:
+            sel[ev_pos] = ev_idx
+        res = S_dom[sel]
+        self.counts += np.bincount(res, minlength=K)
+        self.t += res.shape[0]
+        if self.t >= Q:
+            self.t -= Q
+            self.counts -= self.q
+        return res
 
 
 # --------------------------------------------------------------------------- cursor (stream state)
@@ -283,6 +376,10 @@ class MixtureSampler:
         if not isinstance(block_size, int) or block_size < 1:
             raise ValueError(f"block_size must be a positive int, got {block_size!r}")
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self._config = dict(sizes=dict(sizes), weights=dict(weights), seed=int(seed), rank=int(rank),
+                            world_size=int(world_size), mode=mode, on_exhausted=on_exhausted,
+                            max_epochs=dict(max_epochs) if isinstance(max_epochs, Mapping) else max_epochs,
+                            shuffle=bool(shuffle), block_size=block_size)
         self.mode, self.on_exhausted, self.shuffle = mode, on_exhausted, bool(shuffle)
         self._size_arr = np.asarray([self._sizes[n] for n in self.names], dtype=np.int64)
         self._limit = self._limits(max_epochs)
@@ -579,7 +676,7 @@ class MixtureSampler:
     # ---------------------------------------------------------------- weights
 
     def weights(self) -> dict[str, float]:
-        """Current normalised weights as used by the schedule (exact integers / ``2**53``)."""
+        """Current normalised weights as used by the schedule (exact integers / ``2**31``)."""
         q = self._current_cursor().q
         return {n: qk / WEIGHT_DENOMINATOR for n, qk in zip(self.names, q)}
 
@@ -709,6 +806,26 @@ class MixtureSampler:
             self._rank_counts_at_start = np.zeros(len(self.names), dtype=np.int64)
         self._perm_cache.clear()
         self._reset_buffer()
+
+    def fork(self, rank: int | None = None, world_size: int | None = None) -> MixtureSampler:
+        """A new sampler with the same configuration and state (optionally for another rank/world size);
+        consuming from it does not affect this one."""
+        cfg = dict(self._config)
+        if rank is not None:
+            cfg["rank"] = rank
+        if world_size is not None:
+            cfg["world_size"] = world_size
+        other = MixtureSampler(**cfg)
+        other.load_state_dict(self.state_dict())
+        return other
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickles as configuration + state (no permutation cache, no look-ahead): cheap to send to workers
+        return {"config": self._config, "state": self.state_dict()}
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__init__(**d["config"])  # type: ignore[misc]
+        self.load_state_dict(d["state"])
 
     def __repr__(self) -> str:
         w = ", ".join(f"{n}={v:.4g}" for n, v in self.weights().items())

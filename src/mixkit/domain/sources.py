@@ -1,0 +1,99 @@
+"""Per-domain sources with random access: JSONL files (line offsets indexed once, records parsed
+lazily) and Hugging Face ``datasets`` (optional extra ``mixkit[hf]``, imported only when used)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+
+class JsonlSource:
+    """Random-access view of a JSONL file: ``len(src)`` records, ``src[i]`` parses line ``i``.
+
+    The file is scanned once for the byte offset of every non-blank line (``int64 [n]``, 8 bytes per
+    record in memory); records are read and parsed only when indexed. The file handle is opened lazily
+    per process, so the source can be sent to DataLoader workers. ``transform`` maps a parsed record.
+    """
+
+    def __init__(self, path: str | os.PathLike, transform: Callable[[Any], Any] | None = None) -> None:
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"JSONL file not found: {self.path!r}")
+        self.transform = transform
+        self.offsets = self._index(self.path)
+        self._fh: Any = None
+        self._pid = -1
+
+    @staticmethod
+    def _index(path: str) -> np.ndarray:
+        offsets = []
+        pos = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    offsets.append(pos)
+                pos += len(line)
+        return np.asarray(offsets, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0])
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        i = int(index)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"index {index} out of range for {n} records in {self.path!r}")
+        if self._fh is None or self._pid != os.getpid():
+            self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open for random access
+            self._pid = os.getpid()
+        self._fh.seek(int(self.offsets[i]))
+        record = json.loads(self._fh.readline())
+        return self.transform(record) if self.transform is not None else record
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["_fh"], d["_pid"] = None, -1
+        return d
+
+    def __del__(self) -> None:
+        fh = getattr(self, "_fh", None)
+        if fh is not None:
+            fh.close()
+
+
+def jsonl_sources(paths: Mapping[str, str | os.PathLike],
+                  transform: Callable[[Any], Any] | None = None) -> dict[str, JsonlSource]:
+    """``{domain: path}`` -> ``{domain: JsonlSource}`` (sizes are ``len()`` of each)."""
+    return {name: JsonlSource(path, transform) for name, path in paths.items()}
+
+
+def hf_sources(datasets: Any, columns: list[str] | None = None) -> dict[str, Any]:
+    """Hugging Face map-style datasets as mixkit sources: a ``datasets.DatasetDict`` (one domain per split)
+    or ``{domain: datasets.Dataset}``, optionally keeping only ``columns``. Needs ``pip install
+    mixkit[hf]``. Streaming (``IterableDataset``) sources have no random access and are refused: their
+    mixture could only be exact in expectation."""
+    try:
+        import datasets as hf  # lazy: optional extra
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("hf_sources needs Hugging Face datasets: pip install mixkit[hf]") from err
+    if isinstance(datasets, hf.DatasetDict) or isinstance(datasets, Mapping):
+        items = dict(datasets.items())
+    else:
+        raise TypeError(f"expected a DatasetDict or a dict of datasets.Dataset, got {type(datasets)}")
+    out = {}
+    for name, ds in items.items():
+        if isinstance(ds, hf.IterableDataset):
+            raise TypeError(f"source {name!r} is a streaming datasets.IterableDataset: no random access; "
+                            "load it as a map-style Dataset (or materialise a shard) to mix it exactly")
+        if not isinstance(ds, hf.Dataset):
+            raise TypeError(f"source {name!r} must be a datasets.Dataset, got {type(ds).__name__}")
+        if columns is not None:
+            ds = ds.select_columns(columns)
+        out[name] = ds
+    return out
