@@ -235,6 +235,8 @@ def test_bad_inputs_raise_clear_errors():
         DoReMi(AB).update(0)
     with pytest.raises(ValueError, match="lacks"):
         DGA(AB, target="t").update(0, grads_by_domain={"a": torch.ones(2), "b": torch.ones(2)})
+    with pytest.raises(ValueError, match="non-finite"):
+        RnB(AB).update(0, grads_by_domain={"a": torch.tensor([float("nan"), 1.0]), "b": torch.ones(2)})
     with pytest.raises(ValueError, match="estimator"):
         Aioli(AB, estimator="magic")
     with pytest.raises(ValueError, match="not DoReMi"):

@@ -146,7 +146,11 @@ class OnlineMixer:
         return vals, seen
 
     def _grad_matrix(self, grads_by_domain: Mapping[str, Tensor] | None, keys: Sequence[str]) -> Tensor:
-        """Stack gradients of ``keys`` into ``float64 [len(keys), D]`` on the CPU (one copy per update)."""
+        """Stack gradients of ``keys`` into ``[len(keys), D]`` on their own device and dtype (at least float32).
+
+        Callers reduce it to O(K^2) numbers on the device and bring only those to the host
+        (:func:`small_to_host`), so a GPU run copies K x K values per update, not K x D.
+        """
         if grads_by_domain is None:
             raise ValueError(f"{type(self).__name__}.update needs grads_by_domain (domain -> 1-D gradient)")
         missing = [k for k in keys if k not in grads_by_domain]
@@ -155,9 +159,9 @@ class OnlineMixer:
         rows = [torch.as_tensor(grads_by_domain[k]).detach().reshape(-1) for k in keys]
         if len({r.numel() for r in rows}) != 1:
             raise ValueError("grads_by_domain tensors must all have the same number of elements")
-        mat = torch.stack(rows).to(device="cpu", dtype=torch.float64)
-        if not torch.isfinite(mat).all():
-            raise ValueError("grads_by_domain holds non-finite values")
+        mat = torch.stack(rows)
+        if not mat.is_floating_point() or mat.dtype in (torch.float16, torch.bfloat16):
+            mat = mat.float()
         return mat
 
     def _base_state(self) -> dict[str, Any]:
@@ -179,6 +183,14 @@ class OnlineMixer:
             raise ValueError(f"state domains {state['domains']} differ from {self.domains}")
         self._p = state["p"].clone()
         self.steps_seen = int(state["steps_seen"])
+
+
+def small_to_host(t: Tensor, what: str) -> Tensor:
+    """An O(K^2) reduction moved to the host as float64; raises on non-finite values (e.g. NaN gradients)."""
+    out = t.detach().to(device="cpu", dtype=torch.float64)
+    if not torch.isfinite(out).all():
+        raise ValueError(f"{what} holds non-finite values (are the gradients finite?)")
+    return out
 
 
 def mix_floor(p: Tensor, floor: float) -> Tensor:

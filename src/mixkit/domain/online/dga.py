@@ -18,15 +18,23 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import OnlineMixer, check_fraction, check_positive, exp_update, mix_floor
+from mixkit.domain.online.base import (
+    OnlineMixer,
+    check_fraction,
+    check_positive,
+    exp_update,
+    mix_floor,
+    small_to_host,
+)
 
 
 def similarity_scores(grads: torch.Tensor, target: torch.Tensor, similarity: str) -> torch.Tensor:
-    """``[K]`` dot products (or cosines) of the rows of ``grads [K, D]`` with ``target [D]``."""
-    dots = grads @ target
+    """``[K]`` dot products (or cosines) of the rows of ``grads [K, D]`` with ``target [D]``, float64 on the
+    host (computed on the gradients' device; only the K numbers move)."""
+    dots = small_to_host(grads @ target, "grads_by_domain")
     if similarity == "dot":
         return dots
-    norms = grads.norm(dim=1) * target.norm()
+    norms = small_to_host(grads.norm(dim=1) * target.norm(), "grads_by_domain")
     return torch.where(norms > 0, dots / norms.clamp_min(1e-30), torch.zeros_like(dots))
 
 

@@ -20,23 +20,30 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import OnlineMixer, check_fraction, check_positive, exp_update, mix_floor
+from mixkit.domain.online.base import (
+    OnlineMixer,
+    check_fraction,
+    check_positive,
+    exp_update,
+    mix_floor,
+    small_to_host,
+)
 
 
 def scaled_gram(grads: torch.Tensor) -> torch.Tensor:
     """``[K, K]`` Gram matrix ``G G^T`` of ``grads [K, D]`` divided by its largest
     magnitude (zero stays zero)."""
-    gram = grads @ grads.T
+    gram = small_to_host(grads @ grads.T, "grads_by_domain")
     m = gram.abs().max()
     return gram / m if m > 0 else gram
 
 
 def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
-    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give zero similarity)."""
-    norms = grads.norm(dim=1)
-    unit = grads / norms.clamp_min(1e-30)[:, None]
-    unit = torch.where((norms > 0)[:, None], unit, torch.zeros_like(unit))
-    return unit @ unit.T
+    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give zero similarity), float64."""
+    gram = small_to_host(grads @ grads.T, "grads_by_domain")
+    norms = gram.diagonal().clamp_min(0).sqrt()
+    denom = norms[:, None] * norms[None, :]
+    return torch.where(denom > 0, gram / denom.clamp_min(1e-300), torch.zeros_like(gram))
 
 
 class RnB(OnlineMixer):
