@@ -38,7 +38,7 @@ def test_proposals_respect_caps_and_are_diverse():
     assert propose_mixtures(SIZES, 5, TOTAL, seed=1) == propose_mixtures(SIZES, 5, TOTAL, seed=1)
 
 
-@pytest.mark.parametrize("regressor", ["loglinear", "gbt"])
+@pytest.mark.parametrize("regressor", ["law", "loglinear", "gbt"])
 def test_regressor_recovers_known_law_and_search_finds_optimum(regressor):
     s = RegMixSearch(SIZES, TOTAL, max_epochs=4, regressor=regressor, n_members=3, seed=0)
     for m in s.propose(48):
@@ -54,7 +54,7 @@ def test_regressor_recovers_known_law_and_search_finds_optimum(regressor):
     spread = max(LAW(m) for m in held) - LAW(opt)
     assert gap < 0.05 * spread, (best.mixture, opt)
     assert best.mixture["code"] <= 0.4 + 1e-9
-    if regressor == "loglinear":  # the law's own family: the mixture itself is recovered
+    if regressor == "law":  # the law's own family: the mixture itself is recovered
         assert sum(abs(best.mixture[n] - opt[n]) for n in SIZES) < 0.15
 
 

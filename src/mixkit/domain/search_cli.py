@@ -41,7 +41,9 @@ def add_command(mixture_subparsers) -> None:
         action="store_true",
         help="also run a random-proposal arm of the same size to compare correlation vs runs",
     )
-    p.add_argument("--regressor", default="both", choices=("gbt", "loglinear", "both"))
+    p.add_argument("--regressor", default="both", choices=("gbt", "loglinear", "law", "both", "all"),
+                   help="both = gbt + loglinear (default); all adds the exponential mixing law; the first "
+                        "one listed drives the uncertainty-based proposals")
     p.add_argument("--max-epochs", type=float, default=4.0, help="repetition cap per domain (default 4)")
     p.add_argument("--temperature", type=float, default=0.5, help="prior: token counts ** temperature")
     p.add_argument(
@@ -88,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     resolve_target(args.target, data.names)
     sizes = data.total_bytes()
     total = args.target_tokens or 10 * cfg.tokens
-    regressors = ("gbt", "loglinear") if args.regressor == "both" else (args.regressor,)
+    regressors = {"both": ("gbt", "loglinear"), "all": ("gbt", "loglinear", "law")}.get(
+        args.regressor, (args.regressor,))
     n_total = args.holdout + args.initial + args.active * (2 if args.compare_random else 1)
     bar = None
     if not args.no_progress:
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         n_holdout=args.holdout,
         regressors=regressors,
-        active_regressor=regressors[-1],
+        active_regressor=regressors[0],
         max_epochs=args.max_epochs,
         temperature=args.temperature,
         compare_random=args.compare_random,

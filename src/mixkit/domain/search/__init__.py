@@ -4,6 +4,7 @@ and active (uncertainty-driven) selection of the next proxy mixtures."""
 from mixkit.domain.search.regmix import (
     GBTRegressor,
     LogLinearRegressor,
+    MixingLawRegressor,
     RegMixSearch,
     SearchResult,
     propose_mixtures,
@@ -15,6 +16,7 @@ from mixkit.domain.search.runners import run_proxies
 __all__ = [
     "GBTRegressor",
     "LogLinearRegressor",
+    "MixingLawRegressor",
     "RegMixSearch",
     "SearchResult",
     "propose_mixtures",

@@ -28,7 +28,7 @@ def run_search(
     batch: int = 8,
     n_holdout: int = 8,
     regressors: Sequence[str] = ("gbt", "loglinear"),
-    active_regressor: str = "loglinear",
+    active_regressor: str = "gbt",
     max_epochs: float = 4.0,
     temperature: float = 0.5,
     compare_random: bool = False,

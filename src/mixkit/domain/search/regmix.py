@@ -6,7 +6,8 @@ Pre-training", https://arxiv.org/abs/2407.01492), with an active-learning extens
    than ``max_epochs`` times within the training budget (``w_i * total_tokens <= max_epochs * n_i``).
 2. Run a proxy training per mixture (a plain function ``mixture -> metric``; see ``runners.run_proxies``).
 3. Fit a regressor mixture -> metric: gradient-boosted trees (RegMix uses LightGBM; sklearn's
-   ``GradientBoostingRegressor`` here) or the exponential/log-linear mixing law of Ye et al. 2024
+   ``GradientBoostingRegressor`` here, on log metric with the Huber loss), a log-linear model
+   ``log L = a + b . w + c . log(w + eps)``, or the exponential mixing law of Ye et al. 2024
    ("Data Mixing Laws", https://arxiv.org/abs/2403.16952), ``L(w) = c + k * exp(t . w)``.
    Every regressor is a bootstrap ensemble, so its members' disagreement measures uncertainty.
 4. Search the simplex: score many capped prior draws, average the top ``top_k`` (as RegMix does) and report
@@ -21,7 +22,6 @@ search code, not a per-batch path).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,35 +170,31 @@ class _Ensemble:
 
 
 class GBTRegressor(_Ensemble):
-    """Gradient-boosted trees (sklearn ``GradientBoostingRegressor``), RegMix's regressor family."""
+    """Gradient-boosted trees (sklearn ``GradientBoostingRegressor``), RegMix's regressor family. Fitted on
+    ``log(metric)`` with the Huber loss by default: a few proxy runs on near-single-domain mixtures have
+    losses far above the rest, and squared error on the raw metric lets them dominate the trees."""
 
-    def __init__(
-        self,
-        n_members: int = 6,
-        seed: int = 0,
-        n_estimators: int = 100,
-        max_depth: int = 3,
-        learning_rate: float = 0.1,
-    ):
+    def __init__(self, n_members: int = 6, seed: int = 0, n_estimators: int = 100, max_depth: int = 3,
+                 learning_rate: float = 0.1, loss: str = "huber", log_target: bool = True):
         super().__init__(n_members, seed)
-        self.params = {
-            "n_estimators": n_estimators,
-            "max_depth": max_depth,
-            "learning_rate": learning_rate,
-            "subsample": 0.8,
-            "min_samples_leaf": 2,
-        }
+        self.log_target = bool(log_target)
+        self.params = {"n_estimators": n_estimators, "max_depth": max_depth, "learning_rate": learning_rate,
+                       "subsample": 0.8, "min_samples_leaf": 2, "loss": loss}
 
     def _fit_one(self, x, y, seed):
         from sklearn.ensemble import GradientBoostingRegressor
 
-        return GradientBoostingRegressor(random_state=seed, **self.params).fit(x, y)
+        if self.log_target and np.any(y <= 0):
+            raise ValueError("GBTRegressor(log_target=True) needs metric values > 0 (e.g. losses)")
+        target = np.log(y) if self.log_target else y
+        return GradientBoostingRegressor(random_state=seed, **self.params).fit(x, target)
 
     def _predict_one(self, member, x):
-        return member.predict(x)
+        out = member.predict(x)
+        return np.exp(out) if self.log_target else out
 
 
-class LogLinearRegressor(_Ensemble):
+class MixingLawRegressor(_Ensemble):
     """Data-mixing law ``L(w) = c + k * exp(t . w)`` (Ye et al. 2024), fitted by nonlinear least squares
     (``scipy.optimize.least_squares``, soft-L1 loss) from a log-linear initial guess."""
 
@@ -213,13 +209,9 @@ class LogLinearRegressor(_Ensemble):
         theta0 = np.r_[c0, coef[0], coef[1:]]
 
         def resid(theta):
-            return theta[0] + np.exp(theta[1] + x @ theta[2:]) - y
+            return theta[0] + np.exp(np.clip(theta[1] + x @ theta[2:], -50, 50)) - y
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            fit = least_squares(
-                resid, theta0, loss="soft_l1", f_scale=max(float(np.std(y)), 1e-6), max_nfev=2000
-            )
+        fit = least_squares(resid, theta0, loss="soft_l1", f_scale=max(float(np.std(y)), 1e-6), max_nfev=2000)
         theta = fit.x if np.all(np.isfinite(fit.x)) else theta0
         assert theta.shape == (kdim + 2,)
         return theta
@@ -228,7 +220,34 @@ class LogLinearRegressor(_Ensemble):
         return theta[0] + np.exp(np.clip(theta[1] + x @ theta[2:], -50, 50))
 
 
-REGRESSORS = {"gbt": GBTRegressor, "loglinear": LogLinearRegressor}
+class LogLinearRegressor(_Ensemble):
+    """Log-linear model ``log L(w) = a + b . w + c . log(w + eps)`` by ridge least squares.
+
+    The ``log(w + eps)`` terms give each domain diminishing returns in its own share (the power-law-in-data
+    behaviour the data-mixing-law literature fits per domain); the ``w`` terms carry transfer between
+    domains. ``eps`` keeps zero weights finite. Needs metric values > 0 (losses)."""
+
+    def __init__(self, n_members: int = 6, seed: int = 0, ridge: float = 1e-2, eps: float = 1e-3):
+        super().__init__(n_members, seed)
+        self.ridge = float(ridge)
+        self.eps = float(eps)
+
+    def _features(self, x):
+        return np.c_[np.ones(len(x)), x, np.log(x + self.eps)]
+
+    def _fit_one(self, x, y, seed):
+        if np.any(y <= 0):
+            raise ValueError("LogLinearRegressor needs metric values > 0 (e.g. losses)")
+        f = self._features(x)
+        reg = self.ridge * np.eye(f.shape[1])
+        reg[0, 0] = 0.0
+        return np.linalg.solve(f.T @ f + reg, f.T @ np.log(y))
+
+    def _predict_one(self, coef, x):
+        return np.exp(np.clip(self._features(x) @ coef, -50, 50))
+
+
+REGRESSORS = {"gbt": GBTRegressor, "loglinear": LogLinearRegressor, "law": MixingLawRegressor}
 
 
 @dataclass
