@@ -8,6 +8,7 @@ Run: PYTHONPATH=src python benchmarks/domain_online_overhead.py
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import torch
 
@@ -22,6 +23,15 @@ def timeit(fn, n: int) -> float:
     for _ in range(n):
         fn()
     return (time.perf_counter() - t) / n
+
+
+def _update(method, counter, kwargs):
+    return method.update(next(counter), **kwargs)
+
+
+def _resample(sampler, weights, counter):
+    sampler.set_weights(weights[next(counter) % len(weights)])
+    return sampler.take(16)
 
 
 def main() -> None:
@@ -46,25 +56,20 @@ def main() -> None:
         losses = {n: float(v) for n, v in zip(names, torch.rand(k) * 3 + 1)}
         grads = {n: torch.randn(d) for n in names} | {"__target__": torch.randn(d)}
         cases = {
-            "doremi": (DoReMi(names), lambda m: m.update(0, losses_by_domain=losses), 1),
-            "odm": (ODM(names), lambda m: m.update(0, losses_by_domain=losses), 1),
-            "aioli (window)": (Aioli(names, window=60, update_every=20), None, 1),
-            "dga": (DGA(names, target="__target__"), lambda m: m.update(0, grads_by_domain=grads), 10),
-            "rnb": (RnB(names), lambda m: m.update(0, grads_by_domain=grads), 10),
+            "doremi": (DoReMi(names), "losses", 1),
+            "odm": (ODM(names), "losses", 1),
+            "aioli (window)": (Aioli(names, window=60, update_every=20), "losses", 1),
+            "dga": (DGA(names, target="__target__"), "grads", 10),
+            "rnb": (RnB(names), "grads", 10),
         }
-        for name, (method, call, every) in cases.items():
-            if call is None:  # Aioli: one row per step, a least-squares refit every 20 steps
-                counter = iter(range(10**9))
-
-                def call(m, c=counter):
-                    return m.update(next(c), losses_by_domain=losses)
-
-            s = timeit(lambda m=method, c=call: c(m), 40)
+        for name, (method, signal, every) in cases.items():
+            counter = iter(range(10**9))  # Aioli refits its window every 20 calls: count real steps
+            kwargs = {"losses_by_domain": losses} if signal == "losses" else {"grads_by_domain": grads}
+            s = timeit(partial(_update, method, counter, kwargs), 40)
             print(f"| {name} | {k} | {s * 1e3:.3f} | {s / every / step_s:.2%} |")
         sampler = MixtureSampler({n: 10_000 for n in names}, {n: 1.0 for n in names}, seed=0, block_size=256)
         w = [{n: 1.0 + (i + j) % 3 for j, n in enumerate(names)} for i in range(3)]
-        it = iter(range(10**9))
-        s = timeit(lambda: (sampler.set_weights(w[next(it) % 3]), sampler.take(16)), 40)
+        s = timeit(partial(_resample, sampler, w, iter(range(10**9))), 40)
         print(f"| sampler set_weights + take(16), block 256 | {k} | {s * 1e3:.3f} | {s / step_s:.2%} |")
 
 

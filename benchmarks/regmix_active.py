@@ -1,7 +1,8 @@
 """Active (uncertainty-driven) vs random proposals for RegMix-style search on a known noisy mixing law.
 
 Prints the mean held-out Spearman over seeds after each round, per arm and regressor, and the true loss
-of the recommended mixture relative to the true optimum. Run: PYTHONPATH=src python benchmarks/regmix_active.py
+of the recommended mixture relative to the true optimum.
+Run: PYTHONPATH=src python benchmarks/regmix_active.py
 """
 
 from __future__ import annotations
@@ -31,8 +32,17 @@ def main() -> None:
         sizes = {n: int(s) for n, s in zip(names, rng.integers(200, 5000, args.domains))}
         law = SyntheticLaw(names, tuple(rng.normal(0, 1, args.domains).round(3)), noise=args.noise)
         total = 3000.0
-        rep = run_search(law, sizes, total, n_initial=args.initial, n_active=args.active, batch=args.batch,
-                         n_holdout=40, compare_random=True, seed=seed)
+        rep = run_search(
+            law,
+            sizes,
+            total,
+            n_initial=args.initial,
+            n_active=args.active,
+            batch=args.batch,
+            n_holdout=40,
+            compare_random=True,
+            seed=seed,
+        )
         for arm, pts in rep["curve"].items():
             for p in pts:
                 for reg in ("gbt", "loglinear"):
@@ -45,10 +55,14 @@ def main() -> None:
     print("| runs | active gbt | random gbt | active loglinear | random loglinear |")
     print("|---|---|---|---|---|")
     for n in sorted({k[2] for k in curves}):
-        row = [statistics.fmean(curves[(a, r, n)]) for r in ("gbt", "loglinear") for a in ("active", "random")]
+        row = [
+            statistics.fmean(curves[(a, r, n)]) for r in ("gbt", "loglinear") for a in ("active", "random")
+        ]
         print(f"| {n} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.3f} | {row[3]:.3f} |")
     for reg, g in gaps.items():
-        print(f"{reg}: recommended mixture's true loss - optimum = {statistics.fmean(g):.4f} (mean over seeds)")
+        print(
+            f"{reg}: recommended mixture's true loss - optimum = {statistics.fmean(g):.4f} (mean over seeds)"
+        )
 
 
 if __name__ == "__main__":

@@ -91,7 +91,9 @@ def test_online_method_and_sampler_resume_bit_for_bit():
     sizes = {"a": 50, "b": 70, "c": 30}
 
     def fresh():
-        return MixtureSampler(sizes, {"a": 1, "b": 1, "c": 1}, seed=3, block_size=256), Aioli(list(sizes), window=6, update_every=3)
+        return MixtureSampler(sizes, {"a": 1, "b": 1, "c": 1}, seed=3, block_size=256), Aioli(
+            list(sizes), window=6, update_every=3
+        )
 
     def step(sampler, method, t):
         draw = sampler.take(8)
@@ -119,16 +121,29 @@ def _tiny_data():
     from mixkit.domain.reference.text_domains import TextDomain
 
     def dom(name, lo, hi):  # two synthetic "languages" over different byte ranges
-        return TextDomain(name, torch.randint(lo, hi, (4000,), generator=g, dtype=torch.uint8),
-                          torch.randint(lo, hi, (1500,), generator=g, dtype=torch.uint8), 10)
+        return TextDomain(
+            name,
+            torch.randint(lo, hi, (4000,), generator=g, dtype=torch.uint8),
+            torch.randint(lo, hi, (1500,), generator=g, dtype=torch.uint8),
+            10,
+        )
 
     return TextDomains([dom("low", 0, 16), dom("high", 200, 256), dom("mid", 100, 108)], seq_len=16)
 
 
 def test_train_mixture_runs_online_methods_through_the_sampler():
     data = _tiny_data()
-    cfg = RunConfig(steps=12, batch_size=6, seq_len=16, d_model=16, n_layer=1, n_head=2, eval_chunks=8,
-                    signal_chunks=4, log_every=4)
+    cfg = RunConfig(
+        steps=12,
+        batch_size=6,
+        seq_len=16,
+        d_model=16,
+        n_layer=1,
+        n_head=2,
+        eval_chunks=8,
+        signal_chunks=4,
+        log_every=4,
+    )
     base, ref = train_mixture(data, config=cfg, return_model=True)
     assert set(base.val_loss) == {"low", "high", "mid"} and base.wall_s > 0
     assert base.target_loss == pytest.approx(sum(base.val_loss.values()) / 3)
@@ -145,18 +160,84 @@ def test_train_mixture_runs_online_methods_through_the_sampler():
 def test_cli_train_and_search_write_results(tmp_path: Path):
     from mixkit.cli import main
 
-    common = ["--domains", "fortunes:en,fortunes:de", "--max-bytes", "20000", "--d-model", "16", "--layers", "1",
-              "--seq-len", "16", "--batch-size", "4", "--no-progress"]
-    assert main(["mixture", "train", "--method", "aioli,rnb", "--steps", "6", "--out", str(tmp_path / "t"),
-                 *common]) == 0
+    common = [
+        "--domains",
+        "fortunes:en,fortunes:de",
+        "--max-bytes",
+        "20000",
+        "--d-model",
+        "16",
+        "--layers",
+        "1",
+        "--seq-len",
+        "16",
+        "--batch-size",
+        "4",
+        "--no-progress",
+    ]
+    assert (
+        main(
+            [
+                "mixture",
+                "train",
+                "--method",
+                "aioli,rnb",
+                "--steps",
+                "6",
+                "--out",
+                str(tmp_path / "t"),
+                *common,
+            ]
+        )
+        == 0
+    )
     run = next((tmp_path / "t" / "train").iterdir())
     res = json.loads((run / "results.json").read_text())
     assert set(res["results"]) == {"uniform", "proportional", "aioli", "rnb"}
     assert "| rnb |" in (run / "table.md").read_text()
-    assert main(["mixture", "search", "--initial", "3", "--active", "2", "--batch", "2", "--holdout", "3",
-                 "--steps", "3", "--regressor", "loglinear", "--out", str(tmp_path / "s"), *common]) == 0
+    assert (
+        main(
+            [
+                "mixture",
+                "search",
+                "--initial",
+                "3",
+                "--active",
+                "2",
+                "--batch",
+                "2",
+                "--holdout",
+                "3",
+                "--steps",
+                "3",
+                "--regressor",
+                "loglinear",
+                "--out",
+                str(tmp_path / "s"),
+                *common,
+            ]
+        )
+        == 0
+    )
     run = next((tmp_path / "s" / "search").iterdir())
     rec = json.loads((run / "recommended.json").read_text())
     assert set(rec["mixture"]) == {"en", "de"} and abs(sum(rec["mixture"].values()) - 1) < 1e-9
-    assert main(["mixture", "train", "--method", "static", "--weights", str(run / "recommended.json"),
-                 "--no-baselines", "--steps", "3", "--out", str(tmp_path / "t2"), *common]) == 0
+    assert (
+        main(
+            [
+                "mixture",
+                "train",
+                "--method",
+                "static",
+                "--weights",
+                str(run / "recommended.json"),
+                "--no-baselines",
+                "--steps",
+                "3",
+                "--out",
+                str(tmp_path / "t2"),
+                *common,
+            ]
+        )
+        == 0
+    )

@@ -48,4 +48,5 @@ __all__ += [
 from .online import DGA, ODM, Aioli, DoReMi, OnlineMixer, RnB  # noqa: E402
 from .search import RegMixSearch, run_proxies, run_search  # noqa: E402
 
-__all__ += ["DGA", "ODM", "Aioli", "DoReMi", "OnlineMixer", "RnB", "RegMixSearch", "run_proxies", "run_search"]
+__all__ += ["DGA", "ODM", "Aioli", "DoReMi", "OnlineMixer", "RnB"]
+__all__ += ["RegMixSearch", "run_proxies", "run_search"]

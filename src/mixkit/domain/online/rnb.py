@@ -39,7 +39,8 @@ def scaled_gram(grads: torch.Tensor) -> torch.Tensor:
 
 
 def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
-    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give zero similarity), float64."""
+    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give
+    zero similarity), float64."""
     gram = small_to_host(grads @ grads.T, "grads_by_domain")
     norms = gram.diagonal().clamp_min(0).sqrt()
     denom = norms[:, None] * norms[None, :]
