@@ -48,7 +48,7 @@ def comparison_table(
     for method, runs in results.items():
         targets = [r["target_loss"] for r in runs]
         delta = statistics.fmean(targets) - base_mean
-        row = [method, str(len(runs)), mean_std(targets), f"{delta:+.4f}"]
+        row = [method, str(len(runs)), mean_std(targets), f"{delta:+.4f}" if math.isfinite(delta) else "n/a"]
         row += [mean_std([r["val_loss"][d] for r in runs]) for d in domains]
         row += [
             f"{statistics.fmean(r['wall_s'] for r in runs):.1f}",
