@@ -16,6 +16,7 @@ from pathlib import Path
 
 
 def add_command(mixture_subparsers) -> None:
+    """Register ``mixture search`` on the ``mixture`` sub-parsers."""
     p = mixture_subparsers.add_parser(
         "search",
         help="RegMix-style mixture search with active proxy selection",
@@ -68,6 +69,7 @@ def add_command(mixture_subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run the search and write its outputs; returns the exit code."""
     import torch
 
     from mixkit.domain.reference.proxy import TextProxy

@@ -15,6 +15,7 @@ METHODS = ("static", "uniform", "proportional", "doremi", "odm", "aioli", "aioli
 
 
 def add_command(mixture_subparsers) -> None:
+    """Register ``mixture train`` on the ``mixture`` sub-parsers."""
     p = mixture_subparsers.add_parser(
         "train",
         help="train with static or online mixing (DoReMi, ODM, Aioli, DGA, R&B) and compare",
@@ -94,6 +95,7 @@ def make_method(name: str, domains: list[str], targets: list[str], steps: int, s
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train every requested method for every seed and write the comparison; returns the exit code."""
     import torch
 
     from mixkit.domain.reference.report import (

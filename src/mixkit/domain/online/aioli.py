@@ -156,6 +156,7 @@ class Aioli(OnlineMixer):
         return torch.softmax(torch.log(self._p) + self.perturbation * z, dim=0)
 
     def wants_signal(self, step: int) -> bool:
+        """Window: every step. Probe: at the end of each probe segment and of each round (and at -1)."""
         if self.estimator == "window":
             return step >= 0
         local = step % self.round_steps
@@ -165,6 +166,7 @@ class Aioli(OnlineMixer):
         )
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+        """Record the signal, re-estimate ``A`` when due, and return the weights for the next step."""
         if self.estimator == "probe":
             self._update_probe(step, losses_by_domain)
         else:
@@ -229,6 +231,7 @@ class Aioli(OnlineMixer):
         self._current = self._perturbed(step + 1)
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue identically, including the window rows and probe position."""
         return {
             **self._base_state(),
             "current": self._current.clone(),
@@ -244,6 +247,7 @@ class Aioli(OnlineMixer):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
         super().load_state_dict(state)
         self._current = state["current"].clone()
         self._probe_j = state["probe_j"]

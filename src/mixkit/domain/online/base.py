@@ -50,6 +50,7 @@ def check_positive(value: float, name: str, allow_zero: bool = False) -> float:
 
 
 def check_fraction(value: float, name: str) -> float:
+    """A finite float in ``[0, 1)``."""
     v = check_positive(value, name, allow_zero=True)
     if v >= 1:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
@@ -125,6 +126,7 @@ class OnlineMixer:
         losses_by_domain: Mapping[str, Any] | None = None,
         grads_by_domain: Mapping[str, Tensor] | None = None,
     ) -> dict[str, float]:
+        """Observe one step's signal and return the new weights (subclasses implement the rule)."""
         raise NotImplementedError
 
     # --- helpers -----------------------------------------------------------------------------------------
@@ -178,6 +180,7 @@ class OnlineMixer:
         return self._base_state()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; raises if it belongs to another method or domain list."""
         if state.get("method") != type(self).__name__:
             raise ValueError(f"state is for {state.get('method')!r}, not {type(self).__name__}")
         if list(state["domains"]) != self.domains:

@@ -70,9 +70,11 @@ class DGA(OnlineMixer):
         self.similarity = similarity
 
     def wants_signal(self, step: int) -> bool:
+        """True every ``every`` steps (when the loop should compute domain and target gradients)."""
         return step % self.every == 0
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+        """One DGA step from ``grads_by_domain`` (every domain plus ``target``); returns the new weights."""
         keys = list(self.domains) + ([self.target] if self.target not in self.domains else [])
         mat = self._grad_matrix(grads_by_domain, keys)
         target = mat[keys.index(self.target)]
@@ -83,4 +85,5 @@ class DGA(OnlineMixer):
         return self.weights
 
     def state_dict(self) -> dict[str, Any]:
+        """Weights and step count (DGA keeps no other state)."""
         return self._base_state()

@@ -68,6 +68,7 @@ class DoReMi(OnlineMixer):
         return self._to_dict(self._sum_p / self.steps_seen)
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+        """One Group-DRO step from the per-domain losses (and the current reference losses)."""
         losses, seen = self._loss_vector(losses_by_domain)
         excess = torch.where(seen, (losses - self._ref).clamp_min(0.0), torch.zeros_like(losses))
         self._p = mix_floor(exp_update(self._p, excess, self.step_size), self.smoothing)
@@ -76,9 +77,11 @@ class DoReMi(OnlineMixer):
         return self.weights
 
     def state_dict(self) -> dict[str, Any]:
+        """Weights, reference losses and the running sum behind ``average_weights``."""
         return {**self._base_state(), "ref": self._ref.clone(), "sum_p": self._sum_p.clone()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
         super().load_state_dict(state)
         self._ref = state["ref"].clone()
         self._sum_p = state["sum_p"].clone()

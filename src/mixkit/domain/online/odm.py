@@ -45,6 +45,7 @@ class ODM(OnlineMixer):
         return min(1.0 / k, math.sqrt(math.log(k) / (k * max(t, 1))))
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+        """One EXP3 step from the observed per-domain losses; returns the new weights."""
         losses, seen = self._loss_vector(losses_by_domain)
         a = self.smoothing
         estimate = losses / self._p
@@ -57,9 +58,11 @@ class ODM(OnlineMixer):
         return self.weights
 
     def state_dict(self) -> dict[str, Any]:
+        """Weights, smoothed rewards and the previous exploration rate."""
         return {**self._base_state(), "reward": self._reward.clone(), "eps_prev": self._eps_prev}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
         super().load_state_dict(state)
         self._reward = state["reward"].clone()
         self._eps_prev = float(state["eps_prev"])

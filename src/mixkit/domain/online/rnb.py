@@ -75,9 +75,11 @@ class RnB(OnlineMixer):
         self.last_gram: torch.Tensor | None = None
 
     def wants_signal(self, step: int) -> bool:
+        """True every ``every`` steps (when the loop should compute per-domain gradients)."""
         return step % self.every == 0
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+        """One Balance step from ``grads_by_domain`` (every domain); returns the new weights."""
         mat = self._grad_matrix(grads_by_domain, self.domains)
         gram = scaled_gram(mat) if self.gram == "dot" else cosine_gram(mat)
         self.last_gram = gram
@@ -87,4 +89,5 @@ class RnB(OnlineMixer):
         return self.weights
 
     def state_dict(self) -> dict[str, Any]:
+        """Weights and step count (the Gram matrix is recomputed each update)."""
         return self._base_state()

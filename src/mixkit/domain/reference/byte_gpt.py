@@ -89,4 +89,5 @@ class ByteGPT(nn.Module):
         return ce.view(chunks.shape[0], -1).mean(dim=1)
 
     def num_parameters(self) -> int:
+        """Total parameter count."""
         return sum(p.numel() for p in self.parameters())

@@ -27,9 +27,11 @@ class TextProxy:
     threads: int = 1
 
     def data(self):
+        """The domains (loaded once per process)."""
         return load_sources(self.sources, self.config.seq_len, self.max_bytes)
 
     def run(self, mixture: Mapping[str, float]) -> dict:
+        """Train on ``mixture``; returns target loss, per-domain validation loss and wall time."""
         torch.set_num_threads(self.threads)
         result = train_mixture(self.data(), weights=dict(mixture), config=self.config, target=self.target)
         return {"target": result.target_loss, "val_loss": result.val_loss, "wall_s": result.wall_s}

@@ -20,6 +20,7 @@ def run_folder(root: str | Path, name: str) -> Path:
 
 
 def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (tensors/arrays as lists, dataclasses via ``to_json``)."""
     def default(o):
         if hasattr(o, "tolist"):
             return o.tolist()
@@ -31,6 +32,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def mean_std(values: Sequence[float]) -> str:
+    """``"mean ± std"`` (or the single value) with 4 decimals."""
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"

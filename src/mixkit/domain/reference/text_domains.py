@@ -221,6 +221,7 @@ class TextDomains:
 
     @property
     def names(self) -> list[str]:
+        """Domain names in the order used for sampler ids."""
         return list(self.domains)
 
     def sizes(self, split: str = "train") -> dict[str, int]:
@@ -228,6 +229,7 @@ class TextDomains:
         return {n: d.num_chunks(self.seq_len, split) for n, d in self.domains.items()}
 
     def total_bytes(self) -> dict[str, int]:
+        """Training bytes (= tokens) per domain, for token priors and repetition caps."""
         return {n: int(d.train.numel()) for n, d in self.domains.items()}
 
     def gather(self, domain: str, indices: Tensor, split: str = "train") -> Tensor:

@@ -57,6 +57,7 @@ class RunConfig:
 
     @property
     def tokens(self) -> int:
+        """Bytes (tokens) one run trains on: steps x batch x sequence length."""
         return self.steps * self.batch_size * self.seq_len
 
 
@@ -74,6 +75,7 @@ class RunResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The result as plain JSON-ready types."""
         return asdict(self)
 
 

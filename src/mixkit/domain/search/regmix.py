@@ -137,6 +137,7 @@ class _Ensemble:
         raise NotImplementedError
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> _Ensemble:
+        """Fit member 0 on all data and the others on bootstrap resamples; ``X [N, K]``, ``y [N]``."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if x.ndim != 2 or y.shape != (x.shape[0],):
@@ -153,6 +154,7 @@ class _Ensemble:
         return self
 
     def predict_members(self, x: np.ndarray) -> np.ndarray:
+        """Predictions of every member, ``[n_members, M]``."""
         if not self.members:
             raise RuntimeError("call fit before predict")
         x = np.asarray(x, dtype=np.float64)
@@ -335,6 +337,7 @@ class RegMixSearch:
         return self
 
     def predict(self, mixtures: Sequence[Mapping[str, float]]) -> np.ndarray:
+        """Predicted metric of each mixture, float64 ``[M]``."""
         return self.model.predict(np.stack([self._vec(m) for m in mixtures]))
 
     def propose_uncertain(self, n: int, pool: int = 2000) -> list[dict[str, float]]:
