@@ -44,3 +44,20 @@ def test_plan_counts_jsonl_files_and_reports_errors(tmp_path, capsys):
     assert "--sizes" in capsys.readouterr().out
     assert main(["mixture", "plan", "--sizes", "a=5", "--schedule", "linear"]) == 2
     assert "--to" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, at_start, at_end",
+    [
+        (["--schedule", "linear", "--start", "0.5", "--to", "a=0,b=1"], [0.5, 0.5], [0.0, 1.0]),
+        (["--schedule", "step", "--start", "0.5", "--to", "a=1,b=0"], [0.5, 0.5], [1.0, 0.0]),
+        (["--schedule", "upsample", "--upsample", "b=3", "--last-fraction", "0.2"], [0.5, 0.5], [0.25, 0.75]),
+    ],
+)
+def test_plan_schedules_from_the_command_line(tmp_path, capsys, extra, at_start, at_end):
+    js = tmp_path / "p.json"
+    assert main(["mixture", "plan", "--sizes", "a=10,b=10", "--strategy", "uniform", "--points", "5",
+                 "--json", str(js), *extra]) == 0
+    result = json.loads(js.read_text())
+    assert result["shares"][0] == pytest.approx(at_start)
+    assert result["shares"][-1] == pytest.approx(at_end)

@@ -267,3 +267,54 @@ def test_resume_with_a_different_world_size_continues_the_global_stream():
         news.append(s.take(20))
     for r, b in enumerate(news):
         assert np.array_equal(b.indices, ref.indices[20 + r::2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(q=st.integers(1, WEIGHT_DENOMINATOR - 1), u=st.lists(st.floats(0, 1), min_size=1, max_size=20))
+def test_integer_floor_without_division_is_exact(q, u):
+    from mixkit.domain.sampler import _floor_jq
+
+    Q = WEIGHT_DENOMINATOR
+    # the schedule asks for jobs j with j * Q / q below about 2 * Q (one period plus a block)
+    top = min(2**32 + 5, 4 * q + 2)
+    j = [int(x * top) for x in u] + [top]
+    ja = np.asarray(j, dtype=np.int64)
+    qa = np.full_like(ja, q)
+    f, exact = _floor_jq(ja, np.full_like(ja, Q // q), np.full_like(ja, Q % q), qa,
+                         np.full(ja.shape, (Q % q) / q))
+    assert f.tolist() == [x * Q // q for x in j]
+    assert exact.tolist() == [x * Q % q == 0 for x in j]
+
+
+def test_block_size_and_look_ahead_do_not_change_the_stream():
+    sizes, weights = {"a": 11, "b": 7, "c": 5}, {"a": 0.5, "b": 0.3, "c": 0.2}
+    ref = MixtureSampler(sizes, weights, block_size=1 << 15).take(5000)
+    small = MixtureSampler(sizes, weights, block_size=3)
+    got = [small.take(n) for n in (1, 2, 997, 4000)]
+    assert np.array_equal(np.concatenate([b.indices for b in got]), ref.indices)
+    assert np.array_equal(np.concatenate([b.domain_ids for b in got]), ref.domain_ids)
+
+
+def test_pickle_and_fork_carry_configuration_and_position():
+    import pickle
+
+    s = MixtureSampler({"a": 9, "b": 4}, {"a": 0.7, "b": 0.3}, seed=5, rank=1, world_size=3, mode="iid")
+    s.take(10)
+    clone = pickle.loads(pickle.dumps(s))
+    other = s.fork()
+    nxt = s.take(20).keys()
+    assert clone.take(20).keys() == nxt == other.take(20).keys()
+    assert s.summary()["position"] == 90 and set(s.summary()) >= {"counts", "epochs", "discrepancy"}
+    b = MixtureSampler({"a": 9, "b": 4}, {"a": 0.7, "b": 0.3}).take(5)
+    assert len(b) == 5 and b.domains == [d for d, _ in b] and b.keys() == list(b)
+
+
+def test_batches_cover_the_stream_and_end_with_the_stop_policy():
+    sizes, weights = {"a": 10, "b": 6}, {"a": 0.6, "b": 0.4}
+    ref = list(MixtureSampler(sizes, weights, on_exhausted="stop"))
+    got = [b for b in MixtureSampler(sizes, weights, on_exhausted="stop").batches(4)]
+    assert [len(b) for b in got] == [4, 4, 4, 4] and [k for b in got for k in b] == ref
+    short = list(MixtureSampler(sizes, weights, on_exhausted="stop").batches(5, drop_last=True))
+    assert [len(b) for b in short] == [5, 5, 5]
+    with pytest.raises(ValueError, match="batch_size"):
+        next(MixtureSampler(sizes, weights).batches(0))

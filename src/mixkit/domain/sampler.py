@@ -85,7 +85,8 @@ def check_weights(weights: Mapping[str, float], domains: list[str] | tuple[str, 
     """
     if not isinstance(weights, Mapping):
         raise TypeError(f"weights must be a dict {{domain: weight}}, got {type(weights).__name__}")
-    unknown = [k for k in weights if k not in domains]
+    known = set(domains)
+    unknown = [k for k in weights if k not in known]
     if unknown:
         raise ValueError(f"weights name unknown domains {unknown}; known domains: {list(domains)}")
     out: dict[str, float] = {}
@@ -111,16 +112,18 @@ def quantize_weights(weights: list[float], denominator: int = WEIGHT_DENOMINATOR
     gets 1 unit, taken from the largest weight (so it is still drawn, at the smallest representable rate).
     Zero stays zero.
     """
-    fr = [Fraction(w) for w in weights]
-    total = sum(fr)
-    exact = [f / total * denominator for f in fr]
-    q = [math.floor(e) for e in exact]
+    # floats are exact dyadic rationals: bring them to one power-of-two denominator as Python ints
+    ratios = [float(w).as_integer_ratio() for w in weights]
+    den = max(d for _, d in ratios)
+    num = [n * (den // d) for n, d in ratios]
+    total = sum(num)
+    q = [n * denominator // total for n in num]
+    rem = [n * denominator - qk * total for n, qk in zip(num, q)]
     rest = denominator - sum(q)
-    order = sorted(range(len(q)), key=lambda k: (-(exact[k] - q[k]), k))
-    for k in order[:rest]:
+    for k in sorted(range(len(q)), key=lambda k: (-rem[k], k))[:rest]:
         q[k] += 1
-    for k, w in enumerate(fr):
-        if w > 0 and q[k] == 0:
+    for k, n in enumerate(num):
+        if n > 0 and q[k] == 0:
             q[k] = 1
             q[max(range(len(q)), key=lambda i: (q[i], -i))] -= 1
     return q
@@ -168,6 +171,19 @@ def quota_schedule_reference(q: list[int], n: int, denominator: int = WEIGHT_DEN
     return out
 
 
+def _floor_jq(j: np.ndarray, A: np.ndarray, B: np.ndarray, q: np.ndarray,
+              Bq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``floor(j * Q / q)`` exactly and whether the division is exact, for int64 ``j`` < 2**32, using
+    ``Q = A q + B``: the float estimate of ``floor(j B / q)`` is off by at most 1 and is corrected with
+    integer products (no int64 division, which is slow)."""
+    jB = j * B
+    f = np.floor(j * Bq).astype(np.int64)
+    r = jB - f * q
+    f = f - (r < 0) + (r >= q)  # r < 0: estimate 1 too large; r >= q: 1 too small
+    r = jB - f * q
+    return j * A + f, r == 0
+
+
 class QuotaSchedule:
     """Quota-method schedule over integer weights ``q`` (summing to ``Q = 2**31``), vectorised.
 
@@ -194,6 +210,7 @@ class QuotaSchedule:
         self.active = np.flatnonzero(self.q > 0)
         qa = self.q[self.active]
         self._A, self._B, self._qa = Q // qa, Q % qa, qa
+        self._Bq = self._B / qa
         self.bits = max(1, (len(q) - 1).bit_length())
 
     def next(self, n: int) -> np.ndarray:
@@ -218,14 +235,25 @@ class QuotaSchedule:
         dom_a = np.repeat(np.arange(act.shape[0]), m)
         starts = np.cumsum(m) - m
         j = np.arange(total, dtype=np.int64) - np.repeat(starts, m) + np.repeat(c + 1, m)
-        Aj, Bj, qj = A[dom_a], B[dom_a], qa[dom_a]
-        jm1 = j - 1
-        deadline = j * Aj + (j * Bj + qj - 1) // qj  # ceil(j Q / q)
-        release = jm1 * Aj + (jm1 * Bj) // qj + 1  # floor((j - 1) Q / q) + 1
+        Aj, Bj, qj, Bqj = A[dom_a], B[dom_a], qa[dom_a], self._Bq[dom_a]
+        floor_j, exact_j = _floor_jq(j, Aj, Bj, qj, Bqj)
+        floor_jm1, _ = _floor_jq(j - 1, Aj, Bj, qj, Bqj)
+        deadline = floor_j + ~exact_j  # ceil(j Q / q); ~bool is 1 when not exact
+        release = floor_jm1 + 1  # floor((j - 1) Q / q) + 1
         dom = act[dom_a]
-        order = np.argsort((deadline << self.bits) | dom, kind="stable")
-        S_dom = dom[order]
-        S_rel = release[order]
+        # sort by (deadline, domain) = EDF priority; pack (deadline, domain, clipped release) into one
+        # int64 key when it fits (a value sort is much cheaper than an argsort)
+        rel_off = np.maximum(release - t, 0)  # a release at or before slot t + 1 is as good as released
+        rbits = max(1, int(rel_off.max()).bit_length())
+        dl_off = deadline - t
+        if int(dl_off.max()).bit_length() + self.bits + rbits <= 62:
+            key = np.sort((dl_off << (self.bits + rbits)) | (dom << rbits) | rel_off)
+            S_rel = (key & ((1 << rbits) - 1)) + t
+            S_dom = (key >> rbits) & ((1 << self.bits) - 1)
+        else:
+            order = np.argsort((deadline << self.bits) | dom, kind="stable")
+            S_dom = dom[order]
+            S_rel = np.maximum(release[order], t)
         # In an aligned stretch S[i] fills slot t + 1 + i, i.e. i == produced; it cannot where S[i] is
         # not released yet ("late"). There EDF holds S[i] aside and serves the earliest-deadline released
         # job until nothing is held; every skip is matched by a served held job, so i == produced again.
@@ -243,17 +271,32 @@ class QuotaSchedule:
                 break
             if S_rel_list is None:
                 S_rel_list = S_rel.tolist()
-            held: list[int] = []
+                slack = (S_rel - np.arange(total, dtype=np.int64)).tolist()  # S[j] fits slot s iff <= s - j
+            # held jobs: ``waiting`` (release, S index) until released, then ``ready`` (S index = priority);
+            # every held job has a smaller S index than S[i], so a ready one always goes first
+            waiting: list[tuple[int, int]] = []
+            ready: list[int] = []
             while produced < n:
                 s = t + 1 + produced
-                pick = -1
-                for h, idx in enumerate(held):
-                    if S_rel_list[idx] <= s:
-                        pick = held.pop(h)
-                        break
-                if pick < 0:
+                while waiting and waiting[0][0] <= s:
+                    heapq.heappush(ready, heapq.heappop(waiting)[1])
+                if ready:
+                    pick = heapq.heappop(ready)
+                else:
+                    # until the next held job is released, S runs in order while its jobs are released
+                    # in time (slack[j] <= s - i): copy that run without the per-slot bookkeeping
+                    run = min(waiting[0][0] - s if waiting else 0, n - produced, total - i)
+                    off, m = s - i, 0
+                    while m < run and slack[i + m] <= off:
+                        m += 1
+                    if m > 1:
+                        ev_pos.extend(range(produced, produced + m))
+                        ev_idx.extend(range(i, i + m))
+                        produced += m
+                        i += m
+                        continue
                     while i < total and S_rel_list[i] > s:
-                        held.append(i)
+                        heapq.heappush(waiting, (S_rel_list[i], i))
                         i += 1
                     if i >= total:
                         break
@@ -262,9 +305,9 @@ class QuotaSchedule:
                 ev_pos.append(produced)
                 ev_idx.append(pick)
                 produced += 1
-                if not held:
+                if not waiting and not ready:
                     break
-            if held or i >= total:  # block ends inside an event: the state is just the counts
+            if waiting or ready or i >= total:  # block ends inside an event: the state is just the counts
                 break
         sel = np.arange(produced, dtype=np.int64)
         if ev_pos:
@@ -354,7 +397,12 @@ class MixtureSampler:
         block_size: global slots generated at a time (a speed knob; does not change the stream).
 
     The sampler is itself the iterator: iterating or calling :meth:`batches` / :meth:`take` consumes
-    draws, and :meth:`state_dict` records how far this rank got.
+    draws, and :meth:`state_dict` records how far this rank got. Domain ids (``DrawBatch.domain_ids``)
+    index :attr:`names`, which follows the order of ``sizes``; every rank must pass the same ``sizes`` in
+    the same order (the order breaks ties in the schedule), which :meth:`load_state_dict` checks.
+
+    Schedule: the quota method of apportionment (Balinski & Young 1975) as EDF scheduling, see the module
+    docstring; permutations: ``torch.randperm`` with a generator seeded from ``(seed, domain, epoch)``.
     """
 
     def __init__(self, sizes: Mapping[str, int], weights: Mapping[str, float], seed: int = 0,
@@ -429,6 +477,7 @@ class MixtureSampler:
         self._buf_dom = np.empty(0, dtype=np.int64)
         self._buf_idx = np.empty(0, dtype=np.int64)
         self._iid_cache: tuple[int, int, np.ndarray] | None = None
+        self._ramp = 1024
 
     def _apply_exhaustion(self, cur: _Cursor) -> None:
         """At ``cur``: zero the weight of domains that reached their limit ("renormalize"), or end."""
@@ -480,16 +529,16 @@ class MixtureSampler:
             u += hi - lo
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
-    def _occurrences(self, dom: np.ndarray, base: np.ndarray) -> np.ndarray:
-        """Whole-run occurrence number of each slot's domain: ``base[d] + (#earlier d in dom)``."""
+    def _groups(self, dom: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """``(domain, ascending positions in dom)`` for every domain present in ``dom``."""
         K = len(self.names)
-        n = dom.shape[0]
+        if K <= 32:
+            groups = [(k, np.flatnonzero(dom == k)) for k in range(K)]
+            return [(k, pos) for k, pos in groups if pos.shape[0]]
         order = np.argsort(dom, kind="stable")
         counts = np.bincount(dom, minlength=K)
-        starts = np.cumsum(counts) - counts
-        rank_in = np.empty(n, dtype=np.int64)
-        rank_in[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
-        return base[dom] + rank_in
+        bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        return [(k, order[bounds[k]:bounds[k + 1]]) for k in np.flatnonzero(counts).tolist()]
 
     def _perm(self, k: int, epoch: int) -> np.ndarray:
         hit = self._perm_cache.get(k)
@@ -498,39 +547,28 @@ class MixtureSampler:
         size = int(self._size_arr[k])
         if self.shuffle:
             g = torch.Generator().manual_seed(_perm_seed(self.seed, self.names[k], epoch))
-            perm = torch.randperm(size, generator=g).numpy()
+            # int32 halves the memory of the cached permutation when the domain allows it
+            dtype = torch.int32 if size < 2**31 else torch.int64
+            perm = torch.randperm(size, generator=g, dtype=dtype).numpy()
         else:
             perm = np.arange(size, dtype=np.int64)
         self._perm_cache[k] = (epoch, perm)
         return perm
 
-    def _indices(self, dom: np.ndarray, occ: np.ndarray) -> np.ndarray:
-        """Item index of each slot from its domain and occurrence number (vectorised per domain/epoch)."""
-        sizes = self._size_arr[dom]
-        epoch = occ // sizes
-        offset = occ - epoch * sizes
-        if not self.shuffle:
-            return offset
-        out = np.empty_like(offset)
-        K = len(self.names)
-        if K <= 64:
-            groups = [(k, np.flatnonzero(dom == k)) for k in range(K)]
-        else:
-            order = np.argsort(dom, kind="stable")
-            counts = np.bincount(dom, minlength=K)
-            bounds = np.concatenate([[0], np.cumsum(counts)])
-            groups = [(k, order[bounds[k]:bounds[k + 1]]) for k in np.flatnonzero(counts).tolist()]
+    def _indices(self, groups: list[tuple[int, np.ndarray]], base: list[int], n: int) -> np.ndarray:
+        """Item index of each slot: the draws of domain ``k`` in a block are its occurrences
+        ``base[k], base[k] + 1, ...``, i.e. contiguous slices of its epoch permutations."""
+        out = np.empty(n, dtype=np.int64)
+        sizes = self._size_arr
         for k, pos in groups:
-            if pos.size == 0:
-                continue
-            ep = epoch[pos]
-            e0, e1 = int(ep[0]), int(ep[-1])
-            if e0 == e1:
-                out[pos] = self._perm(k, e0)[offset[pos]]
-            else:
-                for e in range(e0, e1 + 1):
-                    sel = pos[ep == e]
-                    out[sel] = self._perm(k, e)[offset[sel]]
+            m = pos.shape[0]
+            start, size = base[k], int(sizes[k])
+            done = 0
+            while done < m:
+                epoch, off = divmod(start + done, size)
+                take = min(m - done, size - off)
+                out[pos[done:done + take]] = self._perm(k, epoch)[off:off + take]
+                done += take
         return out
 
     def _extend(self) -> bool:
@@ -539,25 +577,34 @@ class MixtureSampler:
         if cur.ended:
             return False
         W = self.world_size
-        want = self._block
+        # look-ahead grows from 1024 slots to block_size after every reset, so set_weights followed by a
+        # small take() stays cheap; the stream does not depend on how it is cut into blocks
+        want = min(self._block, self._ramp)
+        self._ramp = min(2 * self._ramp, self._block)
         doms, idxs = [], []
         produced = 0
         while produced < want and not cur.ended:
             n = want - produced
             dom = self._domains(cur, n)
-            base = np.asarray(cur.totals, dtype=np.int64)
-            occ = self._occurrences(dom, base)
+            base = cur.totals
+            groups = self._groups(dom)
             cut = n
             if self.on_exhausted != "cycle":
-                over = occ >= self._limit[dom]
-                if over.any():
-                    cut = int(np.argmax(over))
-            dom, occ = dom[:cut], occ[:cut]
+                limit = self._limit
+                for k, pos in groups:
+                    room = int(limit[k]) - base[k]  # draws left before domain k is exhausted
+                    if pos.shape[0] > room:
+                        cut = min(cut, int(pos[room]))
+                if cut < n:
+                    dom = dom[:cut]
+                    groups = [(k, pos[:np.searchsorted(pos, cut)]) for k, pos in groups]
             doms.append(dom)
-            idxs.append(self._indices(dom, occ))
-            add = np.bincount(dom, minlength=len(self.names))
-            cur.totals = (base + add).tolist()
-            cur.seg_counts = (np.asarray(cur.seg_counts, dtype=np.int64) + add).tolist()
+            idxs.append(self._indices(groups, base, cut))
+            add = [0] * len(self.names)
+            for k, pos in groups:
+                add[k] = pos.shape[0]
+            cur.totals = [x + y for x, y in zip(cur.totals, add)]
+            cur.seg_counts = [x + y for x, y in zip(cur.seg_counts, add)]
             cur.position += cut
             produced += cut
             if cut < n:  # a domain is exhausted at cur.position
@@ -619,7 +666,7 @@ class MixtureSampler:
             cur.position = G
             return cur
         # replay from the start cursor with a scratch sampler state (segment changed on exhaustion)
-        saved = (self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache)
+        saved = (self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp)
         self._core, self._gen, self._iid_cache = None, st.copy(), None
         self._buf_dom = np.empty(0, dtype=np.int64)
         self._buf_idx = np.empty(0, dtype=np.int64)
@@ -633,7 +680,7 @@ class MixtureSampler:
             return cur.copy()
         finally:
             self._block = block
-            self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache = saved
+            self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp = saved
 
     def take(self, n: int) -> DrawBatch:
         """Consume and return this rank's next ``n`` draws (fewer only when the stream has ended)."""
@@ -753,6 +800,25 @@ class MixtureSampler:
         n = cur.position - cur.seg_start
         return max(abs(Fraction(c) - Fraction(n * qk, WEIGHT_DENOMINATOR)) for c, qk in
                    zip(cur.seg_counts, cur.q)).__float__()
+
+    def summary(self) -> dict[str, Any]:
+        """Counters to check a run with: global ``position``, per-domain ``counts`` and ``epochs``, this
+        rank's ``rank_counts``, the current ``weights``, the draws since the last weight change
+        (``segment_length``, ``segment_counts``), their ``expected`` values ``segment_length * w`` and the
+        largest deviation ``discrepancy`` (below 1 in quota mode)."""
+        cur = self._current_cursor()
+        n = cur.position - cur.seg_start
+        return {
+            "position": cur.position,
+            "counts": dict(zip(self.names, cur.totals)),
+            "epochs": self.epochs(),
+            "rank_counts": self.rank_counts(),
+            "weights": self.weights(),
+            "segment_length": n,
+            "segment_counts": dict(zip(self.names, cur.seg_counts)),
+            "expected": {k: n * qk / WEIGHT_DENOMINATOR for k, qk in zip(self.names, cur.q)},
+            "discrepancy": self.discrepancy(),
+        }
 
     @property
     def exhausted(self) -> bool:
