@@ -43,3 +43,10 @@ __all__ += [
     "uniform",
     "unimax",
 ]
+
+# online methods and RegMix-style search (branch domain-online)
+from .online import DGA, ODM, Aioli, DoReMi, OnlineMixer, RnB  # noqa: E402
+from .search import RegMixSearch, run_proxies, run_search  # noqa: E402
+
+__all__ += ["DGA", "ODM", "Aioli", "DoReMi", "OnlineMixer", "RnB"]
+__all__ += ["RegMixSearch", "run_proxies", "run_search"]

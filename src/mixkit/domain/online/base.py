@@ -1,0 +1,209 @@
+"""Shared interface of online domain-mixing methods.
+
+Every method holds a probability vector over named domains and changes it from signals observed during
+training::
+
+    method = mixkit.domain.online.DoReMi(domains, reference_losses=...)
+    sampler.set_weights(method.weights)
+    for step, batch in ...:
+        losses = per_domain_losses(...)                 # {domain: float}
+        sampler.set_weights(method.update(step, losses_by_domain=losses))
+
+``losses_by_domain`` maps domain -> scalar loss (float or 0-d tensor; may omit domains absent from the
+batch). ``grads_by_domain`` maps domain -> 1-D gradient tensor (all the same length). The vectors are O(K)
+host-side numbers: the sampler needs its weights on the host, so the update runs on the CPU once per step.
+Weights are returned as ``dict[str, float]`` summing to 1, every entry > 0 (each method mixes in a floor),
+so ``MixtureSampler.set_weights`` accepts them as is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def check_domains(domains: Sequence[str]) -> list[str]:
+    """Validate a list of unique domain names (at least two)."""
+    if isinstance(domains, str) or not isinstance(domains, Sequence):
+        raise TypeError(f"domains must be a sequence of names, got {type(domains).__name__}")
+    names = [str(d) for d in domains]
+    if len(names) < 2:
+        raise ValueError(f"domains must name at least 2 domains, got {names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"domains must be unique, got {names}")
+    return names
+
+
+def check_positive(value: float, name: str, allow_zero: bool = False) -> float:
+    """A finite float > 0 (or >= 0)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value!r}")
+    return v
+
+
+def check_fraction(value: float, name: str) -> float:
+    """A finite float in ``[0, 1)``."""
+    v = check_positive(value, name, allow_zero=True)
+    if v >= 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return v
+
+
+def weights_vector(domains: Sequence[str], weights: Mapping[str, float] | None) -> Tensor:
+    """``float64 [K]`` probability vector from a mapping (uniform when ``None``); validates names/values."""
+    k = len(domains)
+    if weights is None:
+        return torch.full((k,), 1.0 / k, dtype=torch.float64)
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a mapping domain -> weight, got {type(weights).__name__}")
+    unknown = set(weights) - set(domains)
+    if unknown:
+        raise ValueError(f"weights name unknown domains {sorted(unknown)}; domains are {list(domains)}")
+    vec = torch.tensor([float(weights.get(d, 0.0)) for d in domains], dtype=torch.float64)
+    if not torch.isfinite(vec).all() or (vec < 0).any() or vec.sum() <= 0:
+        raise ValueError(f"weights must be finite, >= 0 and not all zero, got {dict(weights)}")
+    return vec / vec.sum()
+
+
+def as_float(value: Any, name: str) -> float:
+    """A finite host float from a number or 0-d tensor."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(value.shape)}")
+        value = value.detach().float().cpu().item()
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or a 0-d tensor, got {type(value).__name__}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    return v
+
+
+class OnlineMixer:
+    """Base class: ``weights`` (dict, sums to 1), ``update(step, losses_by_domain, grads_by_domain)``,
+    ``state_dict``/``load_state_dict``.
+
+    Class attributes tell a training loop what to compute:
+      ``needs``: ``"losses"`` (per-domain training losses), ``"grads"`` (per-domain gradients) or
+      ``"eval_losses"`` (per-domain held-out losses).
+      ``wants_signal(step)``: whether the next ``update`` needs that signal (gradient methods only ask every
+      few steps, which is where their overhead is saved).
+    """
+
+    needs: str = "losses"
+
+    def __init__(self, domains: Sequence[str], initial_weights: Mapping[str, float] | None = None):
+        self.domains = check_domains(domains)
+        self._p = weights_vector(self.domains, initial_weights)
+        self._initial = self._p.clone()
+        self.steps_seen = 0
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Current sampling weights, ``{domain: float}`` summing to 1."""
+        return self._to_dict(self._p)
+
+    def _to_dict(self, vec: Tensor) -> dict[str, float]:
+        vec = vec / vec.sum()
+        return {d: float(v) for d, v in zip(self.domains, vec.tolist())}
+
+    def wants_signal(self, step: int) -> bool:
+        """Whether ``update`` wants the signal after training step ``step`` (``-1``: before training)."""
+        return step >= 0
+
+    def update(
+        self,
+        step: int,
+        losses_by_domain: Mapping[str, Any] | None = None,
+        grads_by_domain: Mapping[str, Tensor] | None = None,
+    ) -> dict[str, float]:
+        """Observe one step's signal and return the new weights (subclasses implement the rule)."""
+        raise NotImplementedError
+
+    # --- helpers -----------------------------------------------------------------------------------------
+    def _loss_vector(self, losses_by_domain: Mapping[str, Any] | None) -> tuple[Tensor, Tensor]:
+        """(values float64 [K], observed bool [K]) from a possibly partial mapping."""
+        if losses_by_domain is None:
+            raise ValueError(
+                f"{type(self).__name__}.update needs losses_by_domain (a mapping domain -> loss)"
+            )
+        unknown = set(losses_by_domain) - set(self.domains)
+        if unknown:
+            raise ValueError(f"losses_by_domain names unknown domains {sorted(unknown)}")
+        vals = torch.zeros(len(self.domains), dtype=torch.float64)
+        seen = torch.zeros(len(self.domains), dtype=torch.bool)
+        for i, d in enumerate(self.domains):
+            if d in losses_by_domain and losses_by_domain[d] is not None:
+                vals[i] = as_float(losses_by_domain[d], f"losses_by_domain[{d!r}]")
+                seen[i] = True
+        return vals, seen
+
+    def _grad_matrix(self, grads_by_domain: Mapping[str, Tensor] | None, keys: Sequence[str]) -> Tensor:
+        """Stack gradients of ``keys`` into ``[len(keys), D]`` on their own device and dtype
+        (at least float32).
+
+        Callers reduce it to O(K^2) numbers on the device and bring only those to the host
+        (:func:`small_to_host`), so a GPU run copies K x K values per update, not K x D.
+        """
+        if grads_by_domain is None:
+            raise ValueError(f"{type(self).__name__}.update needs grads_by_domain (domain -> 1-D gradient)")
+        missing = [k for k in keys if k not in grads_by_domain]
+        if missing:
+            raise ValueError(f"grads_by_domain lacks {missing}; expected keys {list(keys)}")
+        rows = [torch.as_tensor(grads_by_domain[k]).detach().reshape(-1) for k in keys]
+        if len({r.numel() for r in rows}) != 1:
+            raise ValueError("grads_by_domain tensors must all have the same number of elements")
+        mat = torch.stack(rows)
+        if not mat.is_floating_point() or mat.dtype in (torch.float16, torch.bfloat16):
+            mat = mat.float()
+        return mat
+
+    def _base_state(self) -> dict[str, Any]:
+        return {
+            "method": type(self).__name__,
+            "domains": list(self.domains),
+            "p": self._p.clone(),
+            "steps_seen": self.steps_seen,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit for bit (tensors cloned)."""
+        return self._base_state()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; raises if it belongs to another method or domain list."""
+        if state.get("method") != type(self).__name__:
+            raise ValueError(f"state is for {state.get('method')!r}, not {type(self).__name__}")
+        if list(state["domains"]) != self.domains:
+            raise ValueError(f"state domains {state['domains']} differ from {self.domains}")
+        self._p = state["p"].clone()
+        self.steps_seen = int(state["steps_seen"])
+
+
+def small_to_host(t: Tensor, what: str) -> Tensor:
+    """An O(K^2) reduction moved to the host as float64; raises on non-finite values (e.g. NaN gradients)."""
+    out = t.detach().to(device="cpu", dtype=torch.float64)
+    if not torch.isfinite(out).all():
+        raise ValueError(f"{what} holds non-finite values (are the gradients finite?)")
+    return out
+
+
+def mix_floor(p: Tensor, floor: float) -> Tensor:
+    """``(1 - floor) * p + floor / K``: keeps every weight > 0 (DoReMi's smoothing)."""
+    p = p / p.sum()
+    return (1.0 - floor) * p + floor / p.numel()
+
+
+def exp_update(p: Tensor, score: Tensor, step_size: float) -> Tensor:
+    """Exponentiated-gradient step ``p * exp(step_size * score)`` renormalised, computed in log space."""
+    logits = torch.log(p) + step_size * score
+    return torch.softmax(logits, dim=0)
