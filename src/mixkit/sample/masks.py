@@ -159,18 +159,19 @@ def box_weight(boxes: Boxes, like: Tensor) -> Tensor:
     return weight
 
 
-def mix_shared_box(x: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | None, region: tuple[slice, ...]
-                   ) -> Tensor:
+def mix_shared_box(x: Tensor, patch: Tensor, pairs: Pairs, rows: Tensor | None, region: tuple[slice, ...],
+                   out: Tensor | None = None) -> Tensor:
     """A new batch equal to ``x`` except ``out[i][region] = patch[index[i]]`` for the given rows.
 
     ``patch``: ``[B, C, *sides]``, each row's contribution as a *source* (a view of ``x[region]`` for
     CutMix, the resized batch for ResizeMix). ``rows``: CPU int64 row ids to paste, or ``None`` for every
     row. The batch is cloned, then the box pasted; with the roll pairing and every row the paste is two
     slice copies (no gather, no index tensor). (Copying around the box instead of cloning writes less,
-    but its short strided runs made it several times slower on CPU.)
+    but its short strided runs made it several times slower on CPU.) ``out``: optional preallocated
+    result (like ``x``, not overlapping it; the box is pasted after ``x`` is copied into it).
     """
     n, s = x.shape[0], pairs.shift
-    out = x.clone()
+    out = x.clone() if out is None else out.copy_(x)
     if rows is None:
         if s is not None:
             out[: n - s][region] = patch[s:]

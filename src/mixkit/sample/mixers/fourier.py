@@ -52,13 +52,13 @@ class FMix(Mixer):
             raise ValueError(f"decay_power must be a finite number > 0, got {decay_power!r}")
         self.decay_power = decay
 
-    def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
-            ) -> tuple[Tensor, Tensor]:
+    def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None,
+            out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         n, size = x.shape[0], tuple(x.shape[2:])
         numel = math.prod(size)
         counts = torch.round((1.0 - lam.double()) * numel).long()
         if int(counts.max()) == 0:
-            return x.clone(), torch.ones(n)
+            return (x.clone() if out is None else out.copy_(x)), torch.ones(n)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         device_gen = torch.Generator(device=x.device)
         device_gen.manual_seed(seed)
@@ -73,7 +73,7 @@ class FMix(Mixer):
         else:
             weight = top_k_weight(noise, counts, x.dtype)
         kept = 1.0 - weight.float().mean(1)
-        out = blend_with_partner(x, pairs, weight.view(-1, 1, *size))
+        out = blend_with_partner(x, pairs, weight.view(-1, 1, *size), out)
         return out, kept.expand(n) if kept.numel() == 1 else kept
 
     def extra_repr(self) -> str:
