@@ -204,10 +204,22 @@ def nearest_source(pos: Tensor, size: int, side: Tensor | int) -> Tensor:
 def resize_nearest(x: Tensor, sides: tuple[int, ...]) -> Tensor:
     """``[B, C, *S]`` -> ``[B, C, *sides]`` by nearest neighbour (``F.interpolate`` "nearest" indices).
 
-    Uses ``F.interpolate`` for large outputs and channels-last inputs; for small channels-first outputs
-    (where its CPU kernel is slow) a chain of ``index_select`` with the same source positions.
+    Channels-first (contiguous) inputs: one ``index_select`` of flat spatial offsets on the
+    ``[B * C, prod(S)]`` view (on CPU 1-50x faster than ``F.interpolate`` or a per-axis chain, whose
+    ``index_select`` along a middle axis is slow). Channels-last inputs: ``F.interpolate`` (keeps the
+    layout). Otherwise a chain of ``index_select`` with the same source positions.
     """
-    channels_last = x.dim() in (4, 5) and not x.is_contiguous() and x.is_contiguous(
+    if x.is_contiguous() and x.dim() >= 3:
+        flat: Tensor | None = None
+        for k, (side, s) in enumerate(zip(sides, x.shape[2:])):
+            src = nearest_source(torch.arange(side, device=x.device), s, side) * math.prod(x.shape[3 + k :])
+            shape = [1] * len(sides)
+            shape[k] = side
+            flat = src.view(shape) if flat is None else flat + src.view(shape)
+        assert flat is not None
+        rows = x.reshape(x.shape[0] * x.shape[1], -1).index_select(1, flat.reshape(-1))
+        return rows.view(*x.shape[:2], *sides)
+    channels_last = x.dim() in (4, 5) and x.is_contiguous(
         memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
     if channels_last or math.prod(sides) >= 4096:
         return torch.nn.functional.interpolate(x, size=sides, mode="nearest")
@@ -216,7 +228,57 @@ def resize_nearest(x: Tensor, sides: tuple[int, ...]) -> Tensor:
     return x
 
 
-def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes) -> Tensor:
+def _paste_resized_grid(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes, shift: int | None) -> Tensor:
+    """:func:`paste_resized_patches` for contiguous ``x`` / ``out``: one ``gather``, one ``scatter_``.
+
+    Every row's patch is laid on a padded ``[max side_1, ..., max side_d]`` grid whose positions past the
+    row's own sides repeat its last patch line / pixel (so padded entries rewrite an identical value to
+    the same place: the result is exact). Source and destination flat spatial offsets are sums of small
+    per-axis tables (``[B, max side_k]``), broadcast once; the channel axis is an expanded view. With a
+    roll pairing (``shift``) the partner rows are two slices of ``x`` (no permuted copy).
+    """
+    n, size = x.shape[0], boxes.size
+    d, dev = len(size), x.device
+    sides = boxes.sides
+    active = sides.prod(1) > 0
+    strides = [math.prod(size[k + 1 :]) for k in range(d)]
+    src: Tensor | None = None
+    dst: Tensor | None = None
+    grid = []
+    for k, s in enumerate(size):
+        m = max(int(sides[:, k].max()), 1)
+        grid.append(m)
+        side = sides[:, k : k + 1].clamp_min(1).to(dev, non_blocking=True)
+        pos = torch.minimum(torch.arange(m, device=dev).view(1, -1), side - 1)
+        src_k = nearest_source(pos, s, side) * strides[k]
+        dst_k = (boxes.lo[:, k : k + 1].to(dev, non_blocking=True) + pos) * strides[k]
+        shape = [n] + [1] * d
+        shape[1 + k] = m
+        src = src_k.view(shape) if src is None else src + src_k.view(shape)
+        dst = dst_k.view(shape) if dst is None else dst + dst_k.view(shape)
+    assert src is not None and dst is not None
+    if not bool(active.all()):  # rows left alone: copy their own first pixel onto itself
+        keep = active.to(dev, non_blocking=True).view(-1, *[1] * d)
+        src, dst = src * keep, dst * keep
+    count = math.prod(grid)
+    src, dst = src.reshape(n, 1, count), dst.reshape(n, 1, count)
+    c = x.shape[1]
+    flat_x, flat_out = x.flatten(2), out.flatten(2)
+    if shift is not None and 0 < shift < n and bool(active.all()):
+        parts = ((slice(0, n - shift), slice(shift, n)), (slice(n - shift, n), slice(0, shift)))
+    else:
+        own = torch.arange(n)
+        partner = torch.where(active, index, own).to(dev, non_blocking=True)
+        flat_x = flat_x.index_select(0, partner)
+        parts = ((slice(0, n), slice(0, n)),)
+    for rows, partner_rows in parts:
+        vals = torch.gather(flat_x[partner_rows], 2, src[rows].expand(-1, c, -1))
+        flat_out[rows].scatter_(2, dst[rows].expand(-1, c, -1), vals)
+    return out
+
+
+def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes, *, shift: int | None = None
+                          ) -> Tensor:
     """Paste each row's partner ``x[index[i]]``, resized (nearest) to ``boxes`` row ``i``, into ``out``.
 
     ``out`` must already hold ``x`` (a clone with the same layout). ``index``: ``[B]`` int64 CPU partners;
@@ -224,8 +286,12 @@ def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes) -
     ``P = sum(area_i)`` patch pixels are touched. The host knows every patch size, so the ragged list of
     patch *lines* (runs along the last axis) and then of pixels is expanded on the device with
     ``repeat_interleave(..., output_size=...)`` (no synchronisation); one advanced-indexing gather and one
-    ``index_put_`` then move ``C * P`` values.
+    ``index_put_`` then move ``C * P`` values. When both ``x`` and ``out`` are channels-first (spatial
+    axes flatten to a view) a padded-grid ``gather`` / ``scatter_`` is used instead (several times faster
+    on CPU; same result); ``shift`` (the roll pairing's, optional) lets it read partners in place.
     """
+    if x.is_contiguous() and out.is_contiguous():
+        return _paste_resized_grid(out, x, index, boxes, shift)
     n = x.shape[0]
     size = boxes.size
     d = len(size)

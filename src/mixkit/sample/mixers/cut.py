@@ -260,7 +260,7 @@ class ResizeMix(Mixer):
         area = boxes.area()
         if not bool((area > 0).any()):
             return _copy(x, out), 1.0 - area
-        return paste_resized_patches(_copy(x, out), x, pairs.index, boxes), 1.0 - area
+        return paste_resized_patches(_copy(x, out), x, pairs.index, boxes, shift=pairs.shift), 1.0 - area
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, mode={self.mode!r}, prob={self.prob}, pairing={self.pairing!r}"
