@@ -92,3 +92,15 @@ def test_subclass_without_out_keyword_gets_a_copy():
     got = _OldStyle()(x, out=buf)
     assert got.x is buf
     torch.testing.assert_close(buf, x * 2)
+
+
+def test_out_with_another_layout_than_x():
+    x = torch.randn(4, 3, 6, 7)
+    for method in METHODS:
+        mixer = registry.build(f"{method}:mode=elem")
+        want = mixer(x, generator=torch.Generator().manual_seed(5))
+        for buf in (torch.empty_like(x, memory_format=torch.channels_last),
+                    torch.empty(4, 3, 7, 6).transpose(2, 3)):  # spatial axes that do not flatten to a view
+            got = mixer(x, generator=torch.Generator().manual_seed(5), out=buf)
+            assert got.x is buf
+            torch.testing.assert_close(got.x, want.x, rtol=0, atol=0)

@@ -292,6 +292,11 @@ def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes, *
     """
     if x.is_contiguous() and out.is_contiguous():
         return _paste_resized_grid(out, x, index, boxes, shift)
+    if out.dim() > 3 and out.flatten(2)._base is None:  # flatten had to copy
+        # out's spatial axes do not flatten to a view (e.g. a channels-last buffer for a
+        # channels-first batch): paste into a dense copy, then write it back
+        dense = out.contiguous()
+        return out.copy_(paste_resized_patches(dense, x.contiguous(), index, boxes, shift=shift))
     n = x.shape[0]
     size = boxes.size
     d = len(size)
