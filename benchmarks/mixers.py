@@ -6,6 +6,8 @@ with a pre-gathered partner and a preallocated output, measured in the same proc
 alternating with the mixer's: the least work any mixer must do (read two batches, write one). A ratio
 near 1 means the mixer costs about one pass. "lerp into a new tensor" shows the cost of allocating the
 result (on CPU, first-touch page faults of a fresh large tensor unless the allocator keeps freed memory).
+Every mixer is timed as called by default (fresh result) and as ``mixer(x, y, out=buffer)`` with one
+preallocated buffer reused across calls (rows labelled "(out=buffer)"), which is what the reference does.
 
 A "typical implementation" row shows what the usual code costs: CutMix in elem mode written as a flipped
 copy of the batch plus a per-element Python loop over boxes (the way timm-like code does it), and MixUp in
@@ -103,8 +105,13 @@ def typical_mixup_elem(x: torch.Tensor) -> torch.Tensor:
 
 
 def run_shape(methods: list[str], modes: list[str], device: torch.device, shape: tuple[int, ...],
-              repeats: int, warmup: int) -> list[dict]:
-    """Rows for one device and batch shape: the lerp references, every (method, mode), typical code."""
+              repeats: int, warmup: int, with_out: bool = True, typical: bool = True) -> list[dict]:
+    """Rows for one device and batch shape: the lerp references, every (method, mode), typical code.
+
+    Each mixer is timed twice: the default call (returns a fresh tensor, so it pays the allocation the
+    "lerp into a new tensor" row shows) and, with ``with_out``, ``mixer(..., out=buffer)`` writing into
+    one preallocated buffer reused across calls (labelled "(out=buffer)").
+    """
     x = torch.randn(*shape, device=device)
     y = torch.randint(0, 10, (shape[0],), device=device)
     partner = torch.roll(x, 1, 0)
@@ -132,17 +139,29 @@ def run_shape(methods: list[str], modes: list[str], device: torch.device, shape:
                 continue
             t, ref_here = timeit(lambda m=mixer: m(x, y, generator=g), repeats, warmup, device, lerp_ref)
             rows.append({**row, "ms": t * 1e3, "ratio": t / ref_here})
+            if with_out:
+                buf = torch.empty_like(x)
+                out_row = {**row, "method": f"{spec} (out=buffer)"}
+                try:
+                    mixer(x, y, generator=g, out=buf)
+                except TypeError as err:  # a mixer whose forward has no out= keyword
+                    rows.append({**out_row, "ms": None, "ratio": None, "note": str(err)[:80]})
+                    continue
+                t, ref_here = timeit(lambda m=mixer, b=buf: m(x, y, generator=g, out=b), repeats, warmup,
+                                     device, lerp_ref)
+                rows.append({**out_row, "ms": t * 1e3, "ratio": t / ref_here})
     for label, fn in (("typical: cutmix flip+loop", lambda: typical_cutmix_elem(x)),
-                      ("typical: mixup flip", lambda: typical_mixup_elem(x))):
+                      ("typical: mixup flip", lambda: typical_mixup_elem(x))) if typical else ():
         t, ref_here = timeit(fn, repeats, warmup, device, lerp_ref)
         rows.append({**base, "method": label, "mode": "elem", "ms": t * 1e3, "ratio": t / ref_here})
     return rows
 
 
 def run(methods: list[str], modes: list[str], devices: list[str], shapes, repeats: int,
-        warmup: int) -> list[dict]:
+        warmup: int, with_out: bool = True, typical: bool = True) -> list[dict]:
     return [row for dev in devices for shape in shapes
-            for row in run_shape(methods, modes, torch.device(dev), shape, repeats, warmup)]
+            for row in run_shape(methods, modes, torch.device(dev), shape, repeats, warmup, with_out,
+                                 typical)]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -167,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the CPU runs")
+    p.add_argument("--no-out", action="store_true", help="skip the out=buffer rows")
+    p.add_argument("--no-typical", action="store_true", help="skip the typical-implementation rows")
     p.add_argument("--json", default=None, help="save the rows and the machine description to this path")
     args = p.parse_args(argv)
 
@@ -186,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (3 if args.quick else 15)
     warmup = 1 if args.quick else 3
 
-    rows = run(methods, modes, devices, shapes, repeats, warmup)
+    rows = run(methods, modes, devices, shapes, repeats, warmup, not args.no_out, not args.no_typical)
     machine = {"python": sys.version.split()[0], "torch": torch.__version__, "mixkit": mixkit.__version__,
                "platform": platform.platform(), "processor": platform.processor(),
                "threads": torch.get_num_threads(), "repeats": repeats,

@@ -55,10 +55,11 @@ class MixedBatch:
 
     # ------------------------------------------------------------------ label rules
     def mix_targets(self, y: Tensor | None = None) -> Tensor:
-        """``lam * y + (1 - lam) * y[index]`` for soft labels or regression targets of any shape ``[B, ...]``."""
+        """``lam * y + (1 - lam) * y[index]`` for soft labels or regression targets ``[B, ...]``."""
         y = self._labels(y)
         if is_class_ids(y):
-            raise ValueError("y: mix_targets needs floating targets; use soft_targets(num_classes) for class ids")
+            raise ValueError("y: mix_targets needs floating targets; "
+                             "use soft_targets(num_classes) for class ids")
         lam = self._lam_like(y).to(y.dtype)
         return torch.lerp(y[self.index.to(y.device)], y, lam)
 
@@ -97,7 +98,8 @@ class MixedBatch:
             raise ValueError(
                 f"logits must have shape [B, K] with B = {self.index.shape[0]}, got {tuple(logits.shape)}")
         num_classes = logits.shape[1]
-        logp = F.log_softmax(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits, -1)
+        low = logits.dtype in (torch.float16, torch.bfloat16)
+        logp = F.log_softmax(logits.float() if low else logits, -1)
         lam = self.lam.to(logp.device, logp.dtype)
         idx = self.index.to(logp.device)
         if is_class_ids(y):

@@ -65,7 +65,8 @@ def cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:
     return generator
 
 
-def sample_beta(alpha: float, n: int, generator: torch.Generator | None = None, beta: float | None = None) -> Tensor:
+def sample_beta(alpha: float, n: int, generator: torch.Generator | None = None,
+                beta: float | None = None) -> Tensor:
     """Draw ``n`` samples of ``Beta(alpha, beta)`` (``beta`` defaults to ``alpha``) as float32 on the CPU.
 
     Uses the two-gamma construction through ``torch._sample_dirichlet`` so the draw follows ``generator``.

@@ -79,7 +79,8 @@ def build(spec: Any, **overrides: Any):
             return spec(**overrides)
         if callable(spec):
             return spec
-        raise TypeError(f"spec must be a string like 'cutmix:alpha=1.0', a mixer class or a mixer, got {spec!r}")
+        raise TypeError("spec must be a string like 'cutmix:alpha=1.0', a mixer class or a mixer, "
+                        f"got {spec!r}")
     text = spec.strip()
     if not text:
         raise ValueError("spec must name a mixing method, got an empty string")

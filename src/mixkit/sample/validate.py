@@ -9,11 +9,12 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def check_inputs(x: Tensor, min_rank: int = 2, max_rank: int | None = None, what: str = "x") -> None:
-    """``x`` must be a floating tensor ``[B, ...]`` with ``min_rank <= x.dim() <= max_rank`` and ``B >= 1``."""
+    """``x`` must be a floating tensor ``[B, ...]``, ``min_rank <= x.dim() <= max_rank``, ``B >= 1``."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{what} must be a floating tensor (float16, bfloat16, float32, float64), got {x.dtype}")
+        raise TypeError(f"{what} must be a floating tensor (float16, bfloat16, float32, float64), "
+                        f"got {x.dtype}")
     if x.dim() < min_rank or (max_rank is not None and x.dim() > max_rank):
         expect = f"rank {min_rank}" if max_rank == min_rank else (
             f"rank {min_rank}..{max_rank}" if max_rank is not None else f"rank >= {min_rank}")
@@ -23,7 +24,7 @@ def check_inputs(x: Tensor, min_rank: int = 2, max_rank: int | None = None, what
 
 
 def check_labels(y: Tensor | None, batch_size: int, what: str = "y") -> None:
-    """``y`` may be ``None``, class ids ``[B]`` (integer), soft labels ``[B, K]`` or regression targets ``[B, ...]``."""
+    """``y``: ``None``, class ids ``[B]`` (integer), soft labels ``[B, K]`` or targets ``[B, ...]``."""
     if y is None:
         return
     if not isinstance(y, Tensor):

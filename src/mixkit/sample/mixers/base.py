@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar
 
 import torch
@@ -24,8 +25,12 @@ class Mixer(nn.Module):
         pairing: ``"roll"`` (random cyclic shift, zero-copy; default), ``"flip"`` or ``"permute"``.
         validate: check shapes, dtypes and label values (cheap; on CUDA the value checks are asynchronous).
 
-    Call: ``mixer(x, y=None, generator=None) -> MixedBatch`` with ``x`` a floating tensor ``[B, ...]``.
-    All randomness comes from ``generator`` (a CPU ``torch.Generator``; default: torch's global one).
+    Call: ``mixer(x, y=None, generator=None, out=None) -> MixedBatch`` with ``x`` a floating tensor
+    ``[B, ...]``. All randomness comes from ``generator`` (a CPU ``torch.Generator``; default: torch's
+    global one). ``out``: optional preallocated tensor (same shape, dtype and device as ``x``, not
+    overlapping it) that receives the mixed batch; ``out.x`` is then ``out`` itself. Reusing one buffer
+    saves the allocation of a fresh result on every call, which on CPU (first-touch page faults of a large
+    block) can cost more than the mixing itself.
     """
 
     name: ClassVar[str] = ""
@@ -47,14 +52,22 @@ class Mixer(nn.Module):
         self.validate = bool(validate)
 
     # ----------------------------------------------------------------- the call
-    def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None
-                ) -> MixedBatch:
+    def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
+                out: Tensor | None = None) -> MixedBatch:
         g = cpu_generator(generator)
         if self.validate:
             check_inputs(x, self.min_rank, self.max_rank)
             check_labels(y, x.shape[0])
+        if out is not None:
+            check_out(out, x)
         pairs, lam = self.draw(x.shape[0], g)
-        x_out, lam_true = self.mix(x, pairs, lam, g)
+        if out is None:
+            x_out, lam_true = self.mix(x, pairs, lam, g)
+        elif _accepts_out(type(self)):
+            x_out, lam_true = self.mix(x, pairs, lam, g, out=out)
+        else:  # a subclass whose ``mix`` predates ``out=``: one extra copy
+            x_out, lam_true = self.mix(x, pairs, lam, g)
+            x_out = out.copy_(x_out)
         return MixedBatch(
             x=x_out,
             index=pairs.index.to(x.device, non_blocking=True),
@@ -76,7 +89,12 @@ class Mixer(nn.Module):
 
     def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
             ) -> tuple[Tensor, Tensor]:
-        """Return the mixed batch and the true per-row ``lam`` ([B] float32, any device)."""
+        """Return the mixed batch and the true per-row ``lam`` ([B] float32, any device).
+
+        Subclasses may accept an extra keyword ``out: Tensor | None = None`` (checked by :func:`check_out`)
+        and write the mixed batch into it; :meth:`forward` passes ``out`` only to a ``mix`` that accepts
+        it and otherwise copies the result into ``out``.
+        """
         raise NotImplementedError
 
     def uniform_lam(self, lam: Tensor) -> float | None:
@@ -92,3 +110,41 @@ class Mixer(nn.Module):
 def weight_view(values: Tensor, x: Tensor) -> Tensor:
     """``values`` ([B] CPU) as a ``[B, 1, ...]`` tensor in ``x``'s dtype on ``x``'s device."""
     return values.to(x.device, x.dtype, non_blocking=True).view(-1, *([1] * (x.dim() - 1)))
+
+
+def check_out(out: Tensor, x: Tensor) -> None:
+    """``out`` must be like ``x`` (shape, dtype, device), without self-overlap, and not overlap ``x``.
+
+    Raises ``TypeError``/``ValueError`` naming ``out``. Overlap is checked on the byte ranges the two
+    tensors span in memory (cheap, no data read), so a disjoint slice of the same buffer is accepted.
+    """
+    if not isinstance(out, Tensor):
+        raise TypeError(f"out must be a torch.Tensor or None, got {type(out).__name__}")
+    if out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
+        raise ValueError(f"out must have x's shape, dtype and device: {tuple(x.shape)}, {x.dtype}, "
+                         f"{x.device}; "
+                         f"got {tuple(out.shape)}, {out.dtype}, {out.device}")
+    if any(st == 0 and sz > 1 for sz, st in zip(out.shape, out.stride())):
+        raise ValueError("out must not be an expanded view (several elements share one memory location)")
+    (o_lo, o_hi), (x_lo, x_hi) = _byte_span(out), _byte_span(x)
+    if out.numel() and x.numel() and o_lo < x_hi and x_lo < o_hi:
+        raise ValueError("out must not share memory with x (the mix reads x while writing out); "
+                         "pass a separate buffer, e.g. torch.empty_like(x)")
+
+
+def _byte_span(t: Tensor) -> tuple[int, int]:
+    """Half-open range of addresses a (non-empty) tensor may touch."""
+    low = sum(min(st, 0) * (sz - 1) for sz, st in zip(t.shape, t.stride()))
+    start = t.data_ptr() + t.element_size() * low
+    extent = sum(max(st, 0) * (sz - 1) for sz, st in zip(t.shape, t.stride()))
+    return start, t.data_ptr() + t.element_size() * (extent + 1)
+
+
+_ACCEPTS_OUT: dict[type, bool] = {}
+
+
+def _accepts_out(cls: type) -> bool:
+    """Whether ``cls.mix`` takes an ``out`` keyword (cached per class)."""
+    if cls not in _ACCEPTS_OUT:
+        _ACCEPTS_OUT[cls] = "out" in inspect.signature(cls.mix).parameters
+    return _ACCEPTS_OUT[cls]

@@ -31,14 +31,15 @@ class RandomChoice(nn.Module):
             raise ValueError(f"weights must be non-negative with a positive sum, got {w}")
         self.register_buffer("weights", torch.tensor(w, dtype=torch.float64) / sum(w), persistent=False)
 
-    def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None
-                ) -> MixedBatch:
+    def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
+                out: Tensor | None = None) -> MixedBatch:
+        """``out``: optional preallocated result, passed on to the chosen mixer (see ``Mixer``)."""
         g = cpu_generator(generator)
         k = int(torch.multinomial(self.weights.cpu(), 1, generator=g)) if len(self.mixers) > 1 else 0
         mixer = self.mixers[k]
-        out = mixer(x, y, generator=g)
-        out.extras.setdefault("method", getattr(mixer, "name", type(mixer).__name__))
-        return out
+        mixed = mixer(x, y, generator=g) if out is None else mixer(x, y, generator=g, out=out)
+        mixed.extras.setdefault("method", getattr(mixer, "name", type(mixer).__name__))
+        return mixed
 
     def extra_repr(self) -> str:
         return f"weights={[round(float(w), 4) for w in self.weights]}"
