@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mixkit.sample import masks
 from mixkit.sample.masks import paste_resized_patches, place_patches, resize_nearest
 
 
@@ -19,20 +21,28 @@ def test_resize_nearest_matches_interpolate(dims, data):
     assert torch.equal(resize_nearest(x, sides), want)
 
 
-@settings(max_examples=30, deadline=None)
-@given(dims=st.integers(1, 3), batch=st.integers(1, 6), roll=st.booleans(), seed=st.integers(0, 2**31 - 1),
-       data=st.data())
-def test_grid_paste_matches_index_paste(dims, batch, roll, seed, data):
+@pytest.mark.parametrize("grouped", [False, True], ids=["one-grid", "grouped"])
+@settings(max_examples=20, deadline=None)
+@given(dims=st.integers(1, 3), batch=st.integers(1, 9), roll=st.booleans(), seed=st.integers(0, 2**31 - 1),
+       half=st.booleans(), data=st.data())
+def test_grid_paste_matches_index_paste(grouped, dims, batch, roll, seed, half, data):
+    # the grouped path only runs on large batches by default; force it (or the one-grid path) here
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(masks, "_PASTE_GROUP_MIN", 0 if grouped else 1 << 62)
+        _check_grid_paste(dims, batch, roll, seed, half, data)
+
+
+def _check_grid_paste(dims, batch, roll, seed, half, data):
     size = tuple(data.draw(st.integers(1, 9)) for _ in range(dims))
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, 2, *size, generator=g)
+    x = torch.randn(batch, 2, *size, generator=g).to(torch.float16 if half else torch.float32)
     shift = int(torch.randint(0, batch, (1,), generator=g)) if roll else None
     index = (torch.arange(batch) + shift) % batch if roll else torch.randperm(batch, generator=g)
     tau = torch.rand(batch, generator=g, dtype=torch.float64) * (torch.rand(batch, generator=g) < 0.8)
     sides = torch.round(tau[:, None] * torch.tensor(size, dtype=torch.float64)).long()
     boxes = place_patches(sides, size, g)
     fast = paste_resized_patches(x.clone(), x, index, boxes, shift=shift)  # contiguous: gather/scatter grid
-    strided = torch.randn(*x.shape, 2)[..., 0]  # same values, a layout whose spatial axes are not dense
+    strided = torch.randn(*x.shape, 2).to(x.dtype)[..., 0]  # same values, spatial axes not dense
     strided.copy_(x)
     reference = paste_resized_patches(x.clone(), strided, index, boxes)  # per-pixel index path
     assert torch.equal(fast, reference)

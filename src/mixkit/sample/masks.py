@@ -253,8 +253,8 @@ def _scratch(slot: str, shape: list[int], dtype: torch.dtype, device: torch.devi
     return buf[:numel].view(shape)
 
 
-def _paste_resized_grid(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes, shift: int | None) -> Tensor:
-    """:func:`paste_resized_patches` for contiguous ``x`` / ``out``: one ``gather``, one ``scatter_``.
+def _paste_resized_one_grid(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes, shift: int | None) -> Tensor:
+    """:func:`_paste_resized_grid` for small batches: one ``gather``, one ``scatter_`` on a single grid.
 
     Every row's patch is laid on a padded ``[max side_1, ..., max side_d]`` grid whose positions past the
     row's own sides repeat its last patch line / pixel (so padded entries rewrite an identical value to
@@ -309,6 +309,89 @@ def _paste_resized_grid(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes, shi
     for rows, partner_rows in parts:
         torch.gather(flat_x[partner_rows], 2, src[rows].expand(-1, c, -1), out=vals[rows])
         flat_out[rows].scatter_(2, dst[rows].expand(-1, c, -1), vals[rows])
+    return out
+
+
+_PASTE_GROUPS = 4
+"""Rows of :func:`_paste_resized_grid` are split into this many groups of similar patch size."""
+_PASTE_GROUP_MIN = 1 << 21
+"""Below this many padded values (``C * B * largest patch``) :func:`_paste_resized_one_grid` is faster."""
+
+
+def _paste_resized_grid(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes, shift: int | None) -> Tensor:
+    """:func:`paste_resized_patches` for contiguous ``x`` / ``out``: ``gather`` + ``scatter_`` per group.
+
+    The rows with a patch are sorted by patch area and split into :data:`_PASTE_GROUPS` groups (a loop
+    over at most 4 groups, not over the batch); each group's patches are laid on a grid padded to the
+    group's largest side per axis, whose positions past a row's own sides repeat its last patch line /
+    pixel (padded entries rewrite an identical value to the same place: the result is exact). Grouping
+    cuts the padded work about in half against one grid padded to the batch's largest patch (small
+    batches, under :data:`_PASTE_GROUP_MIN` padded values, go to :func:`_paste_resized_one_grid`,
+    which has fewer small ops and measured 25% faster at ``(256, 3, 32, 32)``).
+    Source and destination offsets are sums of small per-axis tables broadcast once (the channel axis
+    is an expanded view for the gather). Partner rows are read in place, without a copy, through a
+    ``[g, C, *]`` view of ``x`` with row stride 0 whose offsets include the partner's row; the scatter
+    writes the flat ``out`` with offsets that include the row and the channel (a written-to view may
+    not overlap itself).
+    ``shift`` (roll pairing) is only used by the small-batch path. On CPU the offset grids and the
+    gathered values live in per-thread scratch buffers reused between calls (see :func:`_scratch`).
+    """
+    n, c = x.shape[:2]
+    size = boxes.size
+    d, dev = len(size), x.device
+    hw = math.prod(size)
+    strides = [math.prod(size[k + 1 :]) for k in range(d)]
+    sides = boxes.sides
+    area = sides.prod(1)
+    if c * n * math.prod(int(v) for v in sides.max(0).values) < _PASTE_GROUP_MIN:
+        return _paste_resized_one_grid(out, x, index, boxes, shift)
+    order = torch.argsort(area, descending=True, stable=True)
+    order = order[area.index_select(0, order) > 0]
+    if order.numel() == 0:
+        return out
+    plan, total = [], 0
+    for rows in torch.tensor_split(order, min(_PASTE_GROUPS, order.numel())):
+        grid = [int(sides[rows, k].max()) for k in range(d)]
+        plan.append((rows, grid, total))
+        total += rows.numel() * math.prod(grid)
+    src_all = _scratch("src", [total], torch.int64, dev)
+    dst_all = _scratch("dst", [c * total], torch.int64, dev)
+    vals_all = _scratch("vals", [c * total], x.dtype, dev)
+    x_rows = x.as_strided((n, c, x.numel() - (c - 1) * hw), (0, hw, 1), x.storage_offset())
+    flat_out = out.view(1, -1)
+    channel = (torch.arange(c, device=dev) * hw).view(1, c, 1)
+    for rows, grid, off in plan:
+        g, count = rows.numel(), math.prod(grid)
+        base_src = (index.index_select(0, rows) * (c * hw)).to(dev, non_blocking=True)
+        base_dst = (rows * (c * hw)).to(dev, non_blocking=True)
+        src_axes: list[Tensor] = []
+        dst_axes: list[Tensor] = []
+        for k, (s, m) in enumerate(zip(size, grid)):
+            side = sides[rows, k : k + 1].to(dev, non_blocking=True)
+            pos = torch.minimum(torch.arange(m, device=dev).view(1, -1), side - 1)
+            src_k = nearest_source(pos, s, side) * strides[k]
+            dst_k = (boxes.lo[rows, k : k + 1].to(dev, non_blocking=True) + pos) * strides[k]
+            if k == 0:
+                src_k, dst_k = src_k + base_src.view(-1, 1), dst_k + base_dst.view(-1, 1)
+            shape = [g] + [1] * d
+            shape[1 + k] = m
+            src_axes.append(src_k.view(shape))
+            dst_axes.append(dst_k.view(shape))
+        src = src_all[off : off + g * count].view(g, *grid)
+        if d == 2:  # sum of the per-axis tables, broadcast
+            torch.add(src_axes[0], src_axes[1], out=src)
+            pixel = dst_axes[0] + dst_axes[1]
+        else:
+            src.copy_(src_axes[0].expand(g, *grid))
+            pixel = dst_axes[0].expand(g, *grid).clone()
+            for t_src, t_dst in zip(src_axes[1:], dst_axes[1:]):
+                src.add_(t_src)
+                pixel.add_(t_dst)
+        dst = dst_all[c * off : c * (off + g * count)].view(g, c, count)
+        torch.add(pixel.view(g, 1, count), channel, out=dst)
+        vals = vals_all[c * off : c * (off + g * count)].view(g, c, count)
+        torch.gather(x_rows[:g], 2, src.view(g, 1, count).expand(g, c, count), out=vals)
+        flat_out.scatter_(1, dst.view(1, -1), vals.view(1, -1))
     return out
 
 
