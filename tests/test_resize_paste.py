@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixkit.sample import masks
-from mixkit.sample.masks import paste_resized_patches, place_patches, resize_nearest
+from mixkit.sample.masks import (
+    mix_shared_box,
+    paste_resized_patches,
+    paste_resized_shared,
+    place_patches,
+    resize_nearest,
+    shared_region,
+)
+from mixkit.sample.pairing import make_pairs
 
 
 @settings(max_examples=30, deadline=None)
@@ -53,3 +61,24 @@ def _check_grid_paste(dims, batch, roll, seed, half, data):
             continue
         patch = resize_nearest(x[index[i]][None], tuple(boxes.sides[i].tolist()))[0]
         assert torch.equal(fast[i][boxes.region(i)[1:]], patch)
+
+
+@settings(max_examples=25, deadline=None)
+@given(dims=st.integers(1, 3), batch=st.integers(1, 6), seed=st.integers(0, 2**31 - 1), half=st.booleans(),
+       use_out=st.booleans(), data=st.data())
+def test_shared_paste_matches_resize_then_copy(dims, batch, seed, half, use_out, data):
+    size = tuple(data.draw(st.integers(1, 9)) for _ in range(dims))
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 2, *size, generator=g).to(torch.float16 if half else torch.float32)
+    pairs = make_pairs(batch, "roll", g)
+    sides = tuple(data.draw(st.integers(1, s)) for s in size)
+    region = shared_region(sides, size, g, inside=True)
+    reference = mix_shared_box(x, resize_nearest(x, sides), pairs, None, region)
+    out = torch.full_like(x, float("nan")) if use_out else None
+    fast = paste_resized_shared(x, pairs, region, out)
+    if pairs.shift is None or pairs.shift == 0:  # nothing to roll: the caller falls back
+        assert fast is None
+        return
+    assert fast is not None and torch.equal(fast, reference)
+    if use_out:
+        assert fast is out

@@ -22,6 +22,7 @@ from ..masks import (
     box_weight,
     mix_shared_box,
     paste_resized_patches,
+    paste_resized_shared,
     place_boxes,
     place_patches,
     region_fraction,
@@ -260,8 +261,10 @@ class ResizeMix(Mixer):
             if math.prod(sides) == 0:
                 return _copy(x, out), torch.ones(x.shape[0])
             region = shared_region(sides, size, generator, inside=True)
-            patch = resize_nearest(x, sides)
-            out = mix_shared_box(x, patch, pairs, _shared_rows(active), region, out)
+            pasted = None if _shared_rows(active) is not None else paste_resized_shared(x, pairs, region, out)
+            if pasted is None:
+                pasted = mix_shared_box(x, resize_nearest(x, sides), pairs, _shared_rows(active), region, out)
+            out = pasted
             return out, torch.where(active, 1.0 - region_fraction(region, size), 1.0)
         sides = torch.round(tau[:, None] * torch.tensor(size, dtype=torch.float64)).long()
         boxes = place_patches(sides, size, generator)
