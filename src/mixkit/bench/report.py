@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -171,13 +172,13 @@ def plot_reliability(rows: Sequence[dict[str, Any]], results: Sequence[dict[str,
     for ax, row in zip(axes.flat, ok):
         runs = [r for r in results if r["method"] == row["method"] and r.get("status") == "ok"]
         counts = torch.tensor([r["reliability"]["counts"] for r in runs], dtype=torch.float64)
-        conf = torch.tensor([r["reliability"]["confidence"] for r in runs], dtype=torch.float64).nan_to_num(0)
-        acc = torch.tensor([r["reliability"]["accuracy"] for r in runs], dtype=torch.float64).nan_to_num(0)
+        conf, acc = (_bins(runs, key) for key in ("confidence", "accuracy"))
         n = counts.sum(0)
         nb = n.numel()
         centers = (torch.arange(nb, dtype=torch.float64) + 0.5) / nb
         mean_acc = torch.where(n > 0, (acc * counts).sum(0) / n.clamp_min(1), torch.zeros_like(n))
-        mean_conf = torch.where(n > 0, (conf * counts).sum(0) / n.clamp_min(1), centers)
+        # empty bins draw no bar
+        mean_conf = torch.where(n > 0, (conf * counts).sum(0) / n.clamp_min(1), torch.zeros_like(n))
         centers, mean_acc, mean_conf = centers.tolist(), mean_acc.tolist(), mean_conf.tolist()
         gap = [c - a for c, a in zip(mean_conf, mean_acc)]
         ax.bar(centers, mean_acc, width=1 / nb, edgecolor="black", linewidth=0.4, color="#4c72b0",
@@ -195,6 +196,12 @@ def plot_reliability(rows: Sequence[dict[str, Any]], results: Sequence[dict[str,
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _bins(runs: Sequence[dict[str, Any]], key: str) -> torch.Tensor:
+    """``[seeds, bins]`` float64 of a reliability field; empty bins (NaN, or None after JSON) become 0."""
+    rows = [[math.nan if v is None else v for v in r["reliability"][key]] for r in runs]
+    return torch.tensor(rows, dtype=torch.float64).nan_to_num(0)
 
 
 def plot_final_bars(rows: Sequence[dict[str, Any]], path: Path) -> None:
@@ -216,8 +223,8 @@ def plot_final_bars(rows: Sequence[dict[str, Any]], path: Path) -> None:
         lo, hi = min(m - s for m, s in zip(mean, std)), max(m + s for m, s in zip(mean, std))
         pad = max(0.5, (hi - lo) * 0.15)
         ax.set_xlim(max(0.0, lo - pad), hi + pad)
-        for yi, m in zip(y, mean):
-            ax.text(m, yi, f" {m:.1f}", va="center", fontsize=7)
+        for yi, m, sd in zip(y, mean, std):
+            ax.text(m + sd, yi, f" {m:.1f}", va="center", fontsize=7)
         ax.set_title(title)
         ax.grid(axis="x", alpha=0.3)
         base = next((r for r in ok if r["method"] == "none"), None)
@@ -242,7 +249,11 @@ def plot_gallery(galleries: Sequence[tuple[str, dict[str, Any] | None]], path: P
     orig = first["original"]
     n = orig.shape[0]
     rows = len(galleries) + 1
-    fig, axes = plt.subplots(rows, n, figsize=(1.25 * n + 1.6, 1.3 * rows + 0.4), squeeze=False)
+    cell, label_w, top_h = 1.05, 1.9, 0.45
+    width, height = label_w + cell * n, top_h + (cell + 0.22) * rows
+    fig, axes = plt.subplots(rows, n, figsize=(width, height), squeeze=False,
+                             gridspec_kw={"left": label_w / width, "right": 0.995, "bottom": 0.005,
+                                          "top": 1 - top_h / height, "wspace": 0.04, "hspace": 0.28})
     gray = orig.shape[1] == 1
 
     def show(ax, img):
@@ -259,9 +270,12 @@ def plot_gallery(galleries: Sequence[tuple[str, dict[str, Any] | None]], path: P
     for j in range(n):
         show(axes[0, j], orig[j])
         axes[0, j].set_title(name_of(labels[j]), fontsize=7)
-    axes[0, 0].set_ylabel("original", fontsize=8, rotation=0, ha="right", va="center")
+    axes[0, 0].set_ylabel("original", fontsize=9, rotation=0, ha="right", va="center")
     for i, (method, g) in enumerate(galleries, start=1):
-        axes[i, 0].set_ylabel(method, fontsize=8, rotation=0, ha="right", va="center")
+        note = g.get("note") if g.get("mixed") is not None else ""
+        label = f"{method}\n" + "\n".join(textwrap.wrap(f"({note})", 24)) if note else method
+        axes[i, 0].set_ylabel(label, fontsize=9 if "\n" not in label else 7, rotation=0, ha="right",
+                              va="center")
         if g.get("mixed") is None:
             for j in range(n):
                 axes[i, j].axis("off")
@@ -270,12 +284,14 @@ def plot_gallery(galleries: Sequence[tuple[str, dict[str, Any] | None]], path: P
             axes[i, 0].axis("on")
             axes[i, 0].set_xticks([])
             axes[i, 0].set_yticks([])
+            for side in axes[i, 0].spines.values():
+                side.set_visible(False)
             continue
         for j in range(n):
             show(axes[i, j], g["mixed"][j])
             partner = int(g["index"][j])
-            axes[i, j].set_title(f"λ={float(g['lam'][j]):.2f} +{name_of(labels[partner])[:6]}", fontsize=6)
-    fig.suptitle("Mixed training samples (λ: weight of the image's own label; + partner's class)", fontsize=9)
-    fig.tight_layout()
+            axes[i, j].set_title(f"λ={float(g['lam'][j]):.2f} +{name_of(labels[partner])[:7]}", fontsize=7)
+    fig.suptitle("Mixed training samples (λ: weight of the image's own label; + partner's class)",
+                 fontsize=10, y=1 - 0.12 / height)
     fig.savefig(path, dpi=110)
     plt.close(fig)

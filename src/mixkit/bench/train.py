@@ -207,8 +207,10 @@ def mixed_samples(mixer: nn.Module, model: nn.Module, data: ImageDataset, device
         mixed = step.mixed
         model.zero_grad(set_to_none=True)
         if mixed is None or mixed.x.shape != x.shape:
-            note = "mixes hidden features: no mixed input image"
+            note = "its training_step returns no mixed input image"
             mixed = None
+        elif torch.equal(mixed.x, x) and bool((mixed.lam < 1).any()):
+            note = "mixes hidden states: inputs shown unmixed"
     else:
         mixed = mixer(x, y, generator=g)
     to8 = lambda t: (data.denormalize(t.detach()) * 255).round().to(torch.uint8).cpu()
