@@ -3,5 +3,10 @@
 from .base import Mixer
 from .combinators import RandomChoice
 from .interpolation import MixUp, NoMix
+from .grid import GridMix, SmoothMix
+from .manifold import ManifoldMixup
+from .puzzle import PuzzleMix
+from .saliency import AttentiveMix, SaliencyMix
 
 __all__ = ["Mixer", "MixUp", "NoMix", "RandomChoice"]
+__all__ += ["AttentiveMix", "GridMix", "ManifoldMixup", "PuzzleMix", "SaliencyMix", "SmoothMix"]
