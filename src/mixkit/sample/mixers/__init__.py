@@ -2,8 +2,8 @@
 
 from .base import Mixer
 from .combinators import RandomChoice
-from .interpolation import MixUp, NoMix
 from .grid import GridMix, SmoothMix
+from .interpolation import MixUp, NoMix
 from .manifold import ManifoldMixup
 from .puzzle import PuzzleMix
 from .saliency import AttentiveMix, SaliencyMix
