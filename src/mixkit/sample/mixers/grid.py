@@ -25,6 +25,14 @@ def cell_index(size: int, cells: int, device: torch.device | None = None) -> Ten
     return (torch.arange(size, device=device) * cells) // size
 
 
+def cells_to_pixels(cells: Tensor, height: int, width: int) -> Tensor:
+    """Upsample per-cell values ``[B, n, m]`` to pixels ``[B, height, width]`` (cell of pixel ``(r, c)`` is
+    ``(floor(r n / height), floor(c m / width))``) with one gather."""
+    b, n, m = cells.shape
+    cid = cell_index(height, n, cells.device).view(-1, 1) * m + cell_index(width, m, cells.device).view(1, -1)
+    return cells.reshape(b, n * m)[:, cid]
+
+
 @register("gridmix")
 class GridMix(Mixer):
     """GridMix (Baek, Bang & Shim, Pattern Recognition 2021): split the image into an ``n x n`` grid and fill
@@ -62,8 +70,7 @@ class GridMix(Mixer):
         area = rows.view(n, 1) * cols.view(1, n)
         lam_true = 1.0 - (take.float() * area).sum((1, 2)) / (h * w)
         take_dev = take.to(x.device, non_blocking=True)
-        ri, ci = cell_index(h, n, x.device), cell_index(w, n, x.device)
-        mask = take_dev[:, ri][:, :, ci].unsqueeze(1)  # [B, 1, H, W]
+        mask = cells_to_pixels(take_dev, h, w).unsqueeze(1)  # [B, 1, H, W]
         return select_from_partner(x, pairs, mask), lam_true
 
 

@@ -15,7 +15,7 @@ from ..saliency import peak_location, spectral_residual
 from ..step import StepOutput
 from ..validate import check_inputs, check_labels
 from .base import Mixer
-from .grid import cell_index
+from .grid import cells_to_pixels
 
 
 def box_mask_at(centre_row: Tensor, centre_col: Tensor, lam: Tensor, height: int, width: int
@@ -143,7 +143,7 @@ class AttentiveMix(Mixer):
         order = score.argsort(1, descending=True)
         rank = torch.empty_like(order).scatter_(1, order, torch.arange(cells, device=x.device).expand(b, -1))
         take = (rank < k.view(-1, 1)).view(b, fh, fw)
-        mask = take[:, cell_index(h, fh, x.device)][:, :, cell_index(w, fw, x.device)]
+        mask = cells_to_pixels(take, h, w)
         lam_true = 1.0 - mask.float().mean((1, 2))
         x_out = select_from_partner(x, pairs, mask.unsqueeze(1))
         return MixedBatch(x=x_out, index=idx, lam=lam_true, y=y, extras={"cells": take})
