@@ -6,7 +6,8 @@ itself (the memory traffic any mixer must pay). Model-aware mixers (PuzzleMix wi
 AttentiveMix, Manifold Mixup, AutoMix, AdAutoMix): time of one training step (``training_step`` + backward)
 against a plain step without mixing on the same small CNN.
 
-    PYTHONPATH=src python benchmarks/mixers_saliency.py [--device cuda] [--batch 128] [--size 32] [--repeat 20]
+    PYTHONPATH=src python benchmarks/mixers_saliency.py [--device cuda] [--batch 128] [--size 32] [--repeat
+    20]
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class BenchCNN(nn.Module):
         self.features = nn.Sequential(
             nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2))
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.MaxPool2d(2))
         self.fc = nn.Linear(2 * width, classes)
 
     def forward_features(self, x):

@@ -1,4 +1,4 @@
-"""Model-aware mixers: Manifold Mixup, AutoMix, AdAutoMix, and the training_step paths of PuzzleMix/AttentiveMix."""
+"""Model-aware mixers: Manifold Mixup, AutoMix, AdAutoMix; training_step of PuzzleMix/AttentiveMix."""
 
 import pytest
 import torch
@@ -16,7 +16,7 @@ class Square(nn.Module):
 
 
 class Sequence(nn.Module):
-    """input -> square -> identity -> flatten-sum: mixing before or after the square gives different logits."""
+    """input -> square -> identity -> flatten: mixing before or after the square gives different logits."""
 
     def __init__(self):
         super().__init__()
@@ -33,7 +33,8 @@ class TinyNet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2))
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                  nn.MaxPool2d(2))
         self.fc = nn.Linear(8, 5)
 
     def forward_features(self, x):
@@ -76,7 +77,8 @@ def test_manifold_candidates_and_layer_draw_is_reproducible():
     model = Sequence()
     m = mixkit.ManifoldMixup()
     assert m.candidate_layers(model) == ["input", "square", "ident"]  # children except the last
-    assert mixkit.ManifoldMixup(module_types=[Square], include_input=False).candidate_layers(model) == ["square"]
+    only_square = mixkit.ManifoldMixup(module_types=[Square], include_input=False)
+    assert only_square.candidate_layers(model) == ["square"]
     assert mixkit.ManifoldMixup(module_types="Identity").candidate_layers(model) == ["input", "ident"]
     x, y = torch.rand(5, 3), torch.arange(5) % 3
     layers = [m.training_step(model, x, y, generator=torch.Generator().manual_seed(s)).mixed.extras["layer"]
@@ -214,11 +216,12 @@ def test_adautomix_generator_ascends_the_classifier_loss():
     def classifier_loss():
         with torch.no_grad():
             xm, mask = mixer.generate(x, feats, pairs, lam)
-            return mixkit.MixedBatch(x=xm, index=pairs.index, lam=mask.flatten(1).mean(1), y=y).loss(model(xm))
+            out = mixkit.MixedBatch(x=xm, index=pairs.index, lam=mask.flatten(1).mean(1), y=y)
+            return out.loss(model(xm))
 
     model.eval()
     before = classifier_loss()
-    for s in range(3):
+    for _ in range(3):
         mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(0))
     assert classifier_loss() > before
 

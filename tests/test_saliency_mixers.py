@@ -63,7 +63,8 @@ def test_lam_equals_true_mask_mean(name, mode):
 def test_lam_property_random_shapes(name, b, h, w, alpha, seed, shape, prob):
     kw = {"shape": shape} if name == "smoothmix" else {}
     x, vals = constant_rows(b, c=2, h=h, w=w)
-    out = plain(name, alpha=alpha, mode="elem", prob=prob, **kw)(x, generator=torch.Generator().manual_seed(seed))
+    mixer = plain(name, alpha=alpha, mode="elem", prob=prob, **kw)
+    out = mixer(x, generator=torch.Generator().manual_seed(seed))
     torch.testing.assert_close(out.lam.double(), recovered_lam(out, vals), atol=1e-5, rtol=0)
     assert torch.isfinite(out.x).all()
 
@@ -130,7 +131,8 @@ def test_registry_names_and_paper_attributes():
         assert cls.name == registry.spec_name(name)
         assert cls.paper and cls.paper_url.startswith("https://")
     assert isinstance(mixkit.build("gridmix:grid=4,alpha=0.5"), mixkit.GridMix)
-    for cls in (mixkit.AttentiveMix, mixkit.PuzzleMix, mixkit.ManifoldMixup, mixkit.AutoMix, mixkit.AdAutoMix):
+    aware = (mixkit.AttentiveMix, mixkit.PuzzleMix, mixkit.ManifoldMixup, mixkit.AutoMix, mixkit.AdAutoMix)
+    for cls in aware:
         assert isinstance(cls(), mixkit.ModelAwareMixer)
 
 
@@ -232,7 +234,7 @@ def test_puzzlemix_mask_is_the_brute_force_optimum(gamma):
     z, truncated = solve_binary_grids(unary, horiz, vert)
     assert truncated == 0 or gamma > 0
     e_cut = grid_energy(z, unary, horiz, vert)
-    for i, (e_min, z_best) in enumerate(brute_force(unary, horiz, vert)):
+    for i, (e_min, _) in enumerate(brute_force(unary, horiz, vert)):
         if truncated == 0:
             assert float(e_cut[i]) <= float(e_min) + 1e-5
         assert torch.equal(out.extras["mask"][i], z[i] & bool(lam[i] < 1))

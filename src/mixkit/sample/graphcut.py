@@ -2,10 +2,12 @@
 
 An energy over labels ``z`` in ``{0, 1}^(n x m)`` per grid::
 
-    E(z) = sum_i U[i, z_i] + sum_(i, j right neighbours) H[i, z_i, z_j] + sum_(i, j down neighbours) V[i, z_i, z_j]
+    E(z) = sum_i U[i, z_i] + sum_(i, j right neighbours) H[i, z_i, z_j] + sum_(i, j down neighbours) V[i,
+    z_i, z_j]
 
 is rewritten exactly (Kolmogorov & Zabih, PAMI 2004) as unary terms plus one directed edge of capacity
-``c = E01 + E10 - E00 - E11`` per neighbour pair. When every ``c >= 0`` (the energy is submodular) the min cut is
+``c = E01 + E10 - E00 - E11`` per neighbour pair. When every ``c >= 0`` (the energy is submodular) the min
+cut is
 the global optimum. A pair with ``c < 0`` is truncated to ``c = 0`` (keeping its unary parts), the standard
 fallback; :func:`solve_binary_grids` reports how many pairs were truncated.
 
@@ -50,13 +52,15 @@ def solve_binary_grids(unary: Tensor, horizontal: Tensor, vertical: Tensor) -> t
         raise ValueError(f"unary must have shape [B, n, m, 2], got {tuple(unary.shape)}")
     b, n, m, _ = unary.shape
     if horizontal.shape != (b, n, m - 1, 2, 2) or vertical.shape != (b, n - 1, m, 2, 2):
-        raise ValueError(f"horizontal/vertical must have shapes {(b, n, m - 1, 2, 2)} and {(b, n - 1, m, 2, 2)}, "
+        raise ValueError(f"horizontal/vertical must have shapes {(b, n, m - 1, 2, 2)} and "
+                         f"{(b, n - 1, m, 2, 2)}, "
                          f"got {tuple(horizontal.shape)} and {tuple(vertical.shape)}")
     maxflow = _maxflow()
     u = unary.detach().double().cpu().clone()
     truncated = 0
     edges = []
-    for pw, (di, dj) in ((horizontal.detach().double().cpu(), (0, 1)), (vertical.detach().double().cpu(), (1, 0))):
+    for pw, (di, dj) in ((horizontal.detach().double().cpu(), (0, 1)),
+                         (vertical.detach().double().cpu(), (1, 0))):
         e00, e01, e10, e11 = pw[..., 0, 0], pw[..., 0, 1], pw[..., 1, 0], pw[..., 1, 1]
         c = e01 + e10 - e00 - e11
         truncated += int((c < -1e-12).sum())

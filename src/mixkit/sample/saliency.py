@@ -54,7 +54,7 @@ def _box3(a: Tensor) -> Tensor:
 
 
 def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
-    """Gaussian blur (std ``sigma`` pixels) of real maps ``[B, h, w]`` through the Fourier domain (circular)."""
+    """Gaussian blur (std ``sigma`` pixels) of real maps ``[B, h, w]`` in the Fourier domain (circular)."""
     if sigma <= 0:
         return maps
     h, w = maps.shape[-2:]

@@ -15,7 +15,8 @@ from .base import Mixer
 def _parse_range(value: int | tuple[int, int], name: str, low: int = 1) -> tuple[int, int]:
     lo, hi = (value, value) if isinstance(value, int) else tuple(value)
     if not (isinstance(lo, int) and isinstance(hi, int)) or lo < low or hi < lo:
-        raise ValueError(f"{name} must be an int >= {low} or a (low, high) pair of ints with {low} <= low <= high, "
+        raise ValueError(f"{name} must be an int >= {low} or a (low, high) pair of ints with "
+                         f"{low} <= low <= high, "
                          f"got {value!r}")
     return lo, hi
 
@@ -49,7 +50,8 @@ class GridMix(Mixer):
     """
 
     name = "gridmix"
-    paper = "GridMix: Strong regularization through local context mapping (Baek et al., Pattern Recognition 2021)"
+    paper = ("GridMix: Strong regularization through local context mapping "
+             "(Baek et al., Pattern Recognition 2021)")
     paper_url = "https://doi.org/10.1016/j.patcog.2020.107594"
     min_rank = 4
     max_rank = 4
@@ -76,19 +78,23 @@ class GridMix(Mixer):
 
 @register("smoothmix")
 class SmoothMix(Mixer):
-    """SmoothMix (Lee et al., CVPR Workshops 2020): paste the partner through a soft-edged mask ``m`` in [0, 1],
+    """SmoothMix (Lee et al., CVPR Workshops 2020): paste the partner through a soft-edged mask ``m`` in
+    [0, 1],
     ``x = (1 - m) * x_i + m * x_j``, so no sharp edge is created.
 
-    ``shape="square"``: a box whose area is ``1 - lam`` of the image, with edges that ramp linearly from 1 to 0
+    ``shape="square"``: a box whose area is ``1 - lam`` of the image, with edges that ramp linearly from 1 to
+    0
     over ``smooth`` times the box side on each side (a separable trapezoid). ``shape="circle"``: the paper's
-    Gaussian mask ``exp(-d^2 / (2 sigma^2))`` with ``2 pi sigma^2 = (1 - lam) H W`` (unclipped mass ``1 - lam``).
+    Gaussian mask ``exp(-d^2 / (2 sigma^2))`` with ``2 pi sigma^2 = (1 - lam) H W`` (unclipped mass ``1 -
+    lam``).
     The centre is uniform over the image; the mask is clipped at the border. ``lam`` is the exact mean of
     ``1 - m`` as applied (computed on the device from the separable profiles, no host sync).
     ``x``: ``[B, C, H, W]``, any floating dtype; the mask is built in float32 and applied in ``x``'s dtype.
     """
 
     name = "smoothmix"
-    paper = "SmoothMix: a Simple Yet Effective Data Augmentation to Train Robust Classifiers (Lee et al., CVPRW 2020)"
+    paper = ("SmoothMix: a Simple Yet Effective Data Augmentation to Train Robust Classifiers "
+             "(Lee et al., CVPRW 2020)")
     paper_url = "https://openaccess.thecvf.com/content_CVPRW_2020/html/w45/Lee_SmoothMix_A_Simple_Yet_Effective_Data_Augmentation_to_Train_Robust_CVPRW_2020_paper.html"
     min_rank = 4
     max_rank = 4
@@ -98,7 +104,8 @@ class SmoothMix(Mixer):
         if shape not in ("square", "circle"):
             raise ValueError(f"shape must be 'square' or 'circle', got {shape!r}")
         if not 0.0 < float(smooth) <= 1.0:
-            raise ValueError(f"smooth must be in (0, 1] (ramp width as a fraction of the box side), got {smooth!r}")
+            raise ValueError(f"smooth must be in (0, 1] (ramp width as a fraction of the box side), "
+                             f"got {smooth!r}")
         self.shape = shape
         self.smooth = float(smooth)
 
@@ -120,9 +127,10 @@ class SmoothMix(Mixer):
         else:
             side = part.sqrt().view(-1, 1)
             half_h, half_w = side * height / 2, side * width / 2
-            ramp_h, ramp_w = (self.smooth * 2 * half_h).clamp_min(1e-6), (self.smooth * 2 * half_w).clamp_min(1e-6)
-            # trapezoid: 1 inside the box shrunk by half a ramp, 0 beyond it grown by half a ramp; its integral
-            # equals the box side, so the unclipped mask area is 1 - lam.
+            ramp_h = (self.smooth * 2 * half_h).clamp_min(1e-6)
+            ramp_w = (self.smooth * 2 * half_w).clamp_min(1e-6)
+            # trapezoid: 1 inside the box shrunk by half a ramp, 0 beyond it grown by half a ramp;
+            # its integral equals the box side, so the unclipped mask area is 1 - lam.
             py = ((half_h + ramp_h / 2 - dy) / ramp_h).clamp(0.0, 1.0)
             px = ((half_w + ramp_w / 2 - dx) / ramp_w).clamp(0.0, 1.0)
         off = (part <= 0).view(-1, 1)

@@ -16,7 +16,8 @@ Both need a model with ``forward_features(x) -> [B, C, h, w]`` and ``head(featur
 
 ``out.mixed`` is the usual :class:`~mixkit.sample.batch.MixedBatch` (``lam`` = exact mask mean) and
 ``out.mixed.extras`` holds the mask and the generator's loss. With ``own_optimizer=False`` the generator is
-not stepped inside ``training_step``; its loss is added to ``out.loss`` instead and ``mixer.parameters()`` must
+not stepped inside ``training_step``; its loss is added to ``out.loss`` instead and ``mixer.parameters()``
+must
 then be in your optimizer (give ``in_channels`` so the generator exists before the first step).
 """
 
@@ -42,10 +43,12 @@ from .saliency import features_of
 class MixBlock(nn.Module):
     """AutoMix's Mix Block (Liu et al., ECCV 2022): a mask generator conditioned on ``lam``.
 
-    Inputs: feature maps ``a``, ``b`` ``[B, C, h, w]`` of a sample and its partner and ``lam`` ``[B]`` (the weight
+    Inputs: feature maps ``a``, ``b`` ``[B, C, h, w]`` of a sample and its partner and ``lam`` ``[B]`` (the
+    weight
     of ``a``). Each map gets ``lam`` (resp. ``1 - lam``) appended as a constant channel (the paper's lambda
     embedding); 1x1 convolutions give queries of ``a``, keys of ``b`` and values of ``a``; the cross-attention
-    ``P = softmax(q_a^T k_b / sqrt(d))`` ``[B, hw, hw]`` mixes the values, a 1x1 convolution gives one mask logit
+    ``P = softmax(q_a^T k_b / sqrt(d))`` ``[B, hw, hw]`` mixes the values, a 1x1 convolution gives one mask
+    logit
     per cell, which is upsampled (bilinear) to ``size`` and squashed by a sigmoid. Returns the mask
     ``[B, 1, H, W]`` (float32, in (0, 1)): the weight of ``a`` at each pixel.
 
@@ -96,7 +99,8 @@ def _mixed_ce(logits: Tensor, y: Tensor, index: Tensor, lam: Tensor) -> Tensor:
 def _head(model: nn.Module, feats: Tensor) -> Tensor:
     head = getattr(model, "head", None)
     if not callable(head):
-        raise TypeError(f"this mixer needs a model with head(features) -> logits; {type(model).__name__} has none")
+        raise TypeError(f"this mixer needs a model with head(features) -> logits; "
+                        f"{type(model).__name__} has none")
     return head(feats)
 
 
@@ -109,12 +113,15 @@ class AutoMix(nn.Module):
     (``momentum``; updated in :meth:`on_step_end`). The generator is trained to minimise the teacher's mixed
     cross-entropy on the generated sample plus the mask-ratio loss ``max(|mean(m) - lam| - margin, 0)``
     (weight ``mask_weight``); the classifier is trained on the mixed sample with the generator detached.
-    ``lam`` of the returned batch is the exact mask mean (the mask loss keeps it near the drawn ``lam``; the paper
+    ``lam`` of the returned batch is the exact mask mean (the mask loss keeps it near the drawn ``lam``; the
+    paper
     labels with the drawn ``lam``). ``x``: ``[B, C, H, W]``; model: ``forward_features`` and ``head``.
 
-    The generator has its own Adam (``lr``) stepped inside :meth:`training_step` unless ``own_optimizer=False``
+    The generator has its own Adam (``lr``) stepped inside :meth:`training_step` unless
+    ``own_optimizer=False``
     (see the module docstring). ``in_channels`` (channels of ``forward_features``) builds the generator now;
-    ``None`` builds it at the first step. Simplification: the paper's AutoMix can also add a clean-sample loss and
+    ``None`` builds it at the first step. Simplification: the paper's AutoMix can also add a clean-sample
+    loss and
     schedules the momentum; here both are left to the user (``momentum`` is a constant).
     """
 
@@ -165,7 +172,8 @@ class AutoMix(nn.Module):
         return pairs, (lam if fixed is None else lam.masked_fill(fixed, 1.0))
 
     def generate(self, x: Tensor, feats: Tensor, pairs: Pairs, lam: Tensor) -> tuple[Tensor, Tensor]:
-        """Mixed batch ``[B, C, H, W]`` and mask ``[B, 1, H, W]`` (weight of each row itself) from the generator."""
+        """Mixed batch ``[B, C, H, W]`` and mask ``[B, 1, H, W]`` (weight of each row itself) from the
+        generator."""
         block = self.generator_of(feats.shape[1], x.device)
         idx = pairs.index.to(x.device, non_blocking=True)
         mask = block(feats, feats[idx], lam, (x.shape[-2], x.shape[-1]))
@@ -241,12 +249,13 @@ class AutoMix(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
                 features: Tensor | None = None) -> MixedBatch:
-        """Mix with the current generator (no training): ``features`` are the maps ``[B, C, h, w]`` of ``x``."""
+        """Mix with the current generator (no training); ``features``: the maps ``[B, C, h, w]`` of ``x``."""
         g = cpu_generator(generator)
         check_inputs(x, 4, 4)
         check_labels(y, x.shape[0])
         if features is None:
-            raise ValueError("features: pass the feature maps [B, C, h, w] of x, or use training_step(model, x, y)")
+            raise ValueError("features: pass the feature maps [B, C, h, w] of x, "
+                             "or use training_step(model, x, y)")
         pairs, lam = self.draw(x.shape[0], g)
         with torch.no_grad():
             x_mix, mask = self.generate(x, features, pairs, lam)
@@ -254,7 +263,8 @@ class AutoMix(nn.Module):
                           extras={"mask": mask})
 
     def extra_repr(self) -> str:
-        return (f"alpha={self.alpha}, mode={self.mode!r}, pairing={self.pairing!r}, momentum={self.momentum}, "
+        return (f"alpha={self.alpha}, mode={self.mode!r}, pairing={self.pairing!r}, "
+                f"momentum={self.momentum}, "
                 f"mask_weight={self.mask_weight}, margin={self.margin}, lr={self.lr}")
 
 
@@ -264,14 +274,18 @@ class AdAutoMix(AutoMix):
 
     Alternating steps, as in the paper: first the generator is updated to *maximise* the classifier's mixed
     cross-entropy on the generated batch (hard mixed samples; weight ``adv_weight``) while two regularisers
-    keep the mixed samples meaningful: the EMA teacher's mixed cross-entropy on the generated batch (minimised)
-    and the cosine term ``1 - cos(f_t(x_mix), lam f_t(x_i) + (1 - lam) f_t(x_j))`` between the teacher's pooled
+    keep the mixed samples meaningful: the EMA teacher's mixed cross-entropy on the generated batch
+    (minimised)
+    and the cosine term ``1 - cos(f_t(x_mix), lam f_t(x_i) + (1 - lam) f_t(x_j))`` between the teacher's
+    pooled
     features of the mixed sample and the ``lam``-weighted features of its two sources (weight ``cos_weight``),
-    plus the mask-ratio loss. Then the classifier minimises its mixed cross-entropy on a batch generated by the
+    plus the mask-ratio loss. Then the classifier minimises its mixed cross-entropy on a batch generated by
+    the
     updated (detached) generator. The classifier's gradients are never touched by the generator update
     (``torch.autograd.grad`` on the generator's parameters only).
 
-    With ``own_optimizer=False`` the two steps become one simultaneous step: the classifier sees the mixed batch
+    With ``own_optimizer=False`` the two steps become one simultaneous step: the classifier sees the mixed
+    batch
     through a gradient-reversal layer, so one backward pass trains the classifier down and the generator up.
 
     Simplifications: two images per mixed sample (the paper also mixes three); constant weights (no schedule).

@@ -1,4 +1,4 @@
-"""Manifold Mixup: mix hidden states at a randomly chosen layer of any ``nn.Module`` through a forward hook."""
+"""Manifold Mixup: mix hidden states at a random layer of any ``nn.Module`` through a forward hook."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ INPUT = "input"
 def mix_rows(h: Tensor, pairs: Pairs, lam: Tensor) -> Tensor:
     """``lam * h + (1 - lam) * h[index]`` for any ``[B, ...]`` tensor, differentiable (no ``out=``).
 
-    ``lam``: ``[B]`` (CPU or ``h``'s device). Used on hidden states, where autograd must flow through both rows.
+    ``lam``: ``[B]`` (CPU or ``h``'s device). Used on hidden states, where autograd must flow through both
+    rows.
     """
     return torch.lerp(h, partner_rows(h, pairs), weight_view(1.0 - lam, h))
 
@@ -66,18 +67,20 @@ def mix_hidden(model: nn.Module, layer: str, pairs: Pairs, lam: Tensor) -> Itera
 
 @register("manifoldmixup", "manifold", "manifold_mixup")
 class ManifoldMixup(Mixer):
-    """Manifold Mixup (Verma et al., ICML 2019): pick a layer ``k`` uniformly from the candidates, run the model
-    up to ``k``, replace the hidden state ``h`` by ``lam * h_i + (1 - lam) * h_j`` and finish the forward pass;
-    the loss mixes the labels with the same ``lam ~ Beta(alpha, alpha)`` (the paper uses ``alpha = 2``).
+    """Manifold Mixup (Verma et al., ICML 2019): pick a layer ``k`` uniformly from the candidates, run the
+    model up to ``k``, replace the hidden state ``h`` by ``lam * h_i + (1 - lam) * h_j`` and finish the
+    forward pass; the loss mixes the labels with the same ``lam ~ Beta(alpha, alpha)`` (the paper uses ``alpha = 2``).
 
     Candidates (names in ``model.named_modules()``): ``layers`` if given; else every sub-module whose class is
     in ``module_types`` (classes or class names); else ``model.manifold_layers`` if the model defines it; else
     the model's direct children except the last (which usually is the classifier). ``include_input`` adds
-    the input itself (``k = 0``, plain input mixup), as in the paper. Works with any ``nn.Module`` whose chosen
+    the input itself (``k = 0``, plain input mixup), as in the paper. Works with any ``nn.Module`` whose
+    chosen
     layers return a ``[B, ...]`` tensor.
 
     Model-aware: :meth:`training_step` runs the model once with a forward hook (see :func:`mix_hidden`) and
-    returns a :class:`~mixkit.sample.step.StepOutput` whose ``mixed`` is the usual ``MixedBatch`` (``x`` is the
+    returns a :class:`~mixkit.sample.step.StepOutput` whose ``mixed`` is the usual ``MixedBatch`` (``x`` is
+    the
     model input: mixed only when ``k = 0``; ``extras["layer"]`` names the layer). Calling the mixer directly,
     ``mixer(x, y)``, mixes at the input only.
     """
@@ -113,12 +116,14 @@ class ManifoldMixup(Mixer):
                 (isinstance(t, str) and type(m).__name__ == t) or (isinstance(t, type) and isinstance(m, t))
                 for t in self.module_types)]
             if not names:
-                raise ValueError(f"module_types: no sub-module of {type(model).__name__} matches {self.module_types}")
+                raise ValueError(f"module_types: no sub-module of {type(model).__name__} matches "
+                                 f"{self.module_types}")
         elif hasattr(model, "manifold_layers"):
             names = list(model.manifold_layers)
         else:
             names = [n for n, _ in model.named_children()][:-1]
-        cands = ([INPUT] if self.include_input or (self.layers is not None and INPUT in self.layers) else []) + names
+        want_input = self.include_input or (self.layers is not None and INPUT in self.layers)
+        cands = ([INPUT] if want_input else []) + names
         if not cands:
             raise ValueError(f"no layer to mix at in {type(model).__name__}: give layers= or module_types=, "
                              "or keep include_input=True")

@@ -1,4 +1,4 @@
-"""PuzzleMix: saliency- and smoothness-optimal block labelling by graph cut, then transport of salient blocks."""
+"""PuzzleMix: saliency- and smoothness-optimal block labels by graph cut, then transport of salient blocks."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from .grid import _parse_range
 
 
 def block_saliency(saliency: Tensor, blocks: int) -> Tensor:
-    """Average ``saliency`` ``[B, H, W]`` over ``blocks x blocks`` equal blocks, scaled to mean 1 per image."""
+    """Average ``saliency`` ``[B, H, W]`` over ``blocks x blocks`` equal blocks; mean 1 per image."""
     s = F.adaptive_avg_pool2d(saliency.float().unsqueeze(1), blocks).squeeze(1)
     return s / s.mean((1, 2), keepdim=True).clamp_min(1e-12)
 
@@ -31,7 +31,8 @@ def boundary_discontinuity(x0: Tensor, x1: Tensor, blocks: int) -> tuple[Tensor,
 
     Returns ``horizontal [B, n, n-1, 2, 2]`` and ``vertical [B, n-1, n, 2, 2]`` (float32), where entry
     ``[.., a, b]`` is the jump between the last pixel column (row) of the left (upper) block taken from image
-    ``a`` and the first pixel column (row) of the right (lower) block taken from image ``b`` (0 = own, 1 = partner).
+    ``a`` and the first pixel column (row) of the right (lower) block taken from image ``b`` (0 = own, 1 =
+    partner).
     Each row is scaled by its mean so the weight ``gamma`` does not depend on the data's range.
     """
     b, c, h, w = x0.shape
@@ -55,9 +56,11 @@ def greedy_transport(saliency: Tensor, region: Tensor, xi: float) -> Tensor:
 
     ``saliency``: ``[B, N]`` block saliency (mean 1); ``region``: ``[B, N]`` (1 where the image is shown).
     Minimises ``sum_i xi * N * d(i, pi(i)) - saliency[i] * region[pi(i)]`` (``d``: squared block distance over
-    ``(n - 1)^2``, the paper's cost at its saliency scale, which sums to 1) over permutations ``pi`` of the ``N = n x n``
+    ``(n - 1)^2``, the paper's cost at its saliency scale, which sums to 1) over permutations ``pi`` of the
+    ``N = n x n``
     blocks by the greedy assignment (repeatedly take the cheapest remaining (source, destination) pair): ``N``
-    vectorised steps over the batch, not an exact optimum. Returns ``source [B, N]`` int64: the block that lands
+    vectorised steps over the batch, not an exact optimum. Returns ``source [B, N]`` int64: the block that
+    lands
     at each destination.
     """
     b, nn_ = saliency.shape
@@ -79,7 +82,8 @@ def greedy_transport(saliency: Tensor, region: Tensor, xi: float) -> Tensor:
 
 def _blocks_view(x: Tensor, n: int) -> Tensor:
     b, c, h, w = x.shape
-    return x.reshape(b, c, n, h // n, n, w // n).permute(0, 2, 4, 1, 3, 5).reshape(b, n * n, c, h // n, w // n)
+    blocks = x.reshape(b, c, n, h // n, n, w // n).permute(0, 2, 4, 1, 3, 5)
+    return blocks.reshape(b, n * n, c, h // n, w // n)
 
 
 def _unblock(blocks: Tensor, n: int, shape: torch.Size) -> Tensor:
@@ -93,15 +97,18 @@ class PuzzleMix(Mixer):
     row or its partner by minimising
 
         sum_i  -(1 - z_i) s0_i - z_i s1_i - eta log p(z_i; lam)            (saliency data term + label prior)
-      + sum_(i~j)  beta' ([z_i != z_j] + gamma D_ij(z_i, z_j))              (smoothness + boundary discontinuity)
+      + sum_(i~j)  beta' ([z_i != z_j] + gamma D_ij(z_i, z_j))              (smoothness + boundary
+      discontinuity)
 
     with a graph cut, then move salient blocks of each image into the region it is shown in (transport) and
     assemble the mixed image. ``s0``/``s1`` are the block-averaged gradient saliencies of the row and its
     partner (``||dCE/dx||_2`` over channels, scaled to mean 1), ``p(1; lam) = 1 - lam`` with
     ``lam ~ Beta(alpha, alpha)``, and ``D`` the mean pixel jump across a block boundary for each choice of
     sources, scaled to mean 1 per row. ``beta' = beta n / 16`` and the transport weight follow the scaling of
-    the authors' release (their saliency sums to 1; here it averages 1, so the terms are multiplied by ``n^2``),
-    with the paper's defaults ``beta = 1.2, gamma = 0.5, eta = 0.2, xi = 0.8``. ``lam`` is the mask mean (fraction of blocks kept from the row itself, exact since blocks have
+    the authors' release (their saliency sums to 1; here it averages 1, so the terms are multiplied by
+    ``n^2``),
+    with the paper's defaults ``beta = 1.2, gamma = 0.5, eta = 0.2, xi = 0.8``. ``lam`` is the mask mean
+    (fraction of blocks kept from the row itself, exact since blocks have
     equal size). ``blocks``: blocks per side, an int or an inclusive ``(low, high)`` range drawn per call
     among the values that divide both ``H`` and ``W``.
 
@@ -140,17 +147,18 @@ class PuzzleMix(Mixer):
         lo, hi = self.blocks
         ok = [n for n in range(lo, hi + 1) if h % n == 0 and w % n == 0]
         if not ok:
-            raise ValueError(f"blocks={self.blocks}: no block count in that range divides the image size {h} x {w}")
+            raise ValueError(f"blocks={self.blocks}: no block count in that range divides the image size "
+                             f"{h} x {w}")
         return ok[int(torch.randint(len(ok), (1,), generator=generator))] if len(ok) > 1 else ok[0]
 
     def energies(self, x: Tensor, partner: Tensor, s0: Tensor, s1: Tensor, lam: Tensor, n: int
                  ) -> tuple[Tensor, Tensor, Tensor]:
-        """Unary ``[B, n, n, 2]`` and pairwise ``[B, n, n-1, 2, 2]``/``[B, n-1, n, 2, 2]`` terms of the labelling."""
+        """Unary ``[B, n, n, 2]`` and pairwise ``[B, n, n-1, 2, 2]``/``[B, n-1, n, 2, 2]`` label energies."""
         lam_dev = lam.to(x.device, torch.float32).clamp(1e-4, 1 - 1e-4).view(-1, 1, 1)
         u0 = -s0 - self.eta * torch.log(lam_dev)
         u1 = -s1 - self.eta * torch.log1p(-lam_dev)
         unary = torch.stack([u0, u1], -1)
-        smooth = self.beta * n / 16  # the paper's beta / (16 n) at saliency sum 1, rescaled to saliency mean 1
+        smooth = self.beta * n / 16  # the paper's beta / (16 n) at saliency sum 1, rescaled to mean 1
         potts = smooth * (1.0 - torch.eye(2, device=x.device))
         if self.gamma > 0:
             dh, dv = boundary_discontinuity(x, partner, n)

@@ -1,4 +1,4 @@
-"""Saliency-guided box and cell mixers: SaliencyMix (spectral-residual saliency) and AttentiveMix (feature maps)."""
+"""Saliency-guided mixers: SaliencyMix (spectral-residual saliency) and AttentiveMix (feature maps)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,18 @@ from .grid import cells_to_pixels
 
 def box_mask_at(centre_row: Tensor, centre_col: Tensor, lam: Tensor, height: int, width: int
                 ) -> tuple[Tensor, Tensor]:
-    """Boxes of side ``sqrt(1 - lam)`` times the image side centred on the given pixels, clipped at the border.
+    """Boxes of side ``sqrt(1 - lam)`` times the image side centred on given pixels, clipped at the border.
 
-    ``centre_row``/``centre_col``: ``[B]`` int64 on the data's device; ``lam``: ``[B]`` requested weights (CPU).
-    Returns ``(mask [B, H, W] bool, lam_true [B] float32)`` on the device, where ``lam_true = 1 - box area / HW``
+    ``centre_row``/``centre_col``: ``[B]`` int64 on the data's device; ``lam``: ``[B]`` requested weights
+    (CPU).
+    Returns ``(mask [B, H, W] bool, lam_true [B] float32)`` on the device, where ``lam_true = 1 - box area /
+    HW``
     after clipping (CutMix's area correction).
     """
     device = centre_row.device
     ratio = (1.0 - lam).clamp(0.0, 1.0).sqrt()
-    sizes = torch.stack([(ratio * height).floor(), (ratio * width).floor()], 1).long().to(device, non_blocking=True)
+    sizes = torch.stack([(ratio * height).floor(), (ratio * width).floor()], 1).long()
+    sizes = sizes.to(device, non_blocking=True)
     cut_h, cut_w = sizes.unbind(1)
     y1 = (centre_row - cut_h // 2).clamp(0, height)
     y2 = (centre_row - cut_h // 2 + cut_h).clamp(0, height)
@@ -57,7 +60,8 @@ class SaliencyMix(Mixer):
     """
 
     name = "saliencymix"
-    paper = "SaliencyMix: A Saliency Guided Data Augmentation Strategy for Better Regularization (Uddin et al., ICLR 2021)"
+    paper = ("SaliencyMix: A Saliency Guided Data Augmentation Strategy for Better Regularization "
+             "(Uddin et al., ICLR 2021)")
     paper_url = "https://arxiv.org/abs/2006.01791"
     min_rank = 4
     max_rank = 4
@@ -86,17 +90,20 @@ def features_of(model: nn.Module, x: Tensor) -> Tensor:
     feats = fn(x)
     if not isinstance(feats, Tensor) or feats.dim() != 4 or feats.shape[0] != x.shape[0]:
         shape = tuple(feats.shape) if isinstance(feats, Tensor) else type(feats).__name__
-        raise ValueError(f"forward_features must return a feature map [B, C, h, w] with B = {x.shape[0]}, got {shape}")
+        raise ValueError(f"forward_features must return a feature map [B, C, h, w] with B = {x.shape[0]}, "
+                         f"got {shape}")
     return feats
 
 
 @register("attentivemix", "attentive_cutmix")
 class AttentiveMix(Mixer):
-    """Attentive CutMix (Walawalkar et al., ICASSP 2020): paste the partner's ``top_k`` most activated cells of
-    its final feature map (grid ``h x w``, cell activation = channel sum) at the same cells of the row.
+    """Attentive CutMix (Walawalkar et al., ICASSP 2020): paste the partner's ``top_k`` most activated
+    cells of its final feature map (grid ``h x w``, cell activation = channel sum) at the same cells of the
+    row.
 
     ``features``: ``[B, C, h, w]`` feature maps of ``x`` (the paper uses a pretrained network; the model-aware
-    :meth:`training_step` uses ``teacher.forward_features`` if a ``teacher`` is given, else the trained model's
+    :meth:`training_step` uses ``teacher.forward_features`` if a ``teacher`` is given, else the trained
+    model's
     own, under ``no_grad``). ``top_k``: cells pasted per row (the paper: 6 of a 7 x 7 grid); ``None`` draws
     ``lam ~ Beta(alpha, alpha)`` and pastes ``round((1 - lam) h w)`` cells. ``lam`` is the exact fraction of
     pixels kept (cells follow ``floor(i * h / H)``, so uneven cells are counted exactly), on the device.
@@ -104,7 +111,8 @@ class AttentiveMix(Mixer):
     """
 
     name = "attentivemix"
-    paper = "Attentive CutMix: An Enhanced Data Augmentation Approach for Deep Learning Based Image Classification (Walawalkar et al., ICASSP 2020)"
+    paper = ("Attentive CutMix: An Enhanced Data Augmentation Approach for Deep Learning Based Image "
+             "Classification (Walawalkar et al., ICASSP 2020)")
     paper_url = "https://arxiv.org/abs/2003.13048"
     min_rank = 4
     max_rank = 4
@@ -125,7 +133,8 @@ class AttentiveMix(Mixer):
             check_inputs(x, 4, 4)
             check_labels(y, x.shape[0])
         if features is None:
-            raise ValueError("features: AttentiveMix needs the feature maps [B, C, h, w] of x (pass features=, "
+            raise ValueError("features: AttentiveMix needs the feature maps [B, C, h, w] of x "
+                             "(pass features=, "
                              "or use training_step(model, x, y) with a model that has forward_features)")
         if features.dim() != 4 or features.shape[0] != x.shape[0]:
             raise ValueError(f"features must have shape [B, C, h, w] with B = {x.shape[0]}, "
