@@ -69,7 +69,8 @@ def mix_hidden(model: nn.Module, layer: str, pairs: Pairs, lam: Tensor) -> Itera
 class ManifoldMixup(Mixer):
     """Manifold Mixup (Verma et al., ICML 2019): pick a layer ``k`` uniformly from the candidates, run the
     model up to ``k``, replace the hidden state ``h`` by ``lam * h_i + (1 - lam) * h_j`` and finish the
-    forward pass; the loss mixes the labels with the same ``lam ~ Beta(alpha, alpha)`` (the paper uses ``alpha = 2``).
+    forward pass; the loss mixes the labels with the same ``lam ~ Beta(alpha, alpha)`` (the paper uses
+    ``alpha = 2``).
 
     Candidates (names in ``model.named_modules()``): ``layers`` if given; else every sub-module whose class is
     in ``module_types`` (classes or class names); else ``model.manifold_layers`` if the model defines it; else
