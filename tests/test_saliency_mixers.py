@@ -278,3 +278,11 @@ def test_greedy_transport_is_a_permutation_moving_salient_blocks_in():
     assert (src.sort(1).values == torch.arange(16)).all()
     assert (src[:, 15] == 0).all()
     assert (greedy_transport(sal, region, xi=1e6) == torch.arange(16)).all()  # moving is too costly: identity
+
+
+def test_missing_pymaxflow_gives_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "maxflow", None)  # makes `import maxflow` raise ImportError
+    with pytest.raises(ImportError, match=r"mixkit\[puzzlemix\]"):
+        mixkit.PuzzleMix()(torch.rand(2, 3, 8, 8), saliency=torch.rand(2, 8, 8))

@@ -26,7 +26,7 @@ from torch import Tensor
 def _maxflow():
     try:
         import maxflow  # type: ignore[import-not-found]
-    except ImportError as err:  # pragma: no cover - depends on the environment
+    except ImportError as err:
         raise ImportError("PuzzleMix's graph cut needs the optional package 'pymaxflow': "
                           "pip install 'mixkit[puzzlemix]' (or pip install 'pymaxflow>=1.3')") from err
     return maxflow
