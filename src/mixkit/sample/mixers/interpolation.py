@@ -45,7 +45,9 @@ def _lerp_scalar(x: Tensor, pairs: Pairs, weight: float) -> Tensor:
         torch.lerp(x[n - s:], x[:s], weight, out=out[n - s:])
         return out
     partner = partner_rows(x, pairs)
-    return torch.lerp(x, partner, weight, out=partner)
+    # index_select does not keep channels-last; write into the gathered copy only when its layout matches
+    out = partner if partner.stride() == x.stride() else torch.empty_like(x)
+    return torch.lerp(x, partner, weight, out=out)
 
 
 @register("none", "baseline", "identity")
