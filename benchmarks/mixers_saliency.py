@@ -1,40 +1,30 @@
-"""Speed of the saliency-guided, structured and learned mixers (prints ratios; not part of the test suite).
+"""Speed of the saliency-guided, structured and learned mixers, next to ``benchmarks/mixers.py``.
 
-Plain mixers (SaliencyMix, GridMix, SmoothMix, AttentiveMix with given feature maps, PuzzleMix with given
-saliency): time per call against the "lerp bound", one ``torch.lerp`` of the batch with a shifted copy of
-itself (the memory traffic any mixer must pay). Model-aware mixers (PuzzleMix with its gradient saliency,
-AttentiveMix, Manifold Mixup, AutoMix, AdAutoMix): time of one training step (``training_step`` + backward)
-against a plain step without mixing on the same small CNN.
+Part 1 (per call, ratio to one ``torch.lerp`` pass, the bound ``benchmarks/mixers.py`` uses): SaliencyMix,
+GridMix, SmoothMix, plus AttentiveMix given feature maps and PuzzleMix given saliency maps (their mixing cost
+without the model). Part 2 (per training step incl. backward, ratio to a plain step without mixing on the same
+small CNN): the model-aware methods, PuzzleMix (gradient saliency), AttentiveMix, Manifold Mixup, AutoMix and
+AdAutoMix, whose cost is dominated by the extra forward/backward passes they need.
 
-    PYTHONPATH=src python benchmarks/mixers_saliency.py [--device cuda] [--batch 128] [--size 32] [--repeat
-    20]
+    python benchmarks/mixers_saliency.py                    # CPU (+ CUDA if present)
+    python benchmarks/mixers_saliency.py --quick --threads 1 --shapes 128x3x32x32
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 
 import mixkit
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mixers import markdown, timeit  # noqa: E402  (the timing helpers of benchmarks/mixers.py)
 
-def timeit(fn, repeat: int, device: torch.device) -> float:
-    """Median seconds per call of ``fn`` after two warm-up calls (synchronising CUDA around each call)."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeat):
-        sync()
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2]
+PLAIN = ("saliencymix", "gridmix", "smoothmix", "smoothmix:shape=circle")
 
 
 class BenchCNN(nn.Module):
@@ -59,65 +49,89 @@ class BenchCNN(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    dev = torch.device(args.device)
-    b, s = args.batch, args.size
-    x = torch.rand(b, 3, s, s, device=dev)
-    y = torch.randint(0, 10, (b,), device=dev)
+def plain_rows(device: torch.device, shape: tuple[int, ...], modes: list[str], repeats: int,
+               warmup: int) -> list[dict]:
+    b, _, h, w = shape
+    x = torch.randn(*shape, device=device)
+    y = torch.randint(0, 10, (b,), device=device)
+    partner, out = torch.roll(x, 1, 0), torch.empty_like(x)
+    ref = timeit(lambda: torch.lerp(x, partner, 0.3, out=out), repeats, warmup, device)
+    base = {"device": str(device), "shape": "x".join(map(str, shape))}
+    rows = [{**base, "method": "reference: lerp(out=preallocated)", "mode": "-", "ms": ref * 1e3,
+             "ratio": 1.0}]
     g = torch.Generator().manual_seed(0)
-    feats = torch.rand(b, 64, max(1, s // 8), max(1, s // 8), device=dev)
-    sal = torch.rand(b, s, s, device=dev)
+    feats = torch.rand(b, 64, max(1, h // 8), max(1, w // 8), device=device)
+    sal = torch.rand(b, h, w, device=device)
+    cases = [(spec, {}) for spec in PLAIN] + [("attentivemix (given features)", {"features": feats}),
+                                              ("puzzlemix (given saliency)", {"saliency": sal})]
+    for spec, kw in cases:
+        for mode in modes:
+            name = spec.split(" ")[0]
+            mixer = mixkit.build(name, mode=mode)
+            t = timeit(lambda m=mixer, kw=kw: m(x, y, generator=g, **kw), repeats, warmup, device)
+            rows.append({**base, "method": spec, "mode": mode, "ms": t * 1e3, "ratio": t / ref})
+    return rows
 
-    shifted = torch.roll(x, 1, 0)
-    lerp_t = timeit(lambda: torch.lerp(x, shifted, 0.3), args.repeat, dev)
-    print(f"device={dev} batch={b} image=3x{s}x{s} threads={args.threads}")
-    print(f"lerp bound: {lerp_t * 1e3:.3f} ms")
-    print(f"{'mixer (plain call)':<34}{'ms/batch':>10}{'x lerp':>9}")
-    plain = {
-        "mixup (reference)": (mixkit.MixUp(mode="elem"), {}),
-        "saliencymix": (mixkit.SaliencyMix(mode="elem"), {}),
-        "gridmix": (mixkit.GridMix(mode="elem"), {}),
-        "smoothmix (square)": (mixkit.SmoothMix(mode="elem"), {}),
-        "smoothmix (circle)": (mixkit.SmoothMix(shape="circle", mode="elem"), {}),
-        "attentivemix (given features)": (mixkit.AttentiveMix(), {"features": feats}),
-        "puzzlemix (given saliency, n=4)": (mixkit.PuzzleMix(blocks=4, mode="elem"), {"saliency": sal}),
-    }
-    for name, (m, kw) in plain.items():
-        t = timeit(lambda m=m, kw=kw: m(x, y, generator=g, **kw), args.repeat, dev)
-        print(f"{name:<34}{t * 1e3:>10.3f}{t / lerp_t:>9.1f}")
 
-    model = BenchCNN().to(dev)
+def step_rows(device: torch.device, shape: tuple[int, ...], repeats: int, warmup: int) -> list[dict]:
+    b = shape[0]
+    x = torch.randn(*shape, device=device)
+    y = torch.randint(0, 10, (b,), device=device)
+    model = BenchCNN(shape[1]).to(device)
+    g = torch.Generator().manual_seed(0)
 
     def plain_step():
         model.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(model(x), y).backward()
 
-    base = timeit(plain_step, args.repeat, dev)
-    print(f"\n{'mixer (training step + backward)':<34}{'ms/step':>10}{'x plain':>9}")
-    print(f"{'no mixing':<34}{base * 1e3:>10.3f}{1.0:>9.2f}")
-    aware = {
-        "puzzlemix (gradient saliency)": mixkit.PuzzleMix(mode="elem"),
-        "attentivemix": mixkit.AttentiveMix(),
-        "manifoldmixup": mixkit.ManifoldMixup(),
-        "automix": mixkit.AutoMix(),
-        "adautomix": mixkit.AdAutoMix(),
-    }
-    for name, m in aware.items():
-        def step(m=m):
+    base_t = timeit(plain_step, repeats, warmup, device)
+    base = {"device": str(device), "shape": "x".join(map(str, shape)), "mode": "step"}
+    rows = [{**base, "method": "reference: training step without mixing", "ms": base_t * 1e3, "ratio": 1.0}]
+    for spec in ("mixup", "puzzlemix:mode=elem", "attentivemix", "manifoldmixup", "automix", "adautomix"):
+        mixer = mixkit.build(spec).to(device)
+
+        def step(m=mixer):
             model.zero_grad(set_to_none=True)
-            m.training_step(model, x, y, generator=g).loss.backward()
-            m.on_step_end(model, 0)
-        t = timeit(step, args.repeat, dev)
-        print(f"{name:<34}{t * 1e3:>10.3f}{t / base:>9.2f}")
+            if isinstance(m, mixkit.ModelAwareMixer):
+                m.training_step(model, x, y, generator=g).loss.backward()
+                m.on_step_end(model, 0)
+            else:
+                o = m(x, y, generator=g)
+                o.loss(model(o.x)).backward()
+
+        t = timeit(step, repeats, warmup, device)
+        rows.append({**base, "method": spec, "ms": t * 1e3, "ratio": t / base_t})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cpu,cuda (default: cpu, plus cuda if available)")
+    p.add_argument("--shapes", default="128x3x32x32", help="e.g. 128x3x32x32,64x3x64x64")
+    p.add_argument("--modes", default="batch,elem")
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    cuda = ["cuda"] if torch.cuda.is_available() else []
+    devices = args.device.split(",") if args.device else ["cpu", *cuda]
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+    modes = [m for m in args.modes.split(",") if m]
+    repeats = args.repeats or (3 if args.quick else 15)
+    warmup = 1 if args.quick else 3
+    rows = []
+    for dev in devices:
+        for shape in shapes:
+            rows += plain_rows(torch.device(dev), shape, modes, repeats, warmup)
+            rows += step_rows(torch.device(dev), shape, repeats, warmup)
+    print(f"mixkit {mixkit.__version__}, torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), "
+          f"median of {repeats} after {warmup} warm-up; 'step' rows: ratio to a training step without mixing")
+    print(markdown(rows))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

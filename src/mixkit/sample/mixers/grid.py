@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..pairing import Pairs, blend_with_partner, select_from_partner
+from ..pairing import Pairs, blend_with_partner
 from ..registry import register
 from .base import Mixer
 
@@ -27,11 +27,11 @@ def cell_index(size: int, cells: int, device: torch.device | None = None) -> Ten
 
 
 def cells_to_pixels(cells: Tensor, height: int, width: int) -> Tensor:
-    """Upsample per-cell values ``[B, n, m]`` to pixels ``[B, height, width]`` (cell of pixel ``(r, c)`` is
-    ``(floor(r n / height), floor(c m / width))``) with one gather."""
-    b, n, m = cells.shape
-    cid = cell_index(height, n, cells.device).view(-1, 1) * m + cell_index(width, m, cells.device).view(1, -1)
-    return cells.reshape(b, n * m)[:, cid]
+    """Upsample per-cell values ``[B, n, m]`` to pixels ``[B, height, width]``: pixel ``(r, c)`` takes cell
+    ``(floor(r n / height), floor(c m / width))``. Two ``index_select`` calls (no interpolation kernel)."""
+    _, n, m = cells.shape
+    rows = cells.index_select(1, cell_index(height, n, cells.device))
+    return rows.index_select(2, cell_index(width, m, cells.device))
 
 
 @register("gridmix")
@@ -43,7 +43,8 @@ class GridMix(Mixer):
     per call. Cells follow ``floor(i * n / H)`` so every pixel belongs to one cell even when ``n`` does not
     divide ``H``. ``lam`` is the exact fraction of pixels kept from the row itself (computed from the cell
     choices and cell areas on the host, O(B n^2)), not the requested one. The cell choices (``[B, n, n]``
-    bits) are drawn from the CPU generator and copied once; the paste is one ``where`` over the batch.
+    bits) are drawn from the CPU generator and copied once; the paste is one ``lerp`` with 0/1 weights (an
+    exact copy, and faster than ``where`` on CPU).
 
     Simplification: the paper adds a local-context loss (a per-cell classification head); that head belongs to
     the model, so mixkit implements only the mixing and the global label rule.
@@ -71,9 +72,9 @@ class GridMix(Mixer):
         cols = torch.bincount(cell_index(w, n), minlength=n).float()
         area = rows.view(n, 1) * cols.view(1, n)
         lam_true = 1.0 - (take.float() * area).sum((1, 2)) / (h * w)
-        take_dev = take.to(x.device, non_blocking=True)
-        mask = cells_to_pixels(take_dev, h, w).unsqueeze(1)  # [B, 1, H, W]
-        return select_from_partner(x, pairs, mask), lam_true
+        take_dev = take.to(x.device, non_blocking=True).to(x.dtype)
+        weight = cells_to_pixels(take_dev, h, w).unsqueeze(1)  # [B, 1, H, W], 0/1: lerp is an exact copy
+        return blend_with_partner(x, pairs, weight), lam_true
 
 
 @register("smoothmix")

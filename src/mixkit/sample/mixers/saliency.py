@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..batch import MixedBatch
 from ..lam import cpu_generator
-from ..pairing import Pairs, select_from_partner
+from ..pairing import Pairs, blend_with_partner
 from ..registry import register
 from ..saliency import peak_location, spectral_residual
 from ..step import StepOutput
@@ -26,11 +26,14 @@ def box_mask_at(centre_row: Tensor, centre_col: Tensor, lam: Tensor, height: int
     (CPU).
     Returns ``(mask [B, H, W] bool, lam_true [B] float32)`` on the device, where ``lam_true = 1 - box area /
     HW``
-    after clipping (CutMix's area correction).
+    after clipping (CutMix's area correction). Sides and span follow :func:`mixkit.sample.masks.sample_boxes`
+    (side ``round(S sqrt(1 - lam))``, span ``[c - side // 2, c - side // 2 + side)``); the centre, however,
+    lives on the device (the argmax of a device saliency map), which the host-side ``Boxes`` of ``masks.py``
+    cannot take without a host synchronisation, hence this device twin of ``place_boxes``.
     """
     device = centre_row.device
     ratio = (1.0 - lam).clamp(0.0, 1.0).sqrt()
-    sizes = torch.stack([(ratio * height).floor(), (ratio * width).floor()], 1).long()
+    sizes = torch.stack([(ratio * height).round(), (ratio * width).round()], 1).long()
     sizes = sizes.to(device, non_blocking=True)
     cut_h, cut_w = sizes.unbind(1)
     y1 = (centre_row - cut_h // 2).clamp(0, height)
@@ -78,7 +81,7 @@ class SaliencyMix(Mixer):
         row, col = peak_location(spectral_residual(x, self.size, self.sigma), h, w)
         idx = pairs.index.to(x.device, non_blocking=True)
         mask, lam_true = box_mask_at(row[idx], col[idx], lam, h, w)
-        return select_from_partner(x, pairs, mask.unsqueeze(1)), lam_true
+        return blend_with_partner(x, pairs, mask.unsqueeze(1).to(x.dtype)), lam_true
 
 
 def features_of(model: nn.Module, x: Tensor) -> Tensor:
@@ -152,9 +155,9 @@ class AttentiveMix(Mixer):
         order = score.argsort(1, descending=True)
         rank = torch.empty_like(order).scatter_(1, order, torch.arange(cells, device=x.device).expand(b, -1))
         take = (rank < k.view(-1, 1)).view(b, fh, fw)
-        mask = cells_to_pixels(take, h, w)
+        mask = cells_to_pixels(take.to(x.dtype), h, w)  # 0/1 weights: lerp is an exact copy
         lam_true = 1.0 - mask.float().mean((1, 2))
-        x_out = select_from_partner(x, pairs, mask.unsqueeze(1))
+        x_out = blend_with_partner(x, pairs, mask.unsqueeze(1))
         return MixedBatch(x=x_out, index=idx, lam=lam_true, y=y, extras={"cells": take})
 
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
