@@ -239,6 +239,10 @@ def test_learned_mixer_errors():
         mixkit.AutoMix(momentum=1.0)
     with pytest.raises(ValueError, match="in_channels"):
         MixBlock(0)
+    with pytest.raises(ValueError, match="own_optimizer=False needs in_channels"):
+        mixkit.AutoMix(own_optimizer=False)
+    assert mixkit.AutoMix().owns_optimizer
+    assert not mixkit.AutoMix(own_optimizer=False, in_channels=4).owns_optimizer
     with pytest.raises(ValueError, match="rank 4"):
         mixkit.AdAutoMix().training_step(TinyNet(), torch.rand(2, 8), torch.arange(2))
 

@@ -147,9 +147,18 @@ class AutoMix(nn.Module):
         self.momentum, self.mask_weight, self.margin, self.lr = float(momentum), float(mask_weight), \
             float(margin), float(lr)
         self.hidden, self.own_optimizer = hidden, bool(own_optimizer)
+        if not self.own_optimizer and in_channels is None:
+            raise ValueError("own_optimizer=False needs in_channels (the channels of forward_features), so "
+                             "the generator's parameters exist when you build your optimizer")
         self.block: MixBlock | None = MixBlock(in_channels, hidden) if in_channels is not None else None
         self.teacher: nn.Module | None = None
         self._optimizer: torch.optim.Optimizer | None = None
+
+    @property
+    def owns_optimizer(self) -> bool:
+        """True when the generator is stepped inside :meth:`training_step` (a training loop must then leave
+        ``mixer.parameters()`` out of its own optimizer; ``mixkit.bench`` reads this flag)."""
+        return self.own_optimizer
 
     # ----------------------------------------------------------------- pieces
     def teacher_of(self, model: nn.Module) -> nn.Module:
