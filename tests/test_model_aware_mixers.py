@@ -77,6 +77,8 @@ def test_manifold_candidates_and_layer_draw_is_reproducible():
     model = Sequence()
     m = mixkit.ManifoldMixup()
     assert m.candidate_layers(model) == ["input", "square", "ident"]  # children except the last
+    nested = nn.Sequential(nn.Sequential(nn.Linear(3, 3), nn.Tanh()), nn.Linear(3, 2))
+    assert m.candidate_layers(nested) == ["input", "0.0", "0.1"]  # descends into the single container
     only_square = mixkit.ManifoldMixup(module_types=[Square], include_input=False)
     assert only_square.candidate_layers(model) == ["square"]
     assert mixkit.ManifoldMixup(module_types="Identity").candidate_layers(model) == ["input", "ident"]

@@ -65,6 +65,18 @@ def mix_hidden(model: nn.Module, layer: str, pairs: Pairs, lam: Tensor) -> Itera
         handle.remove()
 
 
+def _default_layers(model: nn.Module) -> list[str]:
+    """Direct children except the last, each container (``nn.Sequential``/``nn.ModuleList``) replaced by its
+    own children (one level)."""
+    out = []
+    for name, child in list(model.named_children())[:-1]:
+        if isinstance(child, (nn.Sequential, nn.ModuleList)):
+            out += [f"{name}.{n}" for n, _ in child.named_children()]
+        else:
+            out.append(name)
+    return out
+
+
 @register("manifoldmixup", "manifold", "manifold_mixup")
 class ManifoldMixup(Mixer):
     """Manifold Mixup (Verma et al., ICML 2019): pick a layer ``k`` uniformly from the candidates, run the
@@ -74,7 +86,9 @@ class ManifoldMixup(Mixer):
 
     Candidates (names in ``model.named_modules()``): ``layers`` if given; else every sub-module whose class is
     in ``module_types`` (classes or class names); else ``model.manifold_layers`` if the model defines it; else
-    the model's direct children except the last (which usually is the classifier). ``include_input`` adds
+    the model's direct children except the last (which usually is the classifier), each container
+    (``nn.Sequential``/``nn.ModuleList``) replaced by its own children, one level down (a stage list becomes
+    its blocks). ``include_input`` adds
     the input itself (``k = 0``, plain input mixup), as in the paper. Works with any ``nn.Module`` whose
     chosen
     layers return a ``[B, ...]`` tensor.
@@ -122,7 +136,7 @@ class ManifoldMixup(Mixer):
         elif hasattr(model, "manifold_layers"):
             names = list(model.manifold_layers)
         else:
-            names = [n for n, _ in model.named_children()][:-1]
+            names = _default_layers(model)
         want_input = self.include_input or (self.layers is not None and INPUT in self.layers)
         cands = ([INPUT] if want_input else []) + names
         if not cands:
