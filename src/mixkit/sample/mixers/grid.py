@@ -96,7 +96,7 @@ class SmoothMix(Mixer):
     name = "smoothmix"
     paper = ("SmoothMix: a Simple Yet Effective Data Augmentation to Train Robust Classifiers "
              "(Lee et al., CVPRW 2020)")
-    paper_url = "https://openaccess.thecvf.com/content_CVPRW_2020/html/w45/Lee_SmoothMix_A_Simple_Yet_Effective_Data_Augmentation_to_Train_Robust_CVPRW_2020_paper.html"
+    paper_url = "https://paperswithcode.com/paper/smoothmix-a-simple-yet-effective-data"
     min_rank = 4
     max_rank = 4
 
