@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import mixkit
 from mixkit.sample import registry
-from mixkit.sample.graphcut import grid_energy, solve_binary_grids
+from mixkit.sample.graphcut import grid_energy, solve_binary_grids, swap_grids
 from mixkit.sample.mixers.puzzle import block_saliency, greedy_transport
 from mixkit.sample.saliency import peak_location, spectral_residual
 
@@ -117,6 +117,8 @@ def test_bad_arguments_are_named():
         mixkit.PuzzleMix(blocks=3)(torch.rand(2, 3, 8, 8), saliency=torch.rand(2, 8, 8))
     with pytest.raises(ValueError, match="beta"):
         mixkit.PuzzleMix(beta=-1)
+    with pytest.raises(ValueError, match="labels"):
+        mixkit.PuzzleMix(labels=1)
     with pytest.raises(ValueError, match="size"):
         mixkit.SaliencyMix(size=2)
 
@@ -237,7 +239,7 @@ def test_puzzlemix_mask_is_the_brute_force_optimum(gamma):
     for i, (e_min, _) in enumerate(brute_force(unary, horiz, vert)):
         if truncated == 0:
             assert float(e_cut[i]) <= float(e_min) + 1e-5
-        assert torch.equal(out.extras["mask"][i], z[i] & bool(lam[i] < 1))
+        assert torch.equal(out.extras["labels"][i].bool(), z[i] & bool(lam[i] < 1))
     torch.testing.assert_close(out.lam, 1 - out.extras["mask"].float().mean((1, 2)))
 
 
@@ -254,6 +256,34 @@ def test_graph_cut_matches_brute_force_on_random_submodular_energies():
     e = grid_energy(z, unary, horiz, vert)
     for i, (e_min, _) in enumerate(brute_force(unary, horiz, vert)):
         assert abs(float(e[i]) - float(e_min)) < 1e-5
+
+
+def test_three_label_swap_is_a_local_optimum_and_mixes_halves():
+    g = torch.Generator().manual_seed(1)
+    k = 3
+    v = torch.linspace(0, 1, k)
+    smooth = (v.view(-1, 1) - v.view(1, -1)).square()
+    unary = torch.randn(5, 2, 2, k, generator=g)
+    horiz = 0.2 * torch.rand(5, 2, 1, k, k, generator=g) + smooth
+    vert = 0.2 * torch.rand(5, 1, 2, k, k, generator=g) + smooth
+    z, _ = swap_grids(unary, horiz, vert)
+    allz = torch.tensor(list(itertools.product(range(k), repeat=4))).view(-1, 2, 2)
+    n = allz.shape[0]
+    for b in range(5):
+        e = grid_energy(allz, unary[b:b + 1].expand(n, -1, -1, -1), horiz[b:b + 1].expand(n, -1, -1, -1, -1),
+                        vert[b:b + 1].expand(n, -1, -1, -1, -1))
+        ez = float(grid_energy(z[b:b + 1], unary[b:b + 1], horiz[b:b + 1], vert[b:b + 1]))
+        for a, c in itertools.combinations(range(k), 2):  # no single (a, c)-swap move lowers the energy
+            free = (z[b] == a) | (z[b] == c)
+            reachable = ((allz == z[b]) | (free & ((allz == a) | (allz == c)))).flatten(1).all(1)
+            assert ez <= float(e[reachable].min()) + 1e-5
+    x, vals = constant_rows(6, h=12, w=12)
+    sal = torch.rand(6, 12, 12, generator=g) ** 4
+    out = mixkit.PuzzleMix(labels=3, blocks=3, mode="elem")(x, generator=torch.Generator().manual_seed(1),
+                                                            saliency=sal)
+    assert set(out.extras["mask"].unique().tolist()) <= {0.0, 0.5, 1.0}
+    torch.testing.assert_close(out.lam.double(), recovered_lam(out, vals), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.lam, 1 - out.extras["mask"].mean((1, 2)))
 
 
 def test_puzzlemix_follows_saliency():

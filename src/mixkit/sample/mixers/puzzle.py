@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
-from ..graphcut import solve_binary_grids
+from ..graphcut import swap_grids
 from ..lam import cpu_generator
 from ..pairing import Pairs, partner_rows
 from ..registry import register
@@ -93,36 +93,38 @@ def _unblock(blocks: Tensor, n: int, shape: torch.Size) -> Tensor:
 
 @register("puzzlemix", "puzzle")
 class PuzzleMix(Mixer):
-    """PuzzleMix (Kim, Choo & Song, ICML 2020): choose for each of ``n x n`` blocks whether it comes from the
-    row or its partner by minimising
+    """PuzzleMix (Kim, Choo & Song, ICML 2020): give each of ``n x n`` blocks a mixing level
+    ``z_i`` in ``{0, 1/(L-1), ..., 1}`` (the fraction taken from the partner; ``L = labels``) by minimising
 
-        sum_i  -(1 - z_i) s0_i - z_i s1_i - eta log p(z_i; lam)            (saliency data term + label prior)
-      + sum_(i~j)  beta' ([z_i != z_j] + gamma D_ij(z_i, z_j))              (smoothness + boundary
-      discontinuity)
+        sum_i  -(1 - z_i) s0_i - z_i s1_i - eta log p(z_i; lam)        (saliency data term + label prior)
+      + sum_(i~j)  beta' ((z_i - z_j)^2 + gamma D_ij(z_i, z_j))         (smoothness + boundary jump)
 
-    with a graph cut, then move salient blocks of each image into the region it is shown in (transport) and
-    assemble the mixed image. ``s0``/``s1`` are the block-averaged gradient saliencies of the row and its
-    partner (``||dCE/dx||_2`` over channels, scaled to mean 1), ``p(1; lam) = 1 - lam`` with
-    ``lam ~ Beta(alpha, alpha)``, and ``D`` the mean pixel jump across a block boundary for each choice of
-    sources, scaled to mean 1 per row. ``beta' = beta n / 16`` and the transport weight follow the scaling of
-    the authors' release (their saliency sums to 1; here it averages 1, so the terms are multiplied by
-    ``n^2``),
-    with the paper's defaults ``beta = 1.2, gamma = 0.5, eta = 0.2, xi = 0.8``. ``lam`` is the mask mean
-    (fraction of blocks kept from the row itself, exact since blocks have
-    equal size). ``blocks``: blocks per side, an int or an inclusive ``(low, high)`` range drawn per call
-    among the values that divide both ``H`` and ``W``.
+    with graph cuts, then move salient blocks of each image into the region where it is shown (transport)
+    and assemble ``x = (1 - z) * T0(x_i) + z * T1(x_j)`` block-wise. ``s0``/``s1``: block-averaged gradient
+    saliency of the row and its partner (``||dCE/dx||_2`` over channels, scaled to mean 1); ``p(.; lam)``: the
+    binomial prior of the paper (for ``L = 2``: ``p(1) = 1 - lam``), ``lam ~ Beta(alpha, alpha)``; ``D``: mean
+    pixel jump across a block boundary for each choice of sources (blended for intermediate levels), scaled
+    to mean 1 per row. ``beta' = beta n / 16`` and the transport weight follow the scaling of the authors'
+    release (their saliency sums to 1, here it averages 1), with the paper's defaults ``beta = 1.2,
+    gamma = 0.5, eta = 0.2, xi = 0.8``. ``lam`` is the mask mean ``1 - mean(z)`` (exact: blocks have equal
+    size). ``blocks``: blocks per side, an int or an inclusive ``(low, high)`` range drawn per call among the
+    values that divide both ``H`` and ``W``. ``extras``: ``mask`` (``z``, ``[B, n, n]``), ``labels``,
+    ``blocks``, ``truncated_pairs``.
+
+    Solver: ``labels=2`` (default) is solved exactly by one s-t min cut over the whole batch
+    (:mod:`mixkit.sample.graphcut`, pymaxflow); ``labels >= 3`` uses alpha-beta swap moves (each an exact
+    binary cut; ``sweeps`` sweeps), the move the authors' release uses, which reaches a local optimum only.
 
     Named simplifications relative to the paper:
-      * 2 labels solved exactly by one s-t min cut (``mixkit.sample.graphcut``; pymaxflow), instead of the
-        paper's multi-label alpha-expansion with intermediate mixing ratios; non-submodular boundary terms are
-        truncated (the count is in ``extras["truncated_pairs"]``).
-      * Transport by greedy assignment (:func:`greedy_transport`), not the paper's iterative solver.
+      * Non-submodular boundary pairs are truncated (count in ``extras["truncated_pairs"]``).
+      * Transport by greedy assignment (:func:`greedy_transport`), not the authors' iterative solver, and on
+        the label grid (their release can transport on a finer grid).
       * Labelling and transport are one pass each, not alternated; no adversarial input perturbation and no
         clean-loss term.
 
     Use :meth:`training_step` (computes the saliency with one extra forward/backward of the model) or call
     ``mixer(x, y, saliency=...)`` with saliency maps ``[B, H, W]`` of ``x``. The graph cut runs on the host:
-    the ``[B, n, n]`` energies are copied there once per call. ``x``: ``[B, C, H, W]``.
+    the ``[B, n, n, L]`` energies are copied there once per cut. ``x``: ``[B, C, H, W]``.
     """
 
     name = "puzzlemix"
@@ -134,8 +136,13 @@ class PuzzleMix(Mixer):
 
     def __init__(self, alpha: float = 1.0, blocks: int | tuple[int, int] = (2, 4), beta: float = 1.2,
                  gamma: float = 0.5, eta: float = 0.2, xi: float = 0.8, transport: bool = True,
-                 **kwargs) -> None:
+                 labels: int = 2, sweeps: int = 2, **kwargs) -> None:
         super().__init__(alpha, **kwargs)
+        if not isinstance(labels, int) or not 2 <= labels <= 5:
+            raise ValueError(f"labels must be an int in [2, 5] (mixing levels per block), got {labels!r}")
+        if not isinstance(sweeps, int) or sweeps < 1:
+            raise ValueError(f"sweeps must be a positive int, got {sweeps!r}")
+        self.labels, self.sweeps = labels, sweeps
         self.blocks = _parse_range(blocks, "blocks", low=2)
         for key, val in (("beta", beta), ("gamma", gamma), ("eta", eta), ("xi", xi)):
             if not float(val) >= 0:
@@ -153,18 +160,26 @@ class PuzzleMix(Mixer):
 
     def energies(self, x: Tensor, partner: Tensor, s0: Tensor, s1: Tensor, lam: Tensor, n: int
                  ) -> tuple[Tensor, Tensor, Tensor]:
-        """Unary ``[B, n, n, 2]`` and pairwise ``[B, n, n-1, 2, 2]``/``[B, n-1, n, 2, 2]`` label energies."""
-        lam_dev = lam.to(x.device, torch.float32).clamp(1e-4, 1 - 1e-4).view(-1, 1, 1)
-        u0 = -s0 - self.eta * torch.log(lam_dev)
-        u1 = -s1 - self.eta * torch.log1p(-lam_dev)
-        unary = torch.stack([u0, u1], -1)
+        """Unary ``[B, n, n, L]`` and pairwise ``[B, n, n-1, L, L]``/``[B, n-1, n, L, L]`` label energies
+        (``L = labels``; label ``l`` takes the fraction ``v = l / (L - 1)`` of the block from the partner)."""
+        k = self.labels
+        v = torch.linspace(0.0, 1.0, k, device=x.device)  # partner fraction of each label
+        lam_dev = lam.to(x.device, torch.float32).clamp(1e-4, 1 - 1e-4).view(-1, 1, 1, 1)
+        counts = torch.arange(k, device=x.device, dtype=torch.float32)
+        log_binom = (torch.lgamma(torch.tensor(float(k), device=x.device)) - torch.lgamma(counts + 1)
+                     - torch.lgamma(k - counts))
+        log_prior = log_binom + counts * torch.log1p(-lam_dev) + (k - 1 - counts) * torch.log(lam_dev)
+        unary = -(1 - v) * s0.unsqueeze(-1) - v * s1.unsqueeze(-1) - self.eta * log_prior
         smooth = self.beta * n / 16  # the paper's beta / (16 n) at saliency sum 1, rescaled to mean 1
-        potts = smooth * (1.0 - torch.eye(2, device=x.device))
-        if self.gamma > 0:
-            dh, dv = boundary_discontinuity(x, partner, n)
-            return unary, smooth * self.gamma * dh + potts, smooth * self.gamma * dv + potts
+        potts = smooth * (v.view(-1, 1) - v.view(1, -1)).square()
         b = x.shape[0]
-        return unary, potts.expand(b, n, n - 1, 2, 2), potts.expand(b, n - 1, n, 2, 2)
+        if self.gamma > 0:
+            mix = torch.stack([1 - v, v], 1)  # [L, 2]: weight of (own, partner) in each label
+            dh, dv = boundary_discontinuity(x, partner, n)  # [.., 2, 2] -> blend to [.., L, L]
+            dh = torch.einsum("ka,...ab,lb->...kl", mix, dh, mix)
+            dv = torch.einsum("ka,...ab,lb->...kl", mix, dv, mix)
+            return unary, smooth * self.gamma * dh + potts, smooth * self.gamma * dv + potts
+        return unary, potts.expand(b, n, n - 1, k, k), potts.expand(b, n - 1, n, k, k)
 
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
                 saliency: Tensor | None = None) -> MixedBatch:
@@ -185,21 +200,22 @@ class PuzzleMix(Mixer):
         s0 = block_saliency(saliency, n)
         s1 = s0[idx]
         unary, horiz, vert = self.energies(x, partner, s0, s1, lam, n)
-        z, truncated = solve_binary_grids(unary, horiz, vert)
-        z = z & (lam < 1.0).to(z.device).view(-1, 1, 1)  # inactive / self-paired rows stay untouched
-        z = z.flatten(1)  # [B, N] True = block from the partner
+        labels, truncated = swap_grids(unary, horiz, vert, self.sweeps)
+        labels = labels * (lam < 1.0).to(labels.device).view(-1, 1, 1)  # inactive / self-paired rows: own
+        frac = (labels.float() / (self.labels - 1)).flatten(1)  # [B, N] partner fraction of each block
         blocks0, blocks1 = _blocks_view(x, n), _blocks_view(partner, n)
         if self.transport:
-            src0 = greedy_transport(s0.flatten(1), ~z, self.xi)
-            src1 = greedy_transport(s1.flatten(1), z, self.xi)
-            take = src0.view(b, -1, 1, 1, 1).expand_as(blocks0)
-            blocks0 = blocks0.gather(1, take)
+            src0 = greedy_transport(s0.flatten(1), frac < 1, self.xi)
+            src1 = greedy_transport(s1.flatten(1), frac > 0, self.xi)
+            blocks0 = blocks0.gather(1, src0.view(b, -1, 1, 1, 1).expand_as(blocks0))
             blocks1 = blocks1.gather(1, src1.view(b, -1, 1, 1, 1).expand_as(blocks1))
-        mixed = torch.where(z.view(b, -1, 1, 1, 1), blocks1, blocks0)
+        # 0/1 (and 1/2) weights: lerp copies exactly where a block comes from one image
+        mixed = torch.lerp(blocks0, blocks1, frac.to(x.dtype).view(b, -1, 1, 1, 1))
         x_out = _unblock(mixed, n, x.shape).contiguous(memory_format=_memory_format(x))
-        lam_true = 1.0 - z.float().mean(1)
+        lam_true = 1.0 - frac.mean(1)
         return MixedBatch(x=x_out, index=idx, lam=lam_true, y=y,
-                          extras={"mask": z.view(b, n, n), "blocks": n, "truncated_pairs": truncated})
+                          extras={"mask": frac.view(b, n, n), "labels": labels, "blocks": n,
+                                  "truncated_pairs": truncated})
 
     def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
             ) -> tuple[Tensor, Tensor]:  # pragma: no cover - forward is overridden
@@ -218,7 +234,7 @@ class PuzzleMix(Mixer):
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, blocks={self.blocks}, beta={self.beta}, gamma={self.gamma}, "
-                f"eta={self.eta}, xi={self.xi}, transport={self.transport}")
+                f"eta={self.eta}, xi={self.xi}, transport={self.transport}, labels={self.labels}")
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
