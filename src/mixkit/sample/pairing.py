@@ -99,23 +99,6 @@ def blend_with_partner(x: Tensor, pairs: Pairs, weight: Tensor, out: Tensor | No
     return torch.lerp(x, partner, weight, out=out)
 
 
-def select_from_partner(x: Tensor, pairs: Pairs, take_partner: Tensor, out: Tensor | None = None) -> Tensor:
-    """``out = where(take_partner, x[index], x)``; ``take_partner`` broadcasts against ``x`` ([B, 1, ...])."""
-    if out is None:
-        out = torch.empty_like(x)
-    n, s = x.shape[0], pairs.shift
-    if s is not None:
-        if s == 0:
-            out.copy_(x)
-            return out
-        m_head, m_tail = _split_weight(take_partner, n, s)
-        torch.where(m_head, x[s:], x[: n - s], out=out[: n - s])
-        torch.where(m_tail, x[:s], x[n - s :], out=out[n - s :])
-        return out
-    partner = partner_rows(x, pairs)
-    return torch.where(take_partner, partner, x, out=out)
-
-
 def _split_weight(w: Tensor, n: int, s: int) -> tuple[Tensor, Tensor]:
     if w.dim() == 0 or w.shape[0] == 1:
         return w, w

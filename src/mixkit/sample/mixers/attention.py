@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..batch import MixedBatch
 from ..lam import check_alpha, cpu_generator, sample_beta
 from ..masks import box_weight, sample_boxes
-from ..pairing import make_pairs, partner_rows, select_from_partner
+from ..pairing import blend_with_partner, make_pairs, partner_rows
 from ..registry import register
 from ..step import StepOutput
 from ..validate import check_inputs, check_labels
@@ -209,8 +209,9 @@ class TransMix(CutMix):
             check_labels(y, x.shape[0])
         pairs, lam = self.draw(x.shape[0], g)
         boxes = sample_boxes(1.0 - lam, tuple(x.shape[2:]), g, shared=self.mode == "batch")
-        mask = box_weight(boxes, x).bool()
-        x_out = select_from_partner(x, pairs, mask)
+        weight = box_weight(boxes, x)
+        mask = weight.bool()
+        x_out = blend_with_partner(x, pairs, weight)  # lerp with a 0/1 weight: exact copies, no torch.where
         area = (1.0 - boxes.area()).to(x.device, non_blocking=True)
         return MixedBatch(x=x_out, index=pairs.index.to(x.device, non_blocking=True), lam=area, y=y,
                           extras={"partner_mask": mask, "area_lam": area})

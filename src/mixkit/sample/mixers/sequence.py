@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..batch import MixedBatch
 from ..lam import cpu_generator
-from ..pairing import Pairs, partner_rows
+from ..pairing import Pairs, blend_with_partner, partner_rows
 from ..registry import register
 from ..validate import check_inputs, check_labels
 from .base import Mixer
@@ -119,7 +119,7 @@ class SeqMixUp(_SeqMixer):
         both = real & partner_real
         lam_dev = lam.to(x.device, torch.float32, non_blocking=True)
         w = (1.0 - lam_dev).view(-1, 1) * both  # [B, T]: weight of the partner at each position
-        x_out = torch.lerp(x, partner_rows(x, pairs), self._pos_view(w, x).to(x.dtype))
+        x_out = blend_with_partner(x, pairs, self._pos_view(w, x).to(x.dtype))
         n_real = real.sum(1)
         own = (n_real - w.sum(1)) / n_real.clamp_min(1)
         return x_out, torch.where(n_real > 0, own, torch.ones_like(own))
