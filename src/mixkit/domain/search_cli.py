@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .workload_args import add_workload_arguments
+
 
 def add_command(mixture_subparsers) -> None:
     """Register ``mixture search`` on the ``mixture`` sub-parsers."""
@@ -23,14 +25,7 @@ def add_command(mixture_subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--domains",
-        default=None,
-        help="comma list of sources: fortunes:LANG, stdlib, folder:PATH, jsonl:PATH, NAME=... "
-        "(default: fortunes en,de,es,it,ru + stdlib)",
-    )
-    p.add_argument("--max-bytes", type=int, default=1_000_000, help="bytes read per domain (default 1e6)")
-    p.add_argument("--target", default="average", help="'average' or comma list of target domains")
+    add_workload_arguments(p, steps=150, steps_help="steps per proxy run (default 150)")
     p.add_argument("--initial", type=int, default=16, help="random proxy runs to start with (default 16)")
     p.add_argument("--active", type=int, default=16, help="proxy runs chosen by uncertainty (default 16)")
     p.add_argument("--batch", type=int, default=8, help="proxy runs per active round (default 8)")
@@ -53,11 +48,6 @@ def add_command(mixture_subparsers) -> None:
         default=None,
         help="budget of the run the mixture is for (caps apply to it; default: 10x a proxy run)",
     )
-    p.add_argument("--steps", type=int, default=150, help="steps per proxy run (default 150)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--d-model", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
     p.add_argument("--backend", default="loop", choices=("loop", "process", "ray"))
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)

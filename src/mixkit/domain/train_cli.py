@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .workload_args import add_workload_arguments
+
 METHODS = ("static", "uniform", "proportional", "doremi", "odm", "aioli", "aioli-probe", "dga", "rnb")
 
 
@@ -33,19 +35,7 @@ def add_command(mixture_subparsers) -> None:
         default=None,
         help="static mixture: JSON file (a search's recommended.json) or 'a=0.5,b=0.5'",
     )
-    p.add_argument(
-        "--domains",
-        default=None,
-        help="comma list of sources: fortunes:LANG, stdlib, folder:PATH, jsonl:PATH, NAME=... "
-        "(default: fortunes en,de,es,it,ru + stdlib)",
-    )
-    p.add_argument("--max-bytes", type=int, default=1_000_000, help="bytes read per domain (default 1e6)")
-    p.add_argument("--target", default="average", help="'average' or comma list of target domains")
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--d-model", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
+    add_workload_arguments(p, steps=300)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
