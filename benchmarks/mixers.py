@@ -38,14 +38,18 @@ SHAPES = ((256, 3, 32, 32), (128, 3, 224, 224))
 
 
 def default_methods() -> list[str]:
-    """Every registered mixer that is a plain ``(x, y) -> MixedBatch`` mixer and builds with its defaults."""
+    """Every registered plain ``(x, y) -> MixedBatch`` mixer that takes a ``mode`` (the table's two rows).
+
+    Model-aware mixers (see ``benchmarks/mixers_saliency.py``) and mixers marked ``plain = False`` (Mix3D,
+    MixOE: other inputs) are left out.
+    """
     names = []
     for name in registry.names():
         try:
-            mixer = registry.build(name)
+            mixer = registry.build(name, mode="batch")
         except (TypeError, ValueError):
             continue
-        if isinstance(mixer, ModelAwareMixer):
+        if isinstance(mixer, ModelAwareMixer) or not getattr(mixer, "plain", True):
             continue
         names.append(name)
     return names

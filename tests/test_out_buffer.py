@@ -104,3 +104,26 @@ def test_out_with_another_layout_than_x():
             got = mixer(x, generator=torch.Generator().manual_seed(5), out=buf)
             assert got.x is buf
             torch.testing.assert_close(got.x, want.x, rtol=0, atol=0)
+
+
+def test_out_buffer_for_label_aware_and_sequence_mixers():
+    """Regression and sequence mixers override forward; out= must write the same values into the buffer."""
+    import mixkit as mk
+
+    x = torch.randn(9, 6, 4)
+    y = torch.randn(9, 1)
+    lengths = torch.tensor([6, 5, 4, 6, 3, 6, 2, 6, 1])
+    cases = [(mk.CMixup(alpha=1.0, mode="elem"), {"y": y}),
+             (mk.RegMixKNN(alpha=1.0, k=3), {"y": y}),
+             (mk.SeqMixUp(mode="elem"), {"y": torch.arange(9), "lengths": lengths}),
+             (mk.SeqCutMix(mode="elem"), {"y": torch.arange(9), "lengths": lengths})]
+    for mixer, kw in cases:
+        labels = kw.pop("y")
+        ref = mixer(x, labels, generator=torch.Generator().manual_seed(3), **kw)
+        buf = torch.empty_like(x)
+        got = mixer(x, labels, generator=torch.Generator().manual_seed(3), out=buf, **kw)
+        assert got.x.data_ptr() == buf.data_ptr(), type(mixer).__name__
+        torch.testing.assert_close(got.x, ref.x)
+        torch.testing.assert_close(got.lam, ref.lam)
+        with pytest.raises(ValueError, match="out"):
+            mixer(x, labels, generator=torch.Generator().manual_seed(3), out=x[:, :, :2].clone(), **kw)

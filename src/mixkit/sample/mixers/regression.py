@@ -29,7 +29,7 @@ from ..lam import cpu_generator, sample_active, sample_lam
 from ..pairing import Pairs, blend_with_partner
 from ..registry import register
 from ..validate import check_inputs, check_labels
-from .base import Mixer, weight_view
+from .base import Mixer, check_out, weight_view
 
 __all__ = ["CMixup", "RegMixKNN", "kernel_partners", "knn_partners", "select_knn_k", "window_kernel_partners"]
 
@@ -198,13 +198,17 @@ class _PartnerMixer(Mixer):
         raise NotImplementedError
 
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
-                k: int | Tensor | None = None) -> MixedBatch:
+                k: int | Tensor | None = None, out: Tensor | None = None) -> MixedBatch:
+        """Mix ``x`` ``[B, ...]`` with partners chosen from the targets ``y`` ``[B, ...]``; ``out``: optional
+        preallocated result like ``x`` (see :func:`check_out`)."""
         g = cpu_generator(generator)
         if y is None:
             raise ValueError(f"y: {type(self).__name__} chooses partners from the targets; pass y [B, ...]")
         if self.validate:
             check_inputs(x, self.min_rank, self.max_rank)
             check_labels(y, x.shape[0])
+        if out is not None:
+            check_out(out, x)
         n = x.shape[0]
         uniforms = torch.rand(n, generator=g, dtype=torch.float64)
         index = self._partners(x, y, uniforms, k).to(x.device)
@@ -217,7 +221,7 @@ class _PartnerMixer(Mixer):
         lam_dev = lam.to(x.device, torch.float32, non_blocking=True)
         if n == 1:
             lam_dev = torch.ones_like(lam_dev)
-        x_out = blend_with_partner(x, pairs, weight_view(1.0 - lam_dev, x))
+        x_out = blend_with_partner(x, pairs, weight_view(1.0 - lam_dev, x), out)
         return MixedBatch(x=x_out, index=index, lam=lam_dev, y=y,
                           extras={"pairing": self.name, "partners_with_replacement": True})
 

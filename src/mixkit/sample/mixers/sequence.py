@@ -20,7 +20,7 @@ from ..lam import cpu_generator
 from ..pairing import Pairs, blend_with_partner, partner_rows
 from ..registry import register
 from ..validate import check_inputs, check_labels
-from .base import Mixer
+from .base import Mixer, check_out
 
 __all__ = ["SeqCutMix", "SeqMixUp", "real_positions"]
 
@@ -67,14 +67,19 @@ class _SeqMixer(Mixer):
         self.seq_dim = seq_dim
 
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
-                lengths: Tensor | None = None, padding_mask: Tensor | None = None) -> MixedBatch:
+                lengths: Tensor | None = None, padding_mask: Tensor | None = None,
+                out: Tensor | None = None) -> MixedBatch:
         g = cpu_generator(generator)
         if self.validate:
             check_inputs(x, 3)
             check_labels(y, x.shape[0])
+        if out is not None:
+            check_out(out, x)
         real = real_positions(x, self.seq_dim, lengths, padding_mask)
         pairs, lam = self.draw(x.shape[0], g)
         x_out, lam_true = self.mix_sequence(x, real, pairs, lam, g)
+        if out is not None:
+            x_out = out.copy_(x_out)
         return MixedBatch(x=x_out, index=pairs.index.to(x.device, non_blocking=True),
                           lam=lam_true.to(x.device, torch.float32), y=y,
                           extras={"padding_mask": ~real})
