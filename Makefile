@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[bench,dev]"
+	# optional extras whose code paths the suite tests (Hugging Face sources, Ray proxy runs); not fatal
+	-$(PY) -m pip install -q -e ".[hf,ray]"
 	touch $(STAMP)
 
 test: $(STAMP)
