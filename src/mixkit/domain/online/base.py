@@ -207,3 +207,32 @@ def exp_update(p: Tensor, score: Tensor, step_size: float) -> Tensor:
     """Exponentiated-gradient step ``p * exp(step_size * score)`` renormalised, computed in log space."""
     logits = torch.log(p) + step_size * score
     return torch.softmax(logits, dim=0)
+
+
+class GradientSignalMixer(OnlineMixer):
+    """Shared part of the gradient-signal methods (DGA, R&B): every ``every`` steps the loop passes per-domain
+    gradients, a score per domain becomes an exponentiated-gradient proposal, smoothed by an EMA and a floor:
+    ``p = floor_mix(ema * p + (1 - ema) * softmax(log p + step_size * score))``."""
+
+    needs = "grads"
+
+    def __init__(self, domains: Sequence[str], step_size: float, ema: float, floor: float, every: int,
+                 initial_weights: Mapping[str, float] | None = None):
+        super().__init__(domains, initial_weights)
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive int, got {every!r}")
+        self.step_size = check_positive(step_size, "step_size")
+        self.ema = check_fraction(ema, "ema")
+        self.floor = check_fraction(floor, "floor")
+        self.every = every
+
+    def wants_signal(self, step: int) -> bool:
+        """True every ``every`` steps (when the loop should compute the per-domain gradients)."""
+        return step % self.every == 0
+
+    def _smoothed_step(self, scores: Tensor) -> dict[str, float]:
+        """Apply one proposal from ``scores`` ([K] float64) with the EMA and floor; return the new weights."""
+        proposal = exp_update(self._p, scores, self.step_size)
+        self._p = mix_floor(self.ema * self._p + (1 - self.ema) * proposal, self.floor)
+        self.steps_seen += 1
+        return self.weights

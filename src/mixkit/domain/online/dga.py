@@ -18,14 +18,7 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import (
-    OnlineMixer,
-    check_fraction,
-    check_positive,
-    exp_update,
-    mix_floor,
-    small_to_host,
-)
+from mixkit.domain.online.base import GradientSignalMixer, small_to_host
 
 
 def similarity_scores(grads: torch.Tensor, target: torch.Tensor, similarity: str) -> torch.Tensor:
@@ -38,11 +31,9 @@ def similarity_scores(grads: torch.Tensor, target: torch.Tensor, similarity: str
     return torch.where(norms > 0, dots / norms.clamp_min(1e-30), torch.zeros_like(dots))
 
 
-class DGA(OnlineMixer):
+class DGA(GradientSignalMixer):
     """Gradient alignment with a target domain. ``grads_by_domain`` must hold every training domain and
     ``target`` (which may be a training domain or a separate held-out set)."""
-
-    needs = "grads"
 
     def __init__(
         self,
@@ -55,34 +46,20 @@ class DGA(OnlineMixer):
         similarity: str = "cosine",
         initial_weights: Mapping[str, float] | None = None,
     ):
-        super().__init__(domains, initial_weights)
+        super().__init__(domains, step_size, ema, floor, every, initial_weights)
         if not isinstance(target, str) or not target:
             raise ValueError(f"target must be a non-empty domain name, got {target!r}")
         if similarity not in ("cosine", "dot"):
             raise ValueError(f"similarity must be 'cosine' or 'dot', got {similarity!r}")
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive int, got {every!r}")
         self.target = target
-        self.step_size = check_positive(step_size, "step_size")
-        self.ema = check_fraction(ema, "ema")
-        self.floor = check_fraction(floor, "floor")
-        self.every = every
         self.similarity = similarity
-
-    def wants_signal(self, step: int) -> bool:
-        """True every ``every`` steps (when the loop should compute domain and target gradients)."""
-        return step % self.every == 0
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
         """One DGA step from ``grads_by_domain`` (every domain plus ``target``); returns the new weights."""
         keys = list(self.domains) + ([self.target] if self.target not in self.domains else [])
         mat = self._grad_matrix(grads_by_domain, keys)
         target = mat[keys.index(self.target)]
-        scores = similarity_scores(mat[: len(self.domains)], target, self.similarity)
-        proposal = exp_update(self._p, scores, self.step_size)
-        self._p = mix_floor(self.ema * self._p + (1 - self.ema) * proposal, self.floor)
-        self.steps_seen += 1
-        return self.weights
+        return self._smoothed_step(similarity_scores(mat[: len(self.domains)], target, self.similarity))
 
     def state_dict(self) -> dict[str, Any]:
         """Weights and step count (DGA keeps no other state)."""

@@ -20,14 +20,7 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import (
-    OnlineMixer,
-    check_fraction,
-    check_positive,
-    exp_update,
-    mix_floor,
-    small_to_host,
-)
+from mixkit.domain.online.base import GradientSignalMixer, small_to_host
 
 
 def scaled_gram(grads: torch.Tensor) -> torch.Tensor:
@@ -47,10 +40,8 @@ def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
     return torch.where(denom > 0, gram / denom.clamp_min(1e-300), torch.zeros_like(gram))
 
 
-class RnB(OnlineMixer):
+class RnB(GradientSignalMixer):
     """Gram-matrix balancing of domain gradients. ``grads_by_domain`` must hold every domain."""
-
-    needs = "grads"
 
     def __init__(
         self,
@@ -62,31 +53,18 @@ class RnB(OnlineMixer):
         gram: str = "dot",
         initial_weights: Mapping[str, float] | None = None,
     ):
-        super().__init__(domains, initial_weights)
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive int, got {every!r}")
-        self.step_size = check_positive(step_size, "step_size")
-        self.ema = check_fraction(ema, "ema")
-        self.floor = check_fraction(floor, "floor")
+        super().__init__(domains, step_size, ema, floor, every, initial_weights)
         if gram not in ("dot", "cosine"):
             raise ValueError(f"gram must be 'dot' or 'cosine', got {gram!r}")
         self.gram = gram
-        self.every = every
         self.last_gram: torch.Tensor | None = None
-
-    def wants_signal(self, step: int) -> bool:
-        """True every ``every`` steps (when the loop should compute per-domain gradients)."""
-        return step % self.every == 0
 
     def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
         """One Balance step from ``grads_by_domain`` (every domain); returns the new weights."""
         mat = self._grad_matrix(grads_by_domain, self.domains)
         gram = scaled_gram(mat) if self.gram == "dot" else cosine_gram(mat)
         self.last_gram = gram
-        proposal = exp_update(self._p, gram @ self._p, self.step_size)
-        self._p = mix_floor(self.ema * self._p + (1 - self.ema) * proposal, self.floor)
-        self.steps_seen += 1
-        return self.weights
+        return self._smoothed_step(gram @ self._p)
 
     def state_dict(self) -> dict[str, Any]:
         """Weights and step count (the Gram matrix is recomputed each update)."""
