@@ -54,12 +54,7 @@ class Mixer(nn.Module):
     # ----------------------------------------------------------------- the call
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
                 out: Tensor | None = None) -> MixedBatch:
-        g = cpu_generator(generator)
-        if self.validate:
-            check_inputs(x, self.min_rank, self.max_rank)
-            check_labels(y, x.shape[0])
-        if out is not None:
-            check_out(out, x)
+        g = self.check_call(x, y, generator, out)
         pairs, lam = self.draw(x.shape[0], g)
         if out is None:
             x_out, lam_true = self.mix(x, pairs, lam, g)
@@ -74,6 +69,17 @@ class Mixer(nn.Module):
             lam=lam_true.to(x.device, torch.float32, non_blocking=True),
             y=y,
         )
+
+    def check_call(self, x: Tensor, y: Tensor | None, generator: torch.Generator | None,
+                   out: Tensor | None = None) -> torch.Generator | None:
+        """Validate a call (``x`` rank and dtype, labels, ``out``, a CPU generator); return the generator."""
+        g = cpu_generator(generator)
+        if self.validate:
+            check_inputs(x, self.min_rank, self.max_rank)
+            check_labels(y, x.shape[0])
+        if out is not None:
+            check_out(out, x)
+        return g
 
     def draw(self, batch_size: int, generator: torch.Generator | None) -> tuple[Pairs, Tensor]:
         """Partners and the requested ``lam`` ([B] float32, CPU) with inactive and self-paired rows at 1."""

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..batch import MixedBatch
-from ..lam import check_mode, cpu_generator, sample_active
+from ..lam import check_mode, sample_active
 from ..masks import (
     box_weight,
     mix_shared_box,
@@ -32,8 +32,7 @@ from ..masks import (
 )
 from ..pairing import Pairs, blend_with_partner, make_pairs
 from ..registry import register
-from ..validate import check_inputs, check_labels
-from .base import Mixer, check_out
+from .base import Mixer
 
 _SPATIAL_RANKS = "x must be [B, C, L], [B, C, H, W] or [B, C, D, H, W]"
 
@@ -159,12 +158,7 @@ class Cutout(Mixer):
 
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
                 out: Tensor | None = None) -> MixedBatch:
-        g = cpu_generator(generator)
-        if self.validate:
-            check_inputs(x, self.min_rank, self.max_rank)
-            check_labels(y, x.shape[0])
-        if out is not None:
-            check_out(out, x)
+        g = self.check_call(x, y, generator, out)
         n, size = x.shape[0], tuple(x.shape[2:])
         side = self.length if self.length is not None else max(1, round(self.ratio * min(size)))
         active = sample_active(self.prob, torch.arange(n), self.mode, g)
