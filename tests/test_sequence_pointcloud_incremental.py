@@ -158,3 +158,21 @@ def test_adpmix_without_num_classes_and_declared_tasks():
     assert bool((out.lam[:4] <= out.extras["input_lam"][:4] + 1e-6).all())
     assert mixkit.AdpMix.tasks == {"class_incremental"} and mixkit.Mix3D.tasks == {"point_cloud_segmentation"}
     assert mixkit.CMixup.tasks == {"regression"} and mixkit.SeqCutMix.tasks == {"sequence"}
+
+
+@pytest.mark.parametrize("mixer_cls", [mixkit.SeqMixUp, mixkit.SeqCutMix, mixkit.MixUp])
+@pytest.mark.parametrize("pairing", ["roll", "permute"])
+def test_mixers_backpropagate_into_inputs_that_require_grad(mixer_cls, pairing):
+    # token embeddings / hidden features require grad: the out= lerp kernels must not be used then
+    emb = torch.randn(6, 5, 3, requires_grad=True)
+    y = torch.arange(6)
+    kw = {"lengths": torch.tensor([5, 3, 4, 1, 5, 2])} if mixer_cls is not mixkit.MixUp else {}
+    mixed = mixer_cls(alpha=1.0, pairing=pairing)(emb, y, generator=_gen(0), **kw)
+    assert mixed.x.requires_grad
+    mixed.x.sum().backward()
+    # every element flows into the output with total weight 1 (own share + partner shares), so grad sums to N
+    assert emb.grad is not None
+    assert torch.isclose(emb.grad.sum(), torch.tensor(float(emb.numel())), atol=1e-4)
+    with torch.no_grad():
+        again = mixer_cls(alpha=1.0, pairing=pairing)(emb.detach(), y, generator=_gen(0), **kw)
+    assert torch.allclose(mixed.x.detach(), again.x)

@@ -83,7 +83,12 @@ def blend_with_partner(x: Tensor, pairs: Pairs, weight: Tensor, out: Tensor | No
 
     ``weight`` broadcasts against ``x`` ([B, 1, ...] or a scalar tensor) in ``x``'s dtype. With a roll
     pairing this is exactly two ``lerp`` calls over contiguous slices: no gather, no temporary batch.
+    When autograd records (``x`` or ``weight`` requires grad, e.g. token embeddings or hidden features) the
+    ``out=`` kernels cannot be used, so one differentiable ``lerp`` against the gathered partner is taken.
     """
+    if torch.is_grad_enabled() and (x.requires_grad or (isinstance(weight, Tensor) and weight.requires_grad)):
+        blended = torch.lerp(x, partner_rows(x, pairs), weight)
+        return blended if out is None else out.copy_(blended)
     if out is None:
         out = torch.empty_like(x)
     n, s = x.shape[0], pairs.shift

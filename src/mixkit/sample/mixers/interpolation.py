@@ -35,7 +35,14 @@ class MixUp(Mixer):
 
 
 def _lerp_scalar(x: Tensor, pairs: Pairs, weight: float, out: Tensor | None = None) -> Tensor:
-    """``lerp(x, x[index], weight)`` with one Python-float weight (the cheapest kernel), into ``out``."""
+    """``lerp(x, x[index], weight)`` with one Python-float weight (the cheapest kernel), into ``out``.
+
+    When autograd records (``x`` requires grad: hidden features, embeddings) one differentiable ``lerp``
+    is taken instead of the ``out=`` kernels, which autograd refuses.
+    """
+    if torch.is_grad_enabled() and x.requires_grad:
+        blended = torch.lerp(x, partner_rows(x, pairs), weight)
+        return blended if out is None else out.copy_(blended)
     n, s = x.shape[0], pairs.shift
     if s is not None:
         out = torch.empty_like(x) if out is None else out
