@@ -42,6 +42,19 @@ def test_fortune_parser_and_user_folders(tmp_path: Path):
         load_jsonl(j, text_key="body")
 
 
+def test_english_fortunes_skip_copies_of_language_files(tmp_path: Path):
+    """Debian's fortunes-it also installs its files at the top level; they must not count as English."""
+    (tmp_path / "it").mkdir()
+    (tmp_path / "it" / "italia").write_text("una fortuna italiana\n%\nancora una\n")
+    (tmp_path / "italia").write_text("una fortuna italiana\n%\nancora una\n")
+    (tmp_path / "people").write_text("an english fortune\n%\nanother english one\n")
+    (tmp_path / "it" / "people").write_text("gente diversa\n")  # same name, other text: kept as English
+    en = load_fortunes("en", root=tmp_path, val_fraction=0.5)
+    text = bytes(en.train.tolist()) + bytes(en.val.tolist())
+    assert b"english" in text and b"italiana" not in text
+    assert en.n_documents == 2
+
+
 def test_missing_data_says_how_to_get_it(tmp_path: Path):
     with pytest.raises(DataMissingError, match="get-data.sh"):
         load_fortunes("de", root=tmp_path)

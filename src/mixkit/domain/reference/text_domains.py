@@ -99,6 +99,20 @@ def _fortune_files(folder: Path) -> list[Path]:
     return files
 
 
+def _is_language_copy(path: Path) -> bool:
+    """True for a top-level fortune file that is a copy of a language sub-folder's file of the same name.
+
+    Debian's ``fortunes-it`` installs its files both in ``it/`` and at the top level (``italia``, ``leggi``,
+    ``adams``, ...), so the top level alone is not English.
+    """
+    for lang in FORTUNE_LANGUAGES:
+        twin = path.parent / lang / path.name
+        if twin.is_file() and twin.stat().st_size == path.stat().st_size \
+                and twin.read_bytes() == path.read_bytes():
+            return True
+    return False
+
+
 def _missing_fortunes(where: Path) -> DataMissingError:
     return DataMissingError(
         f"fortune files not found at {where}. Install the Debian packages with `bash scripts/get-data.sh` "
@@ -114,7 +128,8 @@ def load_fortunes(
     max_bytes: int | None = 2_000_000,
     seed: int = 0,
 ) -> TextDomain:
-    """Fortunes of one language as a domain: ``"en"`` reads the top-level topic files, ``"de"``, ``"es"``,
+    """Fortunes of one language as a domain: ``"en"`` reads the top-level topic files (minus copies of the
+    language sub-folders' files that some Debian packages also install there), ``"de"``, ``"es"``,
     ``"it"``, ``"ru"`` read that sub-folder. ``.dat``/``.u8`` index files are skipped; each ``%``-separated
     record is a document. ``max_bytes`` caps how much is read (``None`` reads all)."""
     root = Path(root)
@@ -124,6 +139,8 @@ def load_fortunes(
     if not folder.is_dir():
         raise _missing_fortunes(folder)
     files = _fortune_files(folder)
+    if language == "en":
+        files = [f for f in files if not _is_language_copy(f)]
     if not files:
         raise _missing_fortunes(folder)
     docs: list[bytes] = []
