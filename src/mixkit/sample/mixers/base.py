@@ -85,13 +85,19 @@ class Mixer(nn.Module):
         """Partners and the requested ``lam`` ([B] float32, CPU) with inactive and self-paired rows at 1."""
         pairs = make_pairs(batch_size, self.pairing, generator)
         lam = sample_lam(self.alpha, pairs.index, self.mode, generator)
+        return pairs, self.leave_untouched(lam, pairs, generator, 1.0)
+
+    def leave_untouched(self, values: Tensor, pairs: Pairs, generator: torch.Generator | None,
+                        untouched: float) -> Tensor:
+        """``values`` ([B], CPU) with rows that stay unmixed set to ``untouched``: rows switched off by
+        ``prob`` (drawn from ``generator``) and rows paired with themselves."""
         active = sample_active(self.prob, pairs.index, self.mode, generator)
         if active is not None:
-            lam = lam.masked_fill(~active, 1.0)
+            values = values.masked_fill(~active, untouched)
         fixed = pairs.fixed_points()
         if fixed is not None:
-            lam = lam.masked_fill(fixed, 1.0)
-        return pairs, lam
+            values = values.masked_fill(fixed, untouched)
+        return values
 
     def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
             ) -> tuple[Tensor, Tensor]:

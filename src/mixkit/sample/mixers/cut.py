@@ -237,13 +237,7 @@ class ResizeMix(Mixer):
             tau = draws[torch.minimum(torch.arange(n), pairs.index)]
         else:
             tau = draws
-        active = sample_active(self.prob, pairs.index, self.mode, generator)
-        if active is not None:
-            tau = tau.masked_fill(~active, 0.0)
-        fixed = pairs.fixed_points()
-        if fixed is not None:
-            tau = tau.masked_fill(fixed, 0.0)
-        return pairs, tau
+        return pairs, self.leave_untouched(tau, pairs, generator, 0.0)
 
     def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None,
             out: Tensor | None = None) -> tuple[Tensor, Tensor]:
