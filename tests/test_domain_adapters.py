@@ -6,26 +6,12 @@ import json
 import pickle
 
 import pytest
-import torch
 from torch.utils.data import DataLoader
 
+from domain_fakes import Tagged
 from mixkit.domain.adapters import MixtureDataset, MixtureIterableDataset, MixtureTorchSampler
 from mixkit.domain.sampler import MixtureSampler
 from mixkit.domain.sources import JsonlSource, hf_sources, jsonl_sources
-
-
-class Tagged(torch.utils.data.Dataset):
-    """Items are (domain id, index) tensors so a batch shows exactly which keys were read."""
-
-    def __init__(self, tag: int, n: int) -> None:
-        self.tag, self.n = tag, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.tensor([self.tag, i])
-
 
 DATA = {"web": Tagged(0, 40), "code": Tagged(1, 12), "de": Tagged(2, 5)}
 SIZES = {k: len(v) for k, v in DATA.items()}

@@ -6,25 +6,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import torch
 from torch.utils.data import DataLoader
 
+from domain_fakes import Tagged
 from mixkit.domain import MixtureDataset, MixtureSampler, MixtureTorchSampler
 
 
-class Source(torch.utils.data.Dataset):
-    def __init__(self, tag: int, n: int) -> None:
-        self.tag, self.n = tag, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return torch.tensor([self.tag, i])
-
-
 def test_ranks_workers_kill_resume_and_verify_from_counters(tmp_path):
-    data = {"web": Source(0, 64), "code": Source(1, 16), "de": Source(2, 8)}
+    data = {"web": Tagged(0, 64), "code": Tagged(1, 16), "de": Tagged(2, 8)}
     names = list(data)
     sizes = {k: len(v) for k, v in data.items()}
     weights = {"web": 0.5, "code": 0.25, "de": 0.25}
