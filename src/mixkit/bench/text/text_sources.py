@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from mixkit.domain.reference.text_domains import (
+from mixkit.bench.text.text_domains import (
     TextDomain,
     TextDomains,
     load_fortunes,

@@ -1,10 +1,10 @@
 """Reference workload for domain mixing: real multi-domain text, a byte-level GPT and one training
 function that proxy runs (RegMix search) and online methods (DoReMi, ODM, Aioli, DGA, R&B) share."""
 
-from mixkit.domain.reference.byte_gpt import ByteGPT, ByteGPTConfig
-from mixkit.domain.reference.proxy import TextProxy
-from mixkit.domain.reference.sources import DEFAULT_SOURCES, load_source, load_sources
-from mixkit.domain.reference.text_domains import (
+from mixkit.bench.text.byte_gpt import ByteGPT, ByteGPTConfig
+from mixkit.bench.text.proxy import TextProxy
+from mixkit.bench.text.text_sources import DEFAULT_SOURCES, load_source, load_sources
+from mixkit.bench.text.text_domains import (
     DataMissingError,
     TextDomain,
     TextDomains,
@@ -14,7 +14,7 @@ from mixkit.domain.reference.text_domains import (
     load_python_stdlib,
     load_text_folder,
 )
-from mixkit.domain.reference.workload import RunConfig, RunResult, train_mixture
+from mixkit.bench.text.workload import RunConfig, RunResult, train_mixture
 
 __all__ = [
     "DEFAULT_SOURCES",

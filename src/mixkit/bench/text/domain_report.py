@@ -1,5 +1,5 @@
-"""Outputs of ``mixkit mixture search|train``: ``results.json``, ``table.md`` and PNG plots
-in a run folder."""
+"""Outputs of the text-domain evidence (``mixkit mixture search|train``, ``mixkit bench --suite text-domains``):
+``results.json``, ``table.md`` and PNG plots in a run folder."""
 
 from __future__ import annotations
 
@@ -60,12 +60,47 @@ def comparison_table(
     return "\n".join(lines) + "\n"
 
 
+def search_table(
+    report: Mapping[str, Any], names: Sequence[str], regressors: Sequence[str], header: str = ""
+) -> str:
+    """Markdown of a mixture search (a :func:`mixkit.bench.mixture_search.run_search` report): the
+    recommended mixture per regressor with its held-out Spearman, the best observed run, and the held-out
+    Spearman against the number of proxy runs, per arm."""
+    lines = [
+        header,
+        "| regressor | held-out Spearman | predicted target | " + " | ".join(names) + " |",
+        "|" + "---|" * (3 + len(names)),
+    ]
+    for reg, b in report["best"].items():
+        lines.append(
+            f"| {reg} | {b['spearman']:.3f} | {b['predicted']:.4f} | "
+            + " | ".join(f"{b['mixture'][n]:.3f}" for n in names)
+            + " |"
+        )
+    bo = report["best_observed"]
+    lines.append(
+        f"| best observed run ({bo['arm']}) | - | {bo['metric']:.4f} (actual) | "
+        + " | ".join(f"{bo['mixture'][n]:.3f}" for n in names)
+        + " |"
+    )
+    lines += [
+        "",
+        "Held-out Spearman vs proxy runs used:",
+        "",
+        "| arm | runs | " + " | ".join(regressors) + " |",
+        "|" + "---|" * (2 + len(regressors)),
+    ]
+    for arm, pts in report["curve"].items():
+        for p in pts:
+            lines.append(f"| {arm} | {p['n_runs']} | " + " | ".join(f"{p[r]:.3f}" for r in regressors) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_weights_and_losses(
     results: Mapping[str, Sequence[Mapping[str, Any]]], domains: Sequence[str], folder: Path
 ) -> list[str]:
     """``weights.png`` (weights over training, first seed of each method) and ``losses.png``
-    (training loss per
-    domain over steps). Returns the written file names; silently writes nothing if matplotlib is missing."""
+    (training loss per domain over steps). Returns the written file names; silently writes nothing if matplotlib is missing."""
     try:
         import matplotlib
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mixkit.domain.reference.sources import DEFAULT_SOURCES, load_sources
-from mixkit.domain.reference.workload import RunConfig, train_mixture
+from mixkit.bench.text.text_sources import DEFAULT_SOURCES, load_sources
+from mixkit.bench.text.workload import RunConfig, train_mixture
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,8 @@ class TextProxy:
     """Train a small byte GPT on ``mixture`` and return the target validation loss (lower is better).
 
     Calling it returns ``float``; :meth:`run` returns the per-domain losses too. Each process loads the data
-    once (cached) and uses ``threads`` torch threads, so a pool of ``workers``
-    processes fits ``workers`` cores.
+    once (cached) and uses ``threads`` torch threads, so a pool of ``workers`` processes
+    fits ``workers`` cores.
     """
 
     sources: tuple[str, ...] = DEFAULT_SOURCES

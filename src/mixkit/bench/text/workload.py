@@ -1,5 +1,5 @@
 """One training function for the reference workload: a byte-level GPT trained on a stream drawn by
-:class:`mixkit.domain.sampler.MixtureSampler`, with static weights or an online method steering the sampler,
+:class:`mixkit.domain.MixtureSampler`, with static weights or an online method steering the sampler,
 and per-domain validation loss at the end. RegMix proxy runs and the online-method comparison both call
 :func:`train_mixture`, so "equal compute" means the same number of steps x batch x sequence length.
 """
@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mixkit.domain.online.base import OnlineMixer
-from mixkit.domain.reference.byte_gpt import ByteGPT, ByteGPTConfig
-from mixkit.domain.reference.text_domains import TextDomains
+from mixkit.bench.text.byte_gpt import ByteGPT, ByteGPTConfig
+from mixkit.bench.text.text_domains import TextDomains
+from mixkit.domain import MixtureSampler
+from mixkit.domain.online import OnlineMixer
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,6 @@ def clean_weights(weights: Mapping[str, float], tiny: float = 1e-12) -> dict[str
 def make_sampler(sizes: Mapping[str, int], weights: Mapping[str, float], seed: int, batch_size: int = 16):
     """A :class:`MixtureSampler` over ``sizes``. Its block is kept small (``max(256, 4 * batch_size)`` slots)
     because online methods call ``set_weights`` every step and a weight change regenerates the block."""
-    from mixkit.domain.sampler import MixtureSampler
-
     return MixtureSampler(sizes=dict(sizes), weights=clean_weights(weights), seed=seed, rank=0, world_size=1,
                           block_size=max(256, 4 * batch_size))
 

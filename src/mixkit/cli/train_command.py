@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .workload_args import add_workload_arguments
+
+if TYPE_CHECKING:
+    from mixkit.domain.online import OnlineMixer
 
 METHODS = ("static", "uniform", "proportional", "doremi", "odm", "aioli", "aioli-probe", "dga", "rnb")
 
@@ -62,9 +65,8 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
         raise ValueError(f"--weights must be a JSON file or 'name=weight,...', got {text!r}") from None
 
 
-def make_method(name: str, domains: list[str], targets: list[str], steps: int, seed: int):
-    """Default-configured online method by CLI name (settings sized for short runs,
-    documented in the notes)."""
+def make_method(name: str, domains: list[str], targets: list[str], steps: int, seed: int) -> OnlineMixer:
+    """The online method ``name`` with the settings this command uses (sized for short runs)."""
     from mixkit.domain.online import DGA, ODM, Aioli, DoReMi, RnB
 
     if name == "doremi":
@@ -85,17 +87,25 @@ def make_method(name: str, domains: list[str], targets: list[str], steps: int, s
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train every requested method for every seed and write the comparison; returns the exit code."""
+    """Entry point of ``mixkit mixture train``: train, compare and write the outputs."""
+    train(args)
+    return 0
+
+
+def train(args: argparse.Namespace) -> tuple[Path, str]:
+    """Train every requested method for every seed, write the comparison and print it; returns the run
+    folder and the Markdown table (with its header line)."""
     import torch
 
-    from mixkit.domain.reference.report import (
+    from mixkit.bench.text import RunConfig, load_sources, train_mixture
+    from mixkit.bench.text.domain_report import (
         comparison_table,
         plot_weights_and_losses,
         run_folder,
         write_json,
     )
-    from mixkit.domain.reference.sources import load_sources, parse_sources
-    from mixkit.domain.reference.workload import RunConfig, resolve_target, train_mixture
+    from mixkit.bench.text.text_sources import parse_sources
+    from mixkit.bench.text.workload import resolve_target
 
     torch.set_num_threads(args.threads)
     methods = (
@@ -196,4 +206,4 @@ def run(args: argparse.Namespace) -> int:
     plots = plot_weights_and_losses(results, names, folder)
     print(header + table)
     print(f"wrote {folder}/results.json, table.md" + (", " + ", ".join(plots) if plots else ""))
-    return 0
+    return folder, header + table

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mixkit.cli import main
-from mixkit.domain.static import temperature
+from mixkit.domain import temperature
 
 
 def test_plan_prints_shares_and_epochs_and_writes_json_and_png(tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""A known mixing law, ``L(w) = c + k * exp(t . w)`` (+ optional seeded noise), standing in for proxy runs in
-tests and benchmarks: picklable, so it runs through the loop, process-pool and Ray backends alike."""
+"""A known mixing law, ``L(w) = c + k * exp(t . w)`` (the exponential form of Ye et al., "Data Mixing Laws",
+2024; + optional seeded noise), standing in for proxy runs in tests and the ``regmix-active`` bench suite:
+picklable, so it runs through the loop, process-pool and Ray backends alike."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""End-to-end mixture search: held-out runs, initial random runs, uncertainty-driven rounds (optionally a
-random-proposal arm for comparison), regressor fits, and the recommended mixture with its evidence.
+"""The proxy-run pipeline of a RegMix-style mixture search (Liu et al., "RegMix: Data Mixture as Regression
+for Language Model Pre-training", ICLR 2025): held-out runs, initial random runs, uncertainty-driven rounds
+(optionally a random-proposal arm for comparison), regressor fits, and the recommended mixture with its
+evidence. Used by ``mixkit mixture search`` and the ``text-domains`` and ``regmix-active`` bench suites.
 
 ``proxy`` is any picklable ``mixture -> float`` (or ``-> {"target": float, ...}``) function; lower is better.
 """
@@ -9,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mixkit.domain.search.regmix import REGRESSORS, RegMixSearch
-from mixkit.domain.search.runners import run_proxies
+from mixkit.domain.search import RegMixSearch, run_proxies
 
 
 def _metric(value: Any) -> float:
@@ -44,9 +45,8 @@ def run_search(
     round, per arm (``active``, ``random``); ``best``: per regressor, the recommended mixture with predicted
     metric and held-out Spearman; ``recommended``: the best of those by held-out Spearman.
     """
-    for name in (*regressors, active_regressor):
-        if name not in REGRESSORS:
-            raise ValueError(f"regressor must be one of {sorted(REGRESSORS)}, got {name!r}")
+    for name in dict.fromkeys((*regressors, active_regressor)):  # RegMixSearch names the valid regressors
+        RegMixSearch(sizes, total_tokens, max_epochs, temperature, regressor=name, seed=seed)
     if n_holdout < 3 or n_initial < 3:
         raise ValueError(f"n_holdout and n_initial must be >= 3, got {n_holdout}, {n_initial}")
     if batch < 1 or n_active < 0:

@@ -6,19 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .static import (
-    STRATEGIES,
-    Constant,
-    Cooldown,
-    EndUpsample,
-    LinearSchedule,
-    Schedule,
-    StepSchedule,
-    average_weights,
-    strategy,
-)
+if TYPE_CHECKING:
+    from mixkit.domain import Schedule
 
 SCHEDULES = ("constant", "cooldown", "upsample", "linear", "step")
 
@@ -60,7 +51,7 @@ def _sizes(args: argparse.Namespace) -> dict[str, int]:
         name, sep, path = spec.partition("=")
         if not sep:
             raise ValueError(f"--jsonl: expected name=path, got {spec!r}")
-        from .sources import JsonlSource
+        from mixkit.domain import JsonlSource
 
         sizes[name] = len(JsonlSource(path))
     if not sizes:
@@ -70,6 +61,8 @@ def _sizes(args: argparse.Namespace) -> dict[str, int]:
 
 def build_schedule(args: argparse.Namespace, sizes: dict[str, int]) -> Schedule:
     """The schedule the command line describes."""
+    from mixkit.domain import Constant, Cooldown, EndUpsample, LinearSchedule, StepSchedule, strategy
+
     base = strategy(args.strategy, sizes, temperature_=args.temperature, total=args.total,
                     max_epochs=args.max_epochs)
     if args.schedule == "constant":
@@ -93,6 +86,8 @@ def build_schedule(args: argparse.Namespace, sizes: dict[str, int]) -> Schedule:
 
 def plan(schedule: Schedule, sizes: dict[str, int], total: int | None, points: int) -> dict[str, Any]:
     """Shares at ``points`` progress values, the training-average share and epochs per domain."""
+    from mixkit.domain import average_weights
+
     progress = [i / (points - 1) for i in range(points)] if points > 1 else [0.0]
     shares = [schedule.weights_at(p) for p in progress]
     avg = average_weights(schedule)
@@ -171,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_command(mixture_subparsers: Any) -> None:
     """Register ``plan`` under ``mixkit mixture``."""
+    from mixkit.domain import STRATEGIES  # the --strategy choices
+
     p = mixture_subparsers.add_parser(
         "plan", help="per-domain share over training and epochs per domain for a strategy or schedule",
         description="Print (and plot) the per-domain share over training and how many epochs each domain "

@@ -3,9 +3,8 @@ source as a code domain, and user folders / JSONL files.
 
 Every domain becomes a pair of ``uint8`` byte tensors (train, validation), split by *document* (a fortune, a
 source file, a JSONL record) with a seeded shuffle, so no document is in both. A domain is cut into
-fixed-length
-chunks of ``seq_len + 1`` bytes; the chunk count is the domain's size for :class:`MixtureSampler`, and a chunk
-index is what the sampler yields.
+fixed-length chunks of ``seq_len + 1`` bytes; the chunk count is the domain's size for
+:class:`mixkit.domain.MixtureSampler`, and a chunk index is what the sampler yields.
 """
 
 from __future__ import annotations
@@ -45,6 +44,10 @@ class TextDomain:
     train: Tensor
     val: Tensor
     n_documents: int
+
+    def __repr__(self) -> str:
+        return (f"TextDomain(name={self.name!r}, train_bytes={self.train.numel()}, "
+                f"val_bytes={self.val.numel()}, n_documents={self.n_documents})")
 
     def num_chunks(self, seq_len: int, split: str = "train") -> int:
         """Number of non-overlapping ``seq_len + 1``-byte chunks (inputs plus next-byte targets)."""
@@ -236,6 +239,9 @@ class TextDomains:
             if d.num_chunks(seq_len, "train") < 1 or d.num_chunks(seq_len, "val") < 1:
                 raise ValueError(f"domain {d.name!r} is shorter than one chunk of {seq_len + 1} bytes")
 
+    def __repr__(self) -> str:
+        return f"TextDomains(names={self.names}, seq_len={self.seq_len})"
+
     @property
     def names(self) -> list[str]:
         """Domain names in the order used for sampler ids."""
@@ -257,8 +263,8 @@ class TextDomains:
         return data[starts[:, None] + self.offsets].long()
 
     def val_batch(self, domain: str, max_chunks: int, offset: int = 0) -> Tensor:
-        """Validation chunks ``[offset, offset + max_chunks)`` of ``domain`` (a fixed set;
-        clipped to what exists)."""
+        """Validation chunks ``[offset, offset + max_chunks)`` of ``domain`` (a fixed set; clipped to what
+        exists)."""
         total = self.domains[domain].num_chunks(self.seq_len, "val")
         start = min(offset, max(0, total - 1))
         stop = min(start + max_chunks, total)

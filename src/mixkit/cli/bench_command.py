@@ -1,4 +1,17 @@
-"""``mixkit bench`` and ``mixkit gallery`` (loaded by ``mixkit.cli``; heavy imports happen in commands)."""
+"""``mixkit bench`` and ``mixkit gallery``: the evidence for sample and domain mixing.
+
+``mixkit bench`` (``--suite quick``, the default, or ``full``) trains the same image model with every sample
+mixing method. The other suites run the benchmark's studies; options after ``--`` go to the suite::
+
+    mixkit bench --suite text-domains [-- --steps 300 --proxy-steps 100 ...]   # domain mixing on real text
+    mixkit bench --suite calibration [-- --dataset fashion]                   # RankMixup / MixUp calibration
+    mixkit bench --suite regression [-- --quick]                              # C-Mixup, kNN mixup regression
+    mixkit bench --suite label-aware [-- --part ood]                          # MixOE, SeqMix, decoupled, Mix3D
+    mixkit bench --suite regmix-active                                        # active vs random RegMix search
+
+``--results-page PATH`` writes the suite's table into that Markdown page (between its markers).
+Heavy imports happen inside the commands.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +40,21 @@ def _positive(value: str) -> int:
     return n
 
 
+IMAGE_SUITES = ("quick", "full")
+# study suites; each writes its table under its own name as the section key of the results page
+STUDY_SUITES = ("text-domains", "calibration", "regression", "label-aware", "regmix-active")
+
+
 def add_commands(sub: Any) -> None:
+    """Register ``bench`` and ``gallery`` on the top-level sub-parsers."""
     p = sub.add_parser("bench", help="train reference models with each mixing method and compare them",
                        description="Train the same model with every method (same optimizer, schedule, epochs "
                                    "and seeds; only the mixing differs) and write results/<dataset>/<time>/.")
-    p.add_argument("--suite", choices=("quick", "full"), default="quick",
-                   help="defaults for the flags below (quick: Fashion-MNIST subset, small CNN, 4 epochs, "
-                        "2 seeds)")
+    p.add_argument("--suite", choices=(*IMAGE_SUITES, *STUDY_SUITES), default="quick",
+                   help="quick / full: image classification with every sample mixer, defaults for the flags "
+                        "below (quick: Fashion-MNIST subset, small CNN, 4 epochs, 2 seeds); text-domains, "
+                        "calibration, regression, label-aware, regmix-active: the studies, with their own "
+                        "options after '--' (see 'mixkit bench --suite NAME -- --help')")
     p.add_argument("--dataset", help="fashion-mnist, mnist, digits, cifar10, cifar100 or folder:PATH")
     p.add_argument("--data-dir", help="folder holding the dataset files (also: $MIXKIT_DATA)")
     p.add_argument("--methods", nargs="+", metavar="SPEC",
@@ -57,7 +78,12 @@ def add_commands(sub: Any) -> None:
                    help="parallel processes for independent method x seed runs (default: cores; 1 on cuda)")
     p.add_argument("--out", default="results", help="output root (default: results)")
     p.add_argument("--force", action="store_true", help="re-run configurations that already have results")
-    p.set_defaults(func=cmd_bench)
+    p.add_argument("--results-page", metavar="PATH",
+                   help="also write the suite's table into this Markdown page (e.g. docs/results.md), "
+                        "between the markers of its section")
+    p.add_argument("suite_args", nargs=argparse.REMAINDER, metavar="-- SUITE_OPTIONS",
+                   help="options of a study suite, after '--'")
+    p.set_defaults(func=run_bench)
 
     g = sub.add_parser("gallery", help="PNG grid of mixed samples for chosen methods on a chosen dataset")
     g.add_argument("--dataset", default="fashion-mnist")
@@ -66,7 +92,7 @@ def add_commands(sub: Any) -> None:
     g.add_argument("--model", default="cnn", help="(untrained) model handed to model-aware methods")
     g.add_argument("--seed", type=int, default=1234, help="seed of the mixing draws")
     g.add_argument("--out", default="gallery.png")
-    g.set_defaults(func=cmd_gallery)
+    g.set_defaults(func=run_gallery)
 
 
 def machine_description(device: str) -> str:
@@ -85,7 +111,7 @@ def machine_description(device: str) -> str:
 
 
 def _resolve_dataset(args: argparse.Namespace):
-    from .data import DatasetNotFoundError, canonical_name, load_dataset
+    from mixkit.bench.data import DatasetNotFoundError, canonical_name, load_dataset
 
     explicit = args.dataset is not None
     name = canonical_name(args.dataset or "fashion-mnist")
@@ -99,11 +125,89 @@ def _resolve_dataset(args: argparse.Namespace):
         return "digits", load_dataset("digits")
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def run_bench(args: argparse.Namespace) -> int:
+    """Entry point of ``mixkit bench``: an image suite, or a study suite with the options after ``--``."""
+    suite_args = list(args.suite_args or [])
+    if suite_args[:1] == ["--"]:
+        suite_args = suite_args[1:]
+    if args.suite in STUDY_SUITES:
+        return _run_study(args, suite_args)
+    if suite_args:
+        print(f"mixkit bench: unrecognized arguments: {' '.join(suite_args)}", file=sys.stderr)
+        return 2
+    return _run_image_suite(args)
+
+
+def _run_study(args: argparse.Namespace, suite_args: list[str]) -> int:
+    from mixkit.bench.results_page import write_section
+
+    if args.suite == "text-domains":
+        code, table = run_text_domains(suite_args, Path(args.out) / "text-domains")
+    else:
+        from mixkit.bench.studies import run_study
+
+        code, table = run_study(args.suite, suite_args)
+    if code == 0 and args.results_page and table:
+        write_section(args.results_page, args.suite, table)
+        print(f"updated section {args.suite!r} of {args.results_page}")
+    return code
+
+
+def text_domains_parser() -> argparse.ArgumentParser:
+    """Options of ``mixkit bench --suite text-domains``: the workload, the search and the comparison."""
+    from .workload_args import add_workload_arguments
+
+    p = argparse.ArgumentParser(
+        prog="mixkit bench --suite text-domains --",
+        description="Domain mixing on real text (fortunes en/de/es/it/ru + Python stdlib): a RegMix search "
+                    "('mixkit mixture search'), then every online method against uniform, proportional and "
+                    "the recommended mixture at equal compute ('mixkit mixture train --method all').")
+    add_workload_arguments(p, steps=300, steps_help="training steps of each compared run (default 300)")
+    p.add_argument("--proxy-steps", type=int, default=100, help="steps per proxy run of the search (default 100)")
+    p.add_argument("--initial", type=int, default=16, help="random proxy runs to start with (default 16)")
+    p.add_argument("--active", type=int, default=16, help="proxy runs chosen by uncertainty (default 16)")
+    p.add_argument("--holdout", type=int, default=12, help="held-out proxy runs (default 12)")
+    p.add_argument("--batch", type=int, default=8, help="proxy runs per active round (default 8)")
+    p.add_argument("--method", default="all", help="methods compared (default all; see 'mixkit mixture train')")
+    p.add_argument("--seeds", default="0", help="comma list of seeds of the comparison (default 0)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def run_text_domains(argv: list[str], out: Path) -> tuple[int, str]:
+    """``mixkit mixture search`` then ``mixkit mixture train --weights <recommended>`` under ``out``.
+
+    Returns the exit code and the Markdown of both tables (the search's, then the comparison's).
+    """
+    from . import build_parser, search_command, train_command
+
+    a = text_domains_parser().parse_args(argv)
+    workload = ["--max-bytes", str(a.max_bytes), "--target", a.target, "--batch-size", str(a.batch_size),
+                "--seq-len", str(a.seq_len), "--d-model", str(a.d_model), "--layers", str(a.layers)]
+    if a.domains:
+        workload += ["--domains", a.domains]
+    if a.no_progress:
+        workload += ["--no-progress"]
+    parser = build_parser()
+    search_args = parser.parse_args(
+        ["mixture", "search", "--out", str(out), "--steps", str(a.proxy_steps), "--initial", str(a.initial),
+         "--active", str(a.active), "--holdout", str(a.holdout), "--batch", str(a.batch), *workload])
+    _, search_table = search_command.search(search_args)
+    train_args = parser.parse_args(
+        ["mixture", "train", "--method", a.method, "--weights", str(out / "latest-recommended.json"),
+         "--steps", str(a.steps), "--seeds", a.seeds, "--out", str(out), *workload])
+    _, train_table = train_command.train(train_args)
+    table = ("#### Mixture search (RegMix-style, proxy runs)\n\n" + search_table
+             + "\n#### Static and online mixing at equal compute\n\n" + train_table)
+    return 0, table
+
+
+def _run_image_suite(args: argparse.Namespace) -> int:
     import torch
 
-    from .data import DatasetNotFoundError
-    from .report import (
+    from mixkit.bench.data import DatasetNotFoundError
+    from mixkit.bench.results_page import write_section
+    from mixkit.bench.sample_report import (
         aggregate,
         markdown_table,
         plot_curves,
@@ -112,9 +216,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         plot_reliability,
         write_json,
     )
-    from .runner import load_gallery, run_all
-    from .suites import default_methods, suite_settings
-    from .train import RunConfig, build_mixer, method_label
+    from mixkit.bench.runner import load_gallery, run_all
+    from mixkit.bench.suites import default_methods, suite_settings
+    from mixkit.bench.train import RunConfig, build_mixer, method_label
 
     try:
         dataset, full_data = _resolve_dataset(args)
@@ -214,23 +318,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print()
     print(table)
     print(f"wrote {out_dir}/ (results.json, table.md, curves.png, reliability.png, final.png, gallery.png)")
+    if args.results_page:
+        write_section(args.results_page, f"sample-{args.suite}", table)
+        print(f"updated section 'sample-{args.suite}' of {args.results_page}")
     return 0 if any(r["status"] == "ok" for r in rows) else 1
 
 
-def cmd_gallery(args: argparse.Namespace) -> int:
+def run_gallery(args: argparse.Namespace) -> int:
+    """Entry point of ``mixkit gallery``: one PNG grid of mixed samples per method."""
     import torch
 
-    from ..sample import registry
-    from .data import DatasetNotFoundError, load_dataset
-    from .models import build_model
-    from .report import plot_gallery
-    from .train import MethodUnsupported, build_mixer, check_supported, method_label, mixed_samples
+    from mixkit.bench.data import DatasetNotFoundError, load_dataset
+    from mixkit.bench.models import build_model
+    from mixkit.bench.sample_report import plot_gallery
+    from mixkit.bench.train import MethodUnsupported, build_mixer, check_supported, method_label, mixed_samples
 
     try:
         data = load_dataset(args.dataset, args.data_dir)
     except (DatasetNotFoundError, ValueError) as err:
         print(f"mixkit gallery: {err}", file=sys.stderr)
         return 2
+    from mixkit.sample import registry
+
     methods = args.methods or [n for n in registry.names() if n != "none"]
     galleries = []
     for spec in methods:

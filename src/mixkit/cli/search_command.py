@@ -59,14 +59,20 @@ def add_command(mixture_subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the search and write its outputs; returns the exit code."""
+    """Entry point of ``mixkit mixture search``: run the search and write its outputs."""
+    search(args)
+    return 0
+
+
+def search(args: argparse.Namespace) -> tuple[Path, str]:
+    """Run the search, write its outputs, print the table; returns the run folder and the Markdown table."""
     import torch
 
-    from mixkit.domain.reference.proxy import TextProxy
-    from mixkit.domain.reference.report import plot_search_curve, run_folder, write_json
-    from mixkit.domain.reference.sources import parse_sources
-    from mixkit.domain.reference.workload import RunConfig, resolve_target
-    from mixkit.domain.search import run_search
+    from mixkit.bench.mixture_search import run_search
+    from mixkit.bench.text import RunConfig, TextProxy
+    from mixkit.bench.text.domain_report import plot_search_curve, run_folder, search_table, write_json
+    from mixkit.bench.text.text_sources import parse_sources
+    from mixkit.bench.text.workload import resolve_target
 
     torch.set_num_threads(1)
     sources = parse_sources(args.domains)
@@ -125,37 +131,12 @@ def run(args: argparse.Namespace) -> int:
     write_json(folder / "results.json", report)
     write_json(folder / "recommended.json", report["recommended"])
     write_json(Path(args.out) / "latest-recommended.json", report["recommended"])  # stable path for scripts
-    names = list(sizes)
-    lines = [
+    header = (
         f"Proxy: byte GPT d={args.d_model} L={args.layers}, {args.steps} steps x {args.batch_size} x "
         f"{args.seq_len} bytes; target = {args.target} val loss; caps: {args.max_epochs} epochs of "
-        f"{total:.0f} tokens\n",
-        "| regressor | held-out Spearman | predicted target | " + " | ".join(names) + " |",
-        "|" + "---|" * (3 + len(names)),
-    ]
-    for reg, b in report["best"].items():
-        lines.append(
-            f"| {reg} | {b['spearman']:.3f} | {b['predicted']:.4f} | "
-            + " | ".join(f"{b['mixture'][n]:.3f}" for n in names)
-            + " |"
-        )
-    bo = report["best_observed"]
-    lines.append(
-        f"| best observed run ({bo['arm']}) | - | {bo['metric']:.4f} (actual) | "
-        + " | ".join(f"{bo['mixture'][n]:.3f}" for n in names)
-        + " |"
+        f"{total:.0f} tokens\n"
     )
-    lines += [
-        "",
-        "Held-out Spearman vs proxy runs used:",
-        "",
-        "| arm | runs | " + " | ".join(regressors) + " |",
-        "|" + "---|" * (2 + len(regressors)),
-    ]
-    for arm, pts in report["curve"].items():
-        for p in pts:
-            lines.append(f"| {arm} | {p['n_runs']} | " + " | ".join(f"{p[r]:.3f}" for r in regressors) + " |")
-    table = "\n".join(lines) + "\n"
+    table = search_table(report, list(sizes), regressors, header)
     (folder / "table.md").write_text(table)
     plots = plot_search_curve(report["curve"], folder)
     rec = report["recommended"]
@@ -167,4 +148,4 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {folder}/results.json, recommended.json, table.md"
         + (", " + ", ".join(plots) if plots else "")
     )
-    return 0
+    return folder, table

@@ -1,4 +1,4 @@
-"""Reference workload: text-domain loaders, the byte GPT, the training loop driving MixtureSampler with an
+"""Reference text workload: text-domain loaders, the byte GPT, the training loop driving MixtureSampler with an
 online method, exact resume of (sampler, method) together, and the two CLI commands end to end."""
 
 import json
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mixkit.domain.online import ODM, Aioli, DoReMi
-from mixkit.domain.reference import (
+from mixkit.bench.text import (
     ByteGPT,
     ByteGPTConfig,
     DataMissingError,
@@ -18,9 +18,9 @@ from mixkit.domain.reference import (
     load_python_stdlib,
     load_text_folder,
 )
-from mixkit.domain.reference.text_domains import FORTUNES_DIR, parse_fortune_file
-from mixkit.domain.reference.workload import RunConfig, per_domain_mean, train_mixture
-from mixkit.domain.sampler import MixtureSampler
+from mixkit.bench.text.text_domains import FORTUNES_DIR, parse_fortune_file
+from mixkit.bench.text.workload import RunConfig, per_domain_mean, train_mixture
+from mixkit.domain import MixtureSampler
 
 HAVE_FORTUNES = (FORTUNES_DIR / "de").is_dir()
 
@@ -131,7 +131,7 @@ def test_online_method_and_sampler_resume_bit_for_bit():
 
 def _tiny_data():
     g = torch.Generator().manual_seed(0)
-    from mixkit.domain.reference.text_domains import TextDomain
+    from mixkit.bench.text import TextDomain
 
     def dom(name, lo, hi):  # two synthetic "languages" over different byte ranges
         return TextDomain(
