@@ -13,8 +13,9 @@ A "typical implementation" row shows what the usual code costs: CutMix in elem m
 copy of the batch plus a per-element Python loop over boxes (the way timm-like code does it), and MixUp in
 elem mode as ``lam * x + (1 - lam) * x.flip(0)``.
 
-    python benchmarks/mixers.py                       # every registered plain mixer, CPU (+ CUDA if present)
-    python benchmarks/mixers.py --methods mixup,cutmix:alpha=0.4 --quick --threads 1 --json out.json
+    python speed/mixer_speed.py                       # every registered plain mixer, CPU (+ CUDA if present)
+    python speed/mixer_speed.py --methods mixup,cutmix:alpha=0.4 --quick --threads 1 --json out.json
+    python speed/mixer_speed.py --results-page docs/results.md     # table into section 'mixer-speed'
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ from collections.abc import Callable
 import torch
 
 import mixkit
-from mixkit.sample import registry
-from mixkit.sample.step import ModelAwareMixer
+from mixkit.sample import ModelAwareMixer, registry
 
 SHAPES = ((256, 3, 32, 32), (128, 3, 224, 224))
 
@@ -40,7 +40,7 @@ SHAPES = ((256, 3, 32, 32), (128, 3, 224, 224))
 def default_methods() -> list[str]:
     """Every registered plain ``(x, y) -> MixedBatch`` mixer that takes a ``mode`` (the table's two rows).
 
-    Model-aware mixers (see ``benchmarks/mixers_saliency.py``) and mixers marked ``plain = False`` (Mix3D,
+    Model-aware mixers (see ``speed/saliency_mixer_speed.py``) and mixers marked ``plain = False`` (Mix3D,
     MixOE: other inputs) are left out.
     """
     names = []
@@ -193,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-out", action="store_true", help="skip the out=buffer rows")
     p.add_argument("--no-typical", action="store_true", help="skip the typical-implementation rows")
     p.add_argument("--json", default=None, help="save the rows and the machine description to this path")
+    p.add_argument("--results-page", metavar="PATH",
+                   help="also write the table into this Markdown page (e.g. docs/results.md) under section "
+                        "'mixer-speed'")
     args = p.parse_args(argv)
 
     if args.threads is not None:
@@ -216,9 +219,14 @@ def main(argv: list[str] | None = None) -> int:
                "platform": platform.platform(), "processor": platform.processor(),
                "threads": torch.get_num_threads(), "repeats": repeats,
                "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
-    print(f"mixkit {mixkit.__version__}, torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), "
-          f"median of {repeats} after {warmup} warm-up")
+    header = (f"mixkit {mixkit.__version__}, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} CPU thread(s), median of {repeats} after {warmup} warm-up")
+    print(header)
     print(markdown(rows))
+    if args.results_page:
+        from mixkit.bench.results_page import write_section
+
+        write_section(args.results_page, "mixer-speed", header + "\n\n" + markdown(rows))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"machine": machine, "rows": rows}, fh, indent=2)

@@ -1,13 +1,13 @@
-"""Speed of the saliency-guided, structured and learned mixers, next to ``benchmarks/mixers.py``.
+"""Speed of the saliency-guided, structured and learned mixers, next to ``speed/mixer_speed.py``.
 
-Part 1 (per call, ratio to one ``torch.lerp`` pass, the bound ``benchmarks/mixers.py`` uses): SaliencyMix,
+Part 1 (per call, ratio to one ``torch.lerp`` pass, the bound ``speed/mixer_speed.py`` uses): SaliencyMix,
 GridMix, SmoothMix, plus AttentiveMix given feature maps and PuzzleMix given saliency maps (their mixing cost
 without the model). Part 2 (per training step incl. backward, ratio to a plain step without mixing on the same
 small CNN): the model-aware methods, PuzzleMix (gradient saliency), AttentiveMix, Manifold Mixup, AutoMix and
 AdAutoMix, whose cost is dominated by the extra forward/backward passes they need.
 
-    python benchmarks/mixers_saliency.py                    # CPU (+ CUDA if present)
-    python benchmarks/mixers_saliency.py --quick --threads 1 --shapes 128x3x32x32
+    python speed/saliency_mixer_speed.py                    # CPU (+ CUDA if present)
+    python speed/saliency_mixer_speed.py --quick --threads 1 --shapes 128x3x32x32
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch import nn
 import mixkit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mixers import markdown, timeit  # noqa: E402  (the timing helpers of benchmarks/mixers.py)
+from mixer_speed import markdown, timeit  # noqa: E402  (the timing helpers of speed/mixer_speed.py)
 
 PLAIN = ("saliencymix", "gridmix", "smoothmix", "smoothmix:shape=circle")
 
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="fewer repeats (noisier)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--results-page", metavar="PATH",
+                   help="also write the table into this Markdown page (e.g. docs/results.md) under section "
+                        "'saliency-mixer-speed'")
     args = p.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -127,9 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         for shape in shapes:
             rows += plain_rows(torch.device(dev), shape, modes, repeats, warmup)
             rows += step_rows(torch.device(dev), shape, repeats, warmup)
-    print(f"mixkit {mixkit.__version__}, torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), "
-          f"median of {repeats} after {warmup} warm-up; 'step' rows: ratio to a training step without mixing")
+    header = (f"mixkit {mixkit.__version__}, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} CPU thread(s), median of {repeats} after {warmup} warm-up; "
+              "'step' rows: ratio to a training step without mixing")
+    print(header)
     print(markdown(rows))
+    if args.results_page:
+        from mixkit.bench.results_page import write_section
+
+        write_section(args.results_page, "saliency-mixer-speed", header + "\n\n" + markdown(rows))
     return 0
 
 

@@ -7,7 +7,7 @@ typical multilingual mix; Dirichlet(1) random weights, strongly skewed) it print
 target. CPU time of this process is measured (not wall time), so a busy shared machine disturbs the
 figures less. Usage::
 
-    PYTHONPATH=src python benchmarks/sampler.py [--seconds 1] [--batch 65536]
+    python speed/sampler_speed.py [--seconds 1] [--batch 65536] [--results-page docs/results.md]
 """
 
 from __future__ import annotations
@@ -80,32 +80,46 @@ def case(k: int, prof: str, size: int, seconds: float, batch: int, extras: bool)
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="CPU time per figure")
     ap.add_argument("--batch", type=int, default=65536, help="draws per take() in batch mode")
-    args = ap.parse_args()
+    ap.add_argument("--results-page", metavar="PATH",
+                   help="also write the table into this Markdown page (e.g. docs/results.md) under section "
+                        "'sampler-speed'")
+    args = ap.parse_args(argv)
+    lines: list[str] = []
+
+    def emit(line: str = "", **kwargs) -> None:
+        print(line, **kwargs)
+        lines.append(line)
+
     torch.set_num_threads(1)
     machine = platform.processor() or platform.machine()
-    print(f"# MixtureSampler draws per CPU-second, one thread; {machine}, {os.cpu_count()} CPUs visible, "
+    emit(f"# MixtureSampler draws per CPU-second, one thread; {machine}, {os.cpu_count()} CPUs visible, "
           f"numpy {np.__version__}, torch {torch.__version__}; batch={args.batch}")
-    print("| domains | weights | quota M/s | quota / 5M target | iid M/s | schedule only M/s |")
-    print("|---|---|---|---|---|---|")
+    emit("| domains | weights | quota M/s | quota / 5M target | iid M/s | schedule only M/s |")
+    emit("|---|---|---|---|---|---|")
     extras = {}
     for k, size in ((2, 10_000_000), (16, 1_000_000), (1000, 100_000)):
         for prof in ("uniform", "zipf-T3", "dirichlet"):
             r = case(k, prof, size, args.seconds, args.batch, extras=prof == "dirichlet")
-            print(f"| {k} | {prof} | {r['batch_quota'] / 1e6:.2f} | {r['batch_quota'] / TARGET:.2f} | "
+            emit(f"| {k} | {prof} | {r['batch_quota'] / 1e6:.2f} | {r['batch_quota'] / TARGET:.2f} | "
                   f"{r['batch_iid'] / 1e6:.2f} | {r['schedule_only'] / 1e6:.2f} |", flush=True)
             if "per_item" in r:
                 extras[k] = r
-    print()
-    print("| domains (dirichlet) | per-item iteration M/s | set_weights us | set_weights + take(256) us |")
-    print("|---|---|---|---|")
+    emit()
+    emit("| domains (dirichlet) | per-item iteration M/s | set_weights us | set_weights + take(256) us |")
+    emit("|---|---|---|---|")
     for k, r in extras.items():
-        print(f"| {k} | {r['per_item'] / 1e6:.2f} | {r['set_weights_us']:.0f} | "
+        emit(f"| {k} | {r['per_item'] / 1e6:.2f} | {r['set_weights_us']:.0f} | "
               f"{r['set_weights_take_us']:.0f} |")
+    if args.results_page:
+        from mixkit.bench.results_page import write_section
+
+        write_section(args.results_page, "sampler-speed", "\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,9 +1,9 @@
 import json
 
 import pytest
+from bench_fakes import make_fashion_dir
 from PIL import Image
 
-from bench_fakes import make_fashion_dir
 from mixkit.cli import main
 
 PNGS = ("curves.png", "reliability.png", "final.png", "gallery.png")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from bench_fakes import make_cifar_dir, make_fashion_dir, write_idx
+
 from mixkit.bench.data import (
     DatasetNotFoundError,
     ImageDataset,

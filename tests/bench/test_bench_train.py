@@ -1,8 +1,8 @@
 import pytest
 import torch
+from bench_fakes import make_fashion_dir
 from torch import nn
 
-from bench_fakes import make_fashion_dir
 from mixkit.bench import runner
 from mixkit.bench.data import ImageDataset
 from mixkit.bench.models import SmallCNN, TinyViT

@@ -1,5 +1,5 @@
-"""Reference text workload: text-domain loaders, the byte GPT, the training loop driving MixtureSampler with an
-online method, exact resume of (sampler, method) together, and the two CLI commands end to end."""
+"""Reference text workload: text-domain loaders, the byte GPT, the training loop driving MixtureSampler with
+an online method, exact resume of (sampler, method) together, and the two CLI commands end to end."""
 
 import json
 from pathlib import Path
@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from mixkit.domain.online import ODM, Aioli, DoReMi
 from mixkit.bench.text import (
     ByteGPT,
     ByteGPTConfig,
@@ -21,6 +20,7 @@ from mixkit.bench.text import (
 from mixkit.bench.text.text_domains import FORTUNES_DIR, parse_fortune_file
 from mixkit.bench.text.workload import RunConfig, per_domain_mean, train_mixture
 from mixkit.domain import MixtureSampler
+from mixkit.domain.online import ODM, Aioli, DoReMi
 
 HAVE_FORTUNES = (FORTUNES_DIR / "de").is_dir()
 

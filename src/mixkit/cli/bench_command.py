@@ -3,11 +3,11 @@
 ``mixkit bench`` (``--suite quick``, the default, or ``full``) trains the same image model with every sample
 mixing method. The other suites run the benchmark's studies; options after ``--`` go to the suite::
 
-    mixkit bench --suite text-domains [-- --steps 300 --proxy-steps 100 ...]   # domain mixing on real text
-    mixkit bench --suite calibration [-- --dataset fashion]                   # RankMixup / MixUp calibration
-    mixkit bench --suite regression [-- --quick]                              # C-Mixup, kNN mixup regression
-    mixkit bench --suite label-aware [-- --part ood]                          # MixOE, SeqMix, decoupled, Mix3D
-    mixkit bench --suite regmix-active                                        # active vs random RegMix search
+    mixkit bench --suite text-domains [-- --steps 300 --proxy-steps 100]  # domain mixing on real text
+    mixkit bench --suite calibration [-- --dataset fashion]              # RankMixup / MixUp calibration
+    mixkit bench --suite regression [-- --quick]                         # C-Mixup, kNN mixup regression
+    mixkit bench --suite label-aware [-- --part ood]                     # MixOE, SeqMix, decoupled, Mix3D
+    mixkit bench --suite regmix-active                                   # active vs random RegMix search
 
 ``--results-page PATH`` writes the suite's table into that Markdown page (between its markers).
 Heavy imports happen inside the commands.
@@ -22,6 +22,8 @@ import platform
 import sys
 from pathlib import Path
 from typing import Any
+
+from mixkit.bench.studies import STUDIES
 
 
 def _subset(value: str) -> int | None:
@@ -42,7 +44,7 @@ def _positive(value: str) -> int:
 
 IMAGE_SUITES = ("quick", "full")
 # study suites; each writes its table under its own name as the section key of the results page
-STUDY_SUITES = ("text-domains", "calibration", "regression", "label-aware", "regmix-active")
+STUDY_SUITES = ("text-domains", *STUDIES)
 
 
 def add_commands(sub: Any) -> None:
@@ -163,12 +165,14 @@ def text_domains_parser() -> argparse.ArgumentParser:
                     "('mixkit mixture search'), then every online method against uniform, proportional and "
                     "the recommended mixture at equal compute ('mixkit mixture train --method all').")
     add_workload_arguments(p, steps=300, steps_help="training steps of each compared run (default 300)")
-    p.add_argument("--proxy-steps", type=int, default=100, help="steps per proxy run of the search (default 100)")
+    p.add_argument("--proxy-steps", type=int, default=100,
+                   help="steps per proxy run of the search (default 100)")
     p.add_argument("--initial", type=int, default=16, help="random proxy runs to start with (default 16)")
     p.add_argument("--active", type=int, default=16, help="proxy runs chosen by uncertainty (default 16)")
     p.add_argument("--holdout", type=int, default=12, help="held-out proxy runs (default 12)")
     p.add_argument("--batch", type=int, default=8, help="proxy runs per active round (default 8)")
-    p.add_argument("--method", default="all", help="methods compared (default all; see 'mixkit mixture train')")
+    p.add_argument("--method", default="all",
+                   help="methods compared (default all; see 'mixkit mixture train')")
     p.add_argument("--seeds", default="0", help="comma list of seeds of the comparison (default 0)")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -207,6 +211,7 @@ def _run_image_suite(args: argparse.Namespace) -> int:
 
     from mixkit.bench.data import DatasetNotFoundError
     from mixkit.bench.results_page import write_section
+    from mixkit.bench.runner import load_gallery, run_all
     from mixkit.bench.sample_report import (
         aggregate,
         markdown_table,
@@ -216,7 +221,6 @@ def _run_image_suite(args: argparse.Namespace) -> int:
         plot_reliability,
         write_json,
     )
-    from mixkit.bench.runner import load_gallery, run_all
     from mixkit.bench.suites import default_methods, suite_settings
     from mixkit.bench.train import RunConfig, build_mixer, method_label
 
@@ -331,7 +335,13 @@ def run_gallery(args: argparse.Namespace) -> int:
     from mixkit.bench.data import DatasetNotFoundError, load_dataset
     from mixkit.bench.models import build_model
     from mixkit.bench.sample_report import plot_gallery
-    from mixkit.bench.train import MethodUnsupported, build_mixer, check_supported, method_label, mixed_samples
+    from mixkit.bench.train import (
+        MethodUnsupported,
+        build_mixer,
+        check_supported,
+        method_label,
+        mixed_samples,
+    )
 
     try:
         data = load_dataset(args.dataset, args.data_dir)

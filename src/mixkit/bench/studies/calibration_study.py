@@ -5,7 +5,8 @@ seeds for every method; only the training step differs. Datasets: sklearn's bund
 default) or a Fashion-MNIST subset (``--dataset fashion``, read from the Debian package's IDX files in
 /usr/share/datasets/fashion-mnist).
 
-    PYTHONPATH=src python benchmarks/calibration.py [--dataset digits|fashion] [--seeds 3] [--epochs 15]
+    mixkit bench --suite calibration [-- --dataset digits|fashion --seeds 3 --epochs 15]
+    python -m mixkit.bench.studies.calibration_study [--dataset digits|fashion] [--seeds 3] [--epochs 15]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch import Tensor
 import mixkit
 from mixkit.bench.metrics import expected_calibration_error, nll
 from mixkit.bench.models import SmallCNN
-from mixkit.sample.step import ModelAwareMixer
+from mixkit.sample import ModelAwareMixer
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -86,15 +87,17 @@ def run(method: str, data: dict, seed: int, epochs: int, batch_size: int = 64) -
             "time": train_s}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> str:
+    """Run the study (options as on the command line); prints and returns the Markdown table."""
+    p = argparse.ArgumentParser(prog="mixkit bench --suite calibration --",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--dataset", choices=("digits", "fashion"), default="digits")
     p.add_argument("--fashion-n", type=int, default=6000,
                    help="Fashion-MNIST images used (5/6 train, 1/6 test)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     x, y = load_digits() if a.dataset == "digits" else load_fashion(a.fashion_n)
     methods = ("none", "mixup", "rankmixup_mndcg", "rankmixup_mrl")
@@ -109,17 +112,18 @@ def main() -> None:
             r = res[m][-1]
             print(f"  seed {seed} {m}: acc {r['acc']:.2f} nll {r['nll']:.3f} ece {r['ece']:.2f} "
                   f"({r['time']:.1f} s)", flush=True)
-    print(f"\n### {a.dataset}: SmallCNN, {a.epochs} epochs, {a.seeds} seeds (mean ± std)\n")
-    print("| method | top-1 % | NLL | ECE % (15 bins) | train s |")
-    print("|---|---|---|---|---|")
+    lines = [f"### {a.dataset}: SmallCNN, {a.epochs} epochs, {a.seeds} seeds (mean ± std)", "",
+             "| method | top-1 % | NLL | ECE % (15 bins) | train s |", "|---|---|---|---|---|"]
     for m in methods:
         cols = []
         for key, fmt in (("acc", ".2f"), ("nll", ".3f"), ("ece", ".2f"), ("time", ".1f")):
             t = torch.tensor([r[key] for r in res[m]])
             std = float(t.std()) if len(t) > 1 else 0.0
             cols.append(f"{float(t.mean()):{fmt}} ± {std:{fmt}}")
-        print(f"| {m} | " + " | ".join(cols) + " |")
+        lines.append(f"| {m} | " + " | ".join(cols) + " |")
+    print("\n" + "\n".join(lines))
     print(f"\nwall time {time.perf_counter() - t0:.0f} s, torch {torch.__version__}, threads {a.threads}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Measured evidence for the label-aware methods (issue 6): small, seeded, CPU-sized experiments.
+"""Measured evidence for the label-aware methods: small, seeded, CPU-sized experiments.
 
-Parts (each about 1-2 minutes on one CPU core with the defaults):
+Parts:
 
 * ``ood``: MixOE (Zhang et al., WACV 2023) for out-of-distribution detection. In-distribution (ID) =
   Fashion-MNIST classes 0-4; held-out OOD test = Fashion-MNIST classes 5-9 (test images); training
@@ -13,8 +13,8 @@ Parts (each about 1-2 minutes on one CPU core with the defaults):
 * ``mix3d``: synthetic point-cloud part segmentation; none vs Mix3D (Nekrasov et al., 3DV 2021).
   Metrics: per-point accuracy, mIoU on held-out scenes.
 
-Run: ``PYTHONPATH=src python benchmarks/label_evidence.py --part all --seeds 0 1``. Prints Markdown tables
-(mean ± std over seeds).
+Run: ``mixkit bench --suite label-aware [-- --part all --seeds 0 1]`` (or
+``python -m mixkit.bench.studies.label_aware_study``). Prints Markdown tables (mean ± std over seeds).
 """
 
 from __future__ import annotations
@@ -46,13 +46,15 @@ def fmt(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
 
 
 def print_table(title: str, columns: list[tuple[str, float, int]], rows: dict[str, dict[str, list[float]]]
-                ) -> None:
-    """``columns``: (metric key, scale, digits); ``rows``: method -> metric -> per-seed values."""
-    print(f"\n### {title}\n")
-    print("| method | " + " | ".join(c for c, _, _ in columns) + " |")
-    print("|---" * (len(columns) + 1) + "|")
+                ) -> str:
+    """Print and return the Markdown table. ``columns``: (metric key, scale, digits); ``rows``: method ->
+    metric -> per-seed values."""
+    lines = [f"### {title}", "", "| method | " + " | ".join(c for c, _, _ in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
     for method, metrics in rows.items():
-        print(f"| {method} | " + " | ".join(fmt(metrics[c], s, d) for c, s, d in columns) + " |")
+        lines.append(f"| {method} | " + " | ".join(fmt(metrics[c], s, d) for c, s, d in columns) + " |")
+    print("\n" + "\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 def batches(n: int, batch_size: int, g: torch.Generator):
@@ -94,7 +96,7 @@ def fpr_at_95_tpr(pos: Tensor, neg: Tensor) -> float:
 # ------------------------------------------------------------------------------------------------- ood
 
 
-def run_ood(seeds: list[int], train_size: int, epochs: int, width: int) -> None:
+def run_ood(seeds: list[int], train_size: int, epochs: int, width: int) -> str:
     fm = load_dataset("fashion-mnist")
     id_train = fm.train_y < 5
     tx, ty = fm.train_x[id_train], fm.train_y[id_train]
@@ -151,10 +153,11 @@ def run_ood(seeds: list[int], train_size: int, epochs: int, width: int) -> None:
             r["ID top-1 %"].append(top1(z_id, y_id_test))
             r["AUROC %"].append(auroc(s_id, s_ood))
             r["FPR@95TPR %"].append(fpr_at_95_tpr(s_id, s_ood))
-    print_table(f"OOD detection (ID: Fashion-MNIST 0-4, {train_size} train images, OOD: Fashion-MNIST 5-9 "
-                f"test; outliers: sklearn digits; SmallCNN width {width}, {epochs} epochs; seeds {seeds})",
-                [("ID top-1 %", 100, 1), ("AUROC %", 100, 1),
-                 ("FPR@95TPR %", 100, 1)], rows)
+    return print_table(
+        f"OOD detection (ID: Fashion-MNIST 0-4, {train_size} train images, OOD: Fashion-MNIST 5-9 "
+        f"test; outliers: sklearn digits; SmallCNN width {width}, {epochs} epochs; seeds {seeds})",
+        [("ID top-1 %", 100, 1), ("AUROC %", 100, 1),
+         ("FPR@95TPR %", 100, 1)], rows)
 
 
 # -------------------------------------------------------------------------------------------- sequence
@@ -170,7 +173,7 @@ LANGUAGES = ("en", "de", "es", "it", "ru")
 
 def fortune_records(language: str) -> list[bytes]:
     """``%``-separated records of one language (``.dat``/``.u8`` index files skipped)."""
-    from mixkit.domain.reference.text_domains import parse_fortune_file
+    from mixkit.bench.text.text_domains import parse_fortune_file
 
     if language == "en":
         files = [FORTUNES / t for t in ENGLISH_TOPICS if (FORTUNES / t).is_file()]
@@ -226,7 +229,7 @@ class ByteConvClassifier(nn.Module):
         return self.classify(self.embed(x), mask)
 
 
-def run_sequence(seeds: list[int], per_class_train: int, epochs: int, seq_len: int = 64) -> None:
+def run_sequence(seeds: list[int], per_class_train: int, epochs: int, seq_len: int = 64) -> str:
     methods = ["none", "SeqMixUp", "SeqCutMix"]
     rows: dict[str, dict[str, list[float]]] = {m: {"top-1 %": [], "ECE %": [], "NLL": []} for m in methods}
     bs = 64
@@ -257,15 +260,16 @@ def run_sequence(seeds: list[int], per_class_train: int, epochs: int, seq_len: i
             r["top-1 %"].append(top1(z, yte))
             r["ECE %"].append(expected_calibration_error(z, yte).ece)
             r["NLL"].append(nll(z, yte))
-    print_table(f"Language ID on Debian fortunes ({', '.join(LANGUAGES)}; {per_class_train} train / 200 test "
-                f"records per language, first {seq_len} bytes, real lengths; byte conv classifier, {epochs} "
-                f"epochs; seeds {seeds})", [("top-1 %", 100, 1), ("ECE %", 100, 1), ("NLL", 1, 3)], rows)
+    return print_table(
+        f"Language ID on Debian fortunes ({', '.join(LANGUAGES)}; {per_class_train} train / 200 test "
+        f"records per language, first {seq_len} bytes, real lengths; byte conv classifier, {epochs} "
+        f"epochs; seeds {seeds})", [("top-1 %", 100, 1), ("ECE %", 100, 1), ("NLL", 1, 3)], rows)
 
 
 # ------------------------------------------------------------------------------------------- decoupled
 
 
-def run_decoupled(seeds: list[int], train_size: int, epochs: int, width: int, eta: float = 0.1) -> None:
+def run_decoupled(seeds: list[int], train_size: int, epochs: int, width: int, eta: float = 0.1) -> str:
     fm = load_dataset("fashion-mnist")
     x_test, y_test = fm.normalize(fm.test_x[:2000]), fm.test_y[:2000]
     methods = ["none", "MixUp", "MixUp + decoupled", "CutMix", "CutMix + decoupled"]
@@ -302,9 +306,10 @@ def run_decoupled(seeds: list[int], train_size: int, epochs: int, width: int, et
             r["top-1 %"].append(top1(z, y_test))
             r["NLL"].append(nll(z, y_test))
             r["ECE %"].append(expected_calibration_error(z, y_test).ece)
-    print_table(f"Decoupled Mixup (eta {eta}) on Fashion-MNIST ({train_size} train images, first 2,000 test "
-                f"images; SmallCNN width {width}, {epochs} epochs; seeds {seeds})",
-                [("top-1 %", 100, 1), ("NLL", 1, 3), ("ECE %", 100, 1)], rows)
+    return print_table(
+        f"Decoupled Mixup (eta {eta}) on Fashion-MNIST ({train_size} train images, first 2,000 test "
+        f"images; SmallCNN width {width}, {epochs} epochs; seeds {seeds})",
+        [("top-1 %", 100, 1), ("NLL", 1, 3), ("ECE %", 100, 1)], rows)
 
 
 # ----------------------------------------------------------------------------------------------- mix3d
@@ -382,7 +387,7 @@ def miou(pred: Tensor, y: Tensor, k: int) -> float:
     return sum(ious) / len(ious)
 
 
-def run_mix3d(seeds: list[int], train_scenes: int, epochs: int, n_points: int = 256) -> None:
+def run_mix3d(seeds: list[int], train_scenes: int, epochs: int, n_points: int = 256) -> str:
     k = len(PRIMITIVES)
     methods = ["none", "Mix3D"]
     cols = ["acc %", "mIoU %", "floating acc %", "floating mIoU %"]
@@ -415,16 +420,17 @@ def run_mix3d(seeds: list[int], train_scenes: int, epochs: int, n_points: int = 
                     pred = model(xe).argmax(-1)
                     rows[method][f"{tag}acc %"].append(float((pred == ye).float().mean()))
                     rows[method][f"{tag}mIoU %"].append(miou(pred, ye, k))
-    print_table(f"Synthetic point-cloud segmentation (floor + 1-2 spheres/cubes, {n_points} points, classes "
-                f"{', '.join(PRIMITIVES)}; {train_scenes} train / 200 held-out scenes; floating = held-out "
-                f"scenes with objects lifted off the floor; tiny PointNet, {epochs} epochs; seeds {seeds})",
-                [(c, 100, 1) for c in cols], rows)
+    return print_table(
+        f"Synthetic point-cloud segmentation (floor + 1-2 spheres/cubes, {n_points} points, classes "
+        f"{', '.join(PRIMITIVES)}; {train_scenes} train / 200 held-out scenes; floating = held-out "
+        f"scenes with objects lifted off the floor; tiny PointNet, {epochs} epochs; seeds {seeds})",
+        [(c, 100, 1) for c in cols], rows)
 
 
 # ------------------------------------------------------------------------------------------------ main
 
 
-PARTS: dict[str, Callable[[argparse.Namespace], None]] = {
+PARTS: dict[str, Callable[[argparse.Namespace], str]] = {
     "ood": lambda a: run_ood(a.seeds, a.ood_train, a.ood_epochs, a.width),
     "sequence": lambda a: run_sequence(a.seeds, a.seq_train, a.seq_epochs),
     "decoupled": lambda a: run_decoupled(a.seeds, a.dec_train, a.dec_epochs, a.width),
@@ -432,8 +438,10 @@ PARTS: dict[str, Callable[[argparse.Namespace], None]] = {
 }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> str:
+    """Run the chosen parts (options as on the command line); returns their Markdown tables."""
+    p = argparse.ArgumentParser(prog="mixkit bench --suite label-aware --",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--part", choices=[*PARTS, "all"], default="all")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--threads", type=int, default=1)
@@ -446,13 +454,15 @@ def main() -> None:
     p.add_argument("--dec-epochs", type=int, default=4)
     p.add_argument("--m3-train", type=int, default=400, help="training scenes")
     p.add_argument("--m3-epochs", type=int, default=15)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
+    tables = []
     for name, fn in PARTS.items():
         if a.part in (name, "all"):
             t0 = time.perf_counter()
-            fn(a)
+            tables.append(fn(a))
             print(f"\n({name}: {time.perf_counter() - t0:.0f} s on {a.threads} thread(s))")
+    return "\n".join(tables)
 
 
 if __name__ == "__main__":

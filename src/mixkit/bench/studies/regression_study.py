@@ -6,7 +6,8 @@ epochs and seeds for every method; only the mixer differs. Hyper-parameters that
 bandwidth, the kNN mixer's per-example k) are chosen on a validation split with the training data of that
 seed, as the papers do. Targets are standardised for training; RMSE is reported in original target units.
 
-    PYTHONPATH=src python benchmarks/regression.py [--seeds 5] [--epochs 60] [--quick]
+    mixkit bench --suite regression [-- --seeds 5 --epochs 60 --quick]
+    python -m mixkit.bench.studies.regression_study [--seeds 5] [--epochs 60] [--quick]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 import mixkit
-from mixkit.sample.mixers.regression import select_knn_k
+from mixkit.sample import select_knn_k
 
 
 def load_diabetes() -> tuple[Tensor, Tensor]:
@@ -119,13 +120,14 @@ def table(name: str, results: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> str:
+    """Run the study (options as on the command line); prints and returns the Markdown tables."""
+    p = argparse.ArgumentParser(prog="mixkit bench --suite regression --", description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--quick", action="store_true", help="2 seeds, 20 epochs (smoke run)")
     p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     seeds, epochs = (2, 20) if a.quick else (a.seeds, a.epochs)
     t0 = time.perf_counter()
@@ -136,6 +138,7 @@ def main() -> None:
     print("\n\n".join(out))
     print(f"\nwall time {time.perf_counter() - t0:.0f} s, torch {torch.__version__}, threads {a.threads}, "
           f"epochs {epochs}, seeds {seeds}")
+    return "\n\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

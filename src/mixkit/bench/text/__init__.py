@@ -3,7 +3,6 @@ function that proxy runs (RegMix search) and online methods (DoReMi, ODM, Aioli,
 
 from mixkit.bench.text.byte_gpt import ByteGPT, ByteGPTConfig
 from mixkit.bench.text.proxy import TextProxy
-from mixkit.bench.text.text_sources import DEFAULT_SOURCES, load_source, load_sources
 from mixkit.bench.text.text_domains import (
     DataMissingError,
     TextDomain,
@@ -14,6 +13,7 @@ from mixkit.bench.text.text_domains import (
     load_python_stdlib,
     load_text_folder,
 )
+from mixkit.bench.text.text_sources import DEFAULT_SOURCES, load_source, load_sources
 from mixkit.bench.text.workload import RunConfig, RunResult, train_mixture
 
 __all__ = [

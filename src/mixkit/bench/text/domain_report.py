@@ -1,5 +1,5 @@
-"""Outputs of the text-domain evidence (``mixkit mixture search|train``, ``mixkit bench --suite text-domains``):
-``results.json``, ``table.md`` and PNG plots in a run folder."""
+"""Outputs of the text-domain evidence (``mixkit mixture search|train``,
+``mixkit bench --suite text-domains``): ``results.json``, ``table.md`` and PNG plots in a run folder."""
 
 from __future__ import annotations
 
@@ -100,7 +100,8 @@ def plot_weights_and_losses(
     results: Mapping[str, Sequence[Mapping[str, Any]]], domains: Sequence[str], folder: Path
 ) -> list[str]:
     """``weights.png`` (weights over training, first seed of each method) and ``losses.png``
-    (training loss per domain over steps). Returns the written file names; silently writes nothing if matplotlib is missing."""
+    (training loss per domain over steps). Returns the written file names; silently writes nothing if
+    matplotlib is missing."""
     try:
         import matplotlib
 
