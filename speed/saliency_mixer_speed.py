@@ -55,7 +55,7 @@ def plain_rows(device: torch.device, shape: tuple[int, ...], modes: list[str], r
     x = torch.randn(*shape, device=device)
     y = torch.randint(0, 10, (b,), device=device)
     partner, out = torch.roll(x, 1, 0), torch.empty_like(x)
-    ref = timeit(lambda: torch.lerp(x, partner, 0.3, out=out), repeats, warmup, device)
+    ref, _ = timeit(lambda: torch.lerp(x, partner, 0.3, out=out), repeats, warmup, device)
     base = {"device": str(device), "shape": "x".join(map(str, shape))}
     rows = [{**base, "method": "reference: lerp(out=preallocated)", "mode": "-", "ms": ref * 1e3,
              "ratio": 1.0}]
@@ -68,7 +68,7 @@ def plain_rows(device: torch.device, shape: tuple[int, ...], modes: list[str], r
         for mode in modes:
             name = spec.split(" ")[0]
             mixer = mixkit.build(name, mode=mode)
-            t = timeit(lambda m=mixer, kw=kw: m(x, y, generator=g, **kw), repeats, warmup, device)
+            t, _ = timeit(lambda m=mixer, kw=kw: m(x, y, generator=g, **kw), repeats, warmup, device)
             rows.append({**base, "method": spec, "mode": mode, "ms": t * 1e3, "ratio": t / ref})
     return rows
 
@@ -84,7 +84,7 @@ def step_rows(device: torch.device, shape: tuple[int, ...], repeats: int, warmup
         model.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(model(x), y).backward()
 
-    base_t = timeit(plain_step, repeats, warmup, device)
+    base_t, _ = timeit(plain_step, repeats, warmup, device)
     base = {"device": str(device), "shape": "x".join(map(str, shape)), "mode": "step"}
     rows = [{**base, "method": "reference: training step without mixing", "ms": base_t * 1e3, "ratio": 1.0}]
     for spec in ("mixup", "puzzlemix:mode=elem", "attentivemix", "manifoldmixup", "automix", "adautomix"):
@@ -99,7 +99,7 @@ def step_rows(device: torch.device, shape: tuple[int, ...], repeats: int, warmup
                 o = m(x, y, generator=g)
                 o.loss(model(o.x)).backward()
 
-        t = timeit(step, repeats, warmup, device)
+        t, _ = timeit(step, repeats, warmup, device)
         rows.append({**base, "method": spec, "ms": t * 1e3, "ratio": t / base_t})
     return rows
 
