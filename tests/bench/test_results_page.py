@@ -9,7 +9,8 @@ def test_section_is_appended_then_replaced_in_place():
     page = "# Results\n\nHand-written intro.\n"
     once = update_section(page, "sample-quick", "| a |\n|---|\n| 1 |\n")
     assert once.startswith(page)
-    assert once.endswith("<!-- mixkit:begin sample-quick -->\n| a |\n|---|\n| 1 |\n<!-- mixkit:end sample-quick -->\n")
+    assert once.endswith("<!-- mixkit:begin sample-quick -->\n| a |\n|---|\n| 1 |\n"
+                         "<!-- mixkit:end sample-quick -->\n")
     both = update_section(once, "text-domains", "T") + "\nFooter.\n"
     again = update_section(both, "sample-quick", "| a |\n|---|\n| 2 |")
     assert read_section(again, "sample-quick") == "| a |\n|---|\n| 2 |"
