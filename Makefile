@@ -28,19 +28,17 @@ bench: $(STAMP) data
 	$(PY) -m mixkit bench --suite quick
 
 bench-speed: $(STAMP)
-	$(PY) benchmarks/mixers.py
-	$(PY) benchmarks/sampler.py
+	$(PY) speed/mixer_speed.py
+	$(PY) speed/sampler_speed.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests speed examples
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info
 
 # Domain mixing on real text (fortunes en/de/es/it/ru + Python stdlib): RegMix search, then every online
-# method against uniform/proportional/the recommended mixture at equal compute. A few minutes on 2 cores.
+# method against uniform/proportional/the recommended mixture at equal compute (results/text-domains/).
 .PHONY: mixture-demo
 mixture-demo: $(STAMP) data
-	$(PY) -m mixkit mixture search --out results/mixture-demo --steps 100 --initial 16 --active 16 --holdout 12
-	$(PY) -m mixkit mixture train --method all --weights results/mixture-demo/latest-recommended.json \
-		--steps 300 --seeds 0 --out results/mixture-demo
+	$(PY) -m mixkit bench --suite text-domains

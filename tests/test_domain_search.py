@@ -4,9 +4,9 @@ search finds its optimum, active selection, and the loop / process / Ray runners
 import numpy as np
 import pytest
 
+from mixkit.bench.synthetic_law import SyntheticLaw
 from mixkit.domain.search import (
     RegMixSearch,
-    SyntheticLaw,
     propose_mixtures,
     repetition_caps,
     run_proxies,

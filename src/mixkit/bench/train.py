@@ -21,8 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..sample import registry
-from ..sample.step import ModelAwareMixer, StepOutput
+from ..sample import ModelAwareMixer, StepOutput, registry
 from . import metrics
 from .augment import random_crop_flip
 from .data import ImageDataset, load_dataset

@@ -7,6 +7,7 @@ from .adapters import MixtureDataset, MixtureIterableDataset, MixtureTorchSample
 from .sampler import DrawBatch, MixtureSampler  # noqa: E402
 from .sources import JsonlSource, hf_sources, jsonl_sources  # noqa: E402
 from .static import (  # noqa: E402
+    STRATEGIES,
     Constant,
     Cooldown,
     EndUpsample,
@@ -14,8 +15,10 @@ from .static import (  # noqa: E402
     Schedule,
     ScheduleDriver,
     StepSchedule,
+    average_weights,
     cap_repetition,
     proportional,
+    strategy,
     temperature,
     uniform,
     unimax,
@@ -37,8 +40,11 @@ __all__ += [
     "StepSchedule",
     "Schedule",
     "ScheduleDriver",
+    "STRATEGIES",
+    "average_weights",
     "cap_repetition",
     "proportional",
+    "strategy",
     "temperature",
     "uniform",
     "unimax",
@@ -46,7 +52,7 @@ __all__ += [
 
 # online methods and RegMix-style search (branch domain-online)
 from .online import DGA, ODM, Aioli, DoReMi, OnlineMixer, RnB  # noqa: E402
-from .search import RegMixSearch, run_proxies, run_search  # noqa: E402
+from .search import RegMixSearch, run_proxies  # noqa: E402
 
 __all__ += ["DGA", "ODM", "Aioli", "DoReMi", "OnlineMixer", "RnB"]
-__all__ += ["RegMixSearch", "run_proxies", "run_search"]
+__all__ += ["RegMixSearch", "run_proxies"]

@@ -24,11 +24,3 @@ __all__ = [
     "run_proxies",
     "token_prior",
 ]
-
-from mixkit.domain.search.synthetic import SyntheticLaw  # noqa: E402
-
-__all__ += ["SyntheticLaw"]
-
-from mixkit.domain.search.pipeline import run_search  # noqa: E402
-
-__all__ += ["run_search"]

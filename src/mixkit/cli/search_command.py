@@ -1,0 +1,151 @@
+"""``mixkit mixture search``: recommend a mixture of your corpora with RegMix-style search.
+
+Trains small byte-GPT proxies on proposed mixtures (Dirichlet draws around a tempered token prior, capped so
+no domain repeats more than --max-epochs times in the target budget), fits gradient-boosted trees and the
+exponential mixing law, adds proxy runs where the regressors are least certain, and reports the recommended
+mixture with its predicted target loss and the Spearman correlation on held-out proxy runs.
+
+Writes ``results.json``, ``recommended.json`` (usable as ``mixkit mixture train --weights``), ``table.md`` and
+``correlation.png`` under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .workload_args import add_workload_arguments
+
+
+def add_command(mixture_subparsers) -> None:
+    """Register ``mixture search`` on the ``mixture`` sub-parsers."""
+    p = mixture_subparsers.add_parser(
+        "search",
+        help="RegMix-style mixture search with active proxy selection",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_workload_arguments(p, steps=150, steps_help="steps per proxy run (default 150)")
+    p.add_argument("--initial", type=int, default=16, help="random proxy runs to start with (default 16)")
+    p.add_argument("--active", type=int, default=16, help="proxy runs chosen by uncertainty (default 16)")
+    p.add_argument("--batch", type=int, default=8, help="proxy runs per active round (default 8)")
+    p.add_argument(
+        "--holdout", type=int, default=8, help="random held-out runs for the correlation (default 8)"
+    )
+    p.add_argument(
+        "--compare-random",
+        action="store_true",
+        help="also run a random-proposal arm of the same size to compare correlation vs runs",
+    )
+    p.add_argument("--regressor", default="both", choices=("gbt", "loglinear", "law", "both", "all"),
+                   help="both = gbt + loglinear (default); all adds the exponential mixing law; the first "
+                        "one listed drives the uncertainty-based proposals")
+    p.add_argument("--max-epochs", type=float, default=4.0, help="repetition cap per domain (default 4)")
+    p.add_argument("--temperature", type=float, default=0.5, help="prior: token counts ** temperature")
+    p.add_argument(
+        "--target-tokens",
+        type=float,
+        default=None,
+        help="budget of the run the mixture is for (caps apply to it; default: 10x a proxy run)",
+    )
+    p.add_argument("--backend", default="loop", choices=("loop", "process", "ray"))
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out", default="results/mixture-search", help="results root (default results/mixture-search)"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``mixkit mixture search``: run the search and write its outputs."""
+    search(args)
+    return 0
+
+
+def search(args: argparse.Namespace) -> tuple[Path, str]:
+    """Run the search, write its outputs, print the table; returns the run folder and the Markdown table."""
+    import torch
+
+    from mixkit.bench.mixture_search import run_search
+    from mixkit.bench.text import RunConfig, TextProxy
+    from mixkit.bench.text.domain_report import plot_search_curve, run_folder, search_table, write_json
+    from mixkit.bench.text.text_sources import parse_sources
+    from mixkit.bench.text.workload import resolve_target
+
+    torch.set_num_threads(1)
+    sources = parse_sources(args.domains)
+    cfg = RunConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        d_model=args.d_model,
+        n_layer=args.layers,
+    )
+    proxy = TextProxy(sources=sources, config=cfg, target=args.target, max_bytes=args.max_bytes)
+    data = proxy.data()
+    resolve_target(args.target, data.names)
+    sizes = data.total_bytes()
+    total = args.target_tokens or 10 * cfg.tokens
+    regressors = {"both": ("gbt", "loglinear"), "all": ("gbt", "loglinear", "law")}.get(
+        args.regressor, (args.regressor,))
+    n_total = args.holdout + args.initial + args.active * (2 if args.compare_random else 1)
+    bar = None
+    if not args.no_progress:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_total, unit="run", desc="proxy runs", mininterval=5)
+        except ImportError:  # pragma: no cover
+            bar = None
+    report = run_search(
+        proxy,
+        sizes,
+        total,
+        n_initial=args.initial,
+        n_active=args.active,
+        batch=args.batch,
+        n_holdout=args.holdout,
+        regressors=regressors,
+        active_regressor=regressors[0],
+        max_epochs=args.max_epochs,
+        temperature=args.temperature,
+        compare_random=args.compare_random,
+        backend=args.backend,
+        workers=args.workers,
+        seed=args.seed,
+        progress=(lambda n: bar.update(1)) if bar is not None else None,
+    )
+    if bar is not None:
+        bar.close()
+    folder = run_folder(args.out, "search")
+    report["proxy"] = {
+        "sources": sources,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "seq_len": args.seq_len,
+        "tokens_per_run": cfg.tokens,
+        "target": args.target,
+    }
+    write_json(folder / "results.json", report)
+    write_json(folder / "recommended.json", report["recommended"])
+    write_json(Path(args.out) / "latest-recommended.json", report["recommended"])  # stable path for scripts
+    header = (
+        f"Proxy: byte GPT d={args.d_model} L={args.layers}, {args.steps} steps x {args.batch_size} x "
+        f"{args.seq_len} bytes; target = {args.target} val loss; caps: {args.max_epochs} epochs of "
+        f"{total:.0f} tokens\n"
+    )
+    table = search_table(report, list(sizes), regressors, header)
+    (folder / "table.md").write_text(table)
+    plots = plot_search_curve(report["curve"], folder)
+    rec = report["recommended"]
+    print(table)
+    print(
+        f"recommended ({rec['regressor']}): " + ", ".join(f"{k}={v:.3f}" for k, v in rec["mixture"].items())
+    )
+    print(
+        f"wrote {folder}/results.json, recommended.json, table.md"
+        + (", " + ", ".join(plots) if plots else "")
+    )
+    return folder, table
