@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import GradientSignalMixer, small_to_host
+from mixkit.domain.online.online_method import GradientSignalMixer, small_to_host
 
 
 def scaled_gram(grads: torch.Tensor) -> torch.Tensor:
@@ -43,6 +43,8 @@ def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
 class RnB(GradientSignalMixer):
     """Gram-matrix balancing of domain gradients. ``grads_by_domain`` must hold every domain."""
 
+    _repr_fields = ("gram", "step_size", "ema", "floor", "every")
+
     def __init__(
         self,
         domains: Sequence[str],
@@ -52,14 +54,19 @@ class RnB(GradientSignalMixer):
         every: int = 10,
         gram: str = "dot",
         initial_weights: Mapping[str, float] | None = None,
-    ):
+    ) -> None:
         super().__init__(domains, step_size, ema, floor, every, initial_weights)
         if gram not in ("dot", "cosine"):
             raise ValueError(f"gram must be 'dot' or 'cosine', got {gram!r}")
         self.gram = gram
         self.last_gram: torch.Tensor | None = None
 
-    def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+    def update(
+        self,
+        step: int,
+        losses_by_domain: Mapping[str, Any] | None = None,
+        grads_by_domain: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """One Balance step from ``grads_by_domain`` (every domain); returns the new weights."""
         mat = self._grad_matrix(grads_by_domain, self.domains)
         gram = scaled_gram(mat) if self.gram == "dot" else cosine_gram(mat)
