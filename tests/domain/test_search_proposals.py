@@ -27,3 +27,26 @@ def test_proposals_respect_caps_and_are_diverse():
     assert (arr <= np.array(list(caps.values())) + 1e-9).all()
     assert arr.std(0).min() > 0.02  # not collapsed onto the prior
     assert propose_mixtures(SIZES, 5, TOTAL, seed=1) == propose_mixtures(SIZES, 5, TOTAL, seed=1)
+
+
+def test_regmix_search_state_loads_into_a_fresh_search():
+    import json
+
+    from mixkit.domain.search import RegMixSearch
+
+    def law(m):
+        return 2.0 + m["web"] - 0.5 * m["code"] + m["books"] ** 2
+
+    s = RegMixSearch(SIZES, TOTAL, regressor="loglinear", n_members=3, seed=2)
+    for m in s.propose(12):
+        s.add(m, law(m))
+    s.fit()
+    fresh = RegMixSearch(SIZES, TOTAL, regressor="loglinear", n_members=3, seed=2)
+    fresh.load_state_dict(json.loads(json.dumps(s.state_dict())))
+    assert fresh.state_dict() == s.state_dict()
+    probe = s.propose(5)
+    assert fresh.propose(5) == probe
+    assert fresh.predict(probe).tolist() == s.predict(probe).tolist()
+    assert repr(fresh).startswith("RegMixSearch(") and repr(fresh.model).startswith("LogLinearRegressor(")
+    with pytest.raises(ValueError, match="differ"):
+        RegMixSearch({"x": 10, "y": 10}, 10).load_state_dict(s.state_dict())

@@ -137,10 +137,11 @@ class MixtureSampler(Sampler):
     draws, and :meth:`state_dict` records how far this rank got. It is a ``torch.utils.data.Sampler``
     whose iteration yields ``(domain, index)`` keys, the keys :class:`~mixkit.domain.MixtureDataset`
     reads, so ``DataLoader(MixtureDataset(datasets), sampler=MixtureSampler(...), batch_size=B)`` works;
-    :class:`~mixkit.domain.MixtureEpochSampler` adds passes of a fixed length with resumable
-    checkpoints. Domain ids (``DrawBatch.domain_ids``)
-    index :attr:`names`, which follows the order of ``sizes``; every rank must pass the same ``sizes`` in
-    the same order (the order breaks ties in the schedule), which :meth:`load_state_dict` checks.
+    :class:`~mixkit.domain.MixtureEpochSampler` adds passes of a fixed length with resumable checkpoints.
+
+    Domain ids (``DrawBatch.domain_ids``) index :attr:`names`, which follows the order of ``sizes``; every
+    rank must pass the same ``sizes`` in the same order (the order breaks ties in the schedule), which
+    :meth:`load_state_dict` checks.
 
     Schedule: the quota method of apportionment (Balinski & Young 1975) as EDF scheduling, see the module
     docstring; permutations: ``torch.randperm`` with a generator seeded from ``(seed, domain, epoch)``.

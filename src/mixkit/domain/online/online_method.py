@@ -154,8 +154,7 @@ class OnlineMixer:
         return vals, seen
 
     def _grad_matrix(self, grads_by_domain: Mapping[str, Tensor] | None, keys: Sequence[str]) -> Tensor:
-        """Stack gradients of ``keys`` into ``[len(keys), D]`` on their own device and dtype
-        (at least float32).
+        """The gradients of ``keys`` stacked as ``[len(keys), D]`` on their device and dtype (>= float32).
 
         Callers reduce it to O(K^2) numbers on the device and bring only those to the host
         (:func:`small_to_host`), so a GPU run copies K x K values per update, not K x D.

@@ -24,16 +24,16 @@ from mixkit.domain.online.online_method import GradientSignalMixer, small_to_hos
 
 
 def scaled_gram(grads: torch.Tensor) -> torch.Tensor:
-    """``[K, K]`` Gram matrix ``G G^T`` of ``grads [K, D]`` divided by its largest
-    magnitude (zero stays zero)."""
+    """``[K, K]`` Gram matrix ``G G^T`` of ``grads [K, D]`` divided by its largest magnitude (zero stays
+    zero), float64 on the host."""
     gram = small_to_host(grads @ grads.T, "grads_by_domain")
     m = gram.abs().max()
     return gram / m if m > 0 else gram
 
 
 def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
-    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give
-    zero similarity), float64."""
+    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give zero similarity),
+    float64 on the host."""
     gram = small_to_host(grads @ grads.T, "grads_by_domain")
     norms = gram.diagonal().clamp_min(0).sqrt()
     denom = norms[:, None] * norms[None, :]

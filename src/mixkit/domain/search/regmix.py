@@ -55,7 +55,7 @@ class RegMixSearch:
         regressor: str = "gbt",
         n_members: int = 8,
         seed: int = 0,
-    ):
+    ) -> None:
         self.names, _ = check_token_sizes(sizes)
         self.sizes = dict(sizes)
         if regressor not in REGRESSORS:
@@ -70,6 +70,32 @@ class RegMixSearch:
         self._draws = 0
         self.x: list[np.ndarray] = []
         self.y: list[float] = []
+
+    def __repr__(self) -> str:
+        return (f"RegMixSearch(domains={self.names}, total_tokens={self.total_tokens:.4g}, "
+                f"max_epochs={self.max_epochs:.4g}, regressor={self.regressor_name!r}, runs={len(self.y)})")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The recorded results, the number of proposal pools drawn and whether the ensemble was fitted
+        (plain Python, JSON-serialisable; a fitted ensemble is refitted on load, which is deterministic)."""
+        return {
+            "names": list(self.names),
+            "x": [row.tolist() for row in self.x],
+            "y": list(self.y),
+            "draws": self._draws,
+            "fitted": bool(self.model.members),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into a search built with the same arguments."""
+        if list(state["names"]) != self.names:
+            raise ValueError(f"state_dict domains {list(state['names'])} differ from {self.names}")
+        self.x = [np.asarray(row, dtype=np.float64) for row in state["x"]]
+        self.y = [float(v) for v in state["y"]]
+        self._draws = int(state["draws"])
+        self.model.members = []
+        if state["fitted"]:
+            self.fit()
 
     def _vec(self, mixture: Mapping[str, float]) -> np.ndarray:
         unknown = set(mixture) - set(self.names)

@@ -21,12 +21,16 @@ class BootstrapEnsemble:
     """Bootstrap ensemble: ``fit(X [N, K], y [N])``, ``predict(X) -> [M]``,
     ``predict_members(X) -> [B, M]``."""
 
-    def __init__(self, n_members: int = 8, seed: int = 0):
+    def __init__(self, n_members: int = 8, seed: int = 0) -> None:
         if not isinstance(n_members, int) or n_members < 1:
             raise ValueError(f"n_members must be a positive int, got {n_members!r}")
         self.n_members = n_members
         self.seed = seed
         self.members: list[Any] = []
+
+    def __repr__(self) -> str:
+        fitted = f"{len(self.members)} fitted" if self.members else "not fitted"
+        return f"{type(self).__name__}(n_members={self.n_members}, seed={self.seed}, {fitted})"
 
     def _fit_one(self, x: np.ndarray, y: np.ndarray, seed: int) -> Any:
         raise NotImplementedError
@@ -75,13 +79,13 @@ class GBTRegressor(BootstrapEnsemble):
     losses far above the rest, and squared error on the raw metric lets them dominate the trees."""
 
     def __init__(self, n_members: int = 6, seed: int = 0, n_estimators: int = 100, max_depth: int = 3,
-                 learning_rate: float = 0.1, loss: str = "huber", log_target: bool = True):
+                 learning_rate: float = 0.1, loss: str = "huber", log_target: bool = True) -> None:
         super().__init__(n_members, seed)
         self.log_target = bool(log_target)
         self.params = {"n_estimators": n_estimators, "max_depth": max_depth, "learning_rate": learning_rate,
                        "subsample": 0.8, "min_samples_leaf": 2, "loss": loss}
 
-    def _fit_one(self, x, y, seed):
+    def _fit_one(self, x: np.ndarray, y: np.ndarray, seed: int) -> Any:
         from sklearn.ensemble import GradientBoostingRegressor
 
         if self.log_target and np.any(y <= 0):
@@ -89,7 +93,7 @@ class GBTRegressor(BootstrapEnsemble):
         target = np.log(y) if self.log_target else y
         return GradientBoostingRegressor(random_state=seed, **self.params).fit(x, target)
 
-    def _predict_one(self, member, x):
+    def _predict_one(self, member: Any, x: np.ndarray) -> np.ndarray:
         out = member.predict(x)
         return np.exp(out) if self.log_target else out
 
@@ -98,7 +102,7 @@ class MixingLawRegressor(BootstrapEnsemble):
     """Data-mixing law ``L(w) = c + k * exp(t . w)`` (Ye et al. 2024), fitted by nonlinear least squares
     (``scipy.optimize.least_squares``, soft-L1 loss) from a log-linear initial guess."""
 
-    def _fit_one(self, x, y, seed):
+    def _fit_one(self, x: np.ndarray, y: np.ndarray, seed: int) -> Any:
         from scipy.optimize import least_squares
 
         kdim = x.shape[1]
@@ -108,7 +112,7 @@ class MixingLawRegressor(BootstrapEnsemble):
         coef, *_ = np.linalg.lstsq(a, np.log(y - c0), rcond=None)
         theta0 = np.r_[c0, coef[0], coef[1:]]
 
-        def resid(theta):
+        def resid(theta: np.ndarray) -> np.ndarray:
             return theta[0] + np.exp(np.clip(theta[1] + x @ theta[2:], -50, 50)) - y
 
         fit = least_squares(resid, theta0, loss="soft_l1", f_scale=max(float(np.std(y)), 1e-6), max_nfev=2000)
@@ -116,7 +120,7 @@ class MixingLawRegressor(BootstrapEnsemble):
         assert theta.shape == (kdim + 2,)
         return theta
 
-    def _predict_one(self, theta, x):
+    def _predict_one(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
         return theta[0] + np.exp(np.clip(theta[1] + x @ theta[2:], -50, 50))
 
 
@@ -127,15 +131,15 @@ class LogLinearRegressor(BootstrapEnsemble):
     behaviour the data-mixing-law literature fits per domain); the ``w`` terms carry transfer between
     domains. ``eps`` keeps zero weights finite. Needs metric values > 0 (losses)."""
 
-    def __init__(self, n_members: int = 6, seed: int = 0, ridge: float = 1e-2, eps: float = 1e-3):
+    def __init__(self, n_members: int = 6, seed: int = 0, ridge: float = 1e-2, eps: float = 1e-3) -> None:
         super().__init__(n_members, seed)
         self.ridge = float(ridge)
         self.eps = float(eps)
 
-    def _features(self, x):
+    def _features(self, x: np.ndarray) -> np.ndarray:
         return np.c_[np.ones(len(x)), x, np.log(x + self.eps)]
 
-    def _fit_one(self, x, y, seed):
+    def _fit_one(self, x: np.ndarray, y: np.ndarray, seed: int) -> Any:
         if np.any(y <= 0):
             raise ValueError("LogLinearRegressor needs metric values > 0 (e.g. losses)")
         f = self._features(x)
@@ -143,7 +147,7 @@ class LogLinearRegressor(BootstrapEnsemble):
         reg[0, 0] = 0.0
         return np.linalg.solve(f.T @ f + reg, f.T @ np.log(y))
 
-    def _predict_one(self, coef, x):
+    def _predict_one(self, coef: np.ndarray, x: np.ndarray) -> np.ndarray:
         return np.exp(np.clip(self._features(x) @ coef, -50, 50))
 
 
