@@ -1,4 +1,4 @@
-"""DataLoader adapters (0 and 2 workers, ranks, resume), JSONL and Hugging Face sources."""
+"""DataLoader datasets and samplers (0 and 2 workers, ranks, resume), JSONL and Hugging Face sources."""
 
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ def epoch_permutation(seed: int, domain: str, epoch: int, size: int, shuffle: bo
 class EpochPermutations:
     """The current epoch's permutation of every domain, materialised and cached one epoch per domain.
 
-    ``perms[k, epoch]`` returns :func:`epoch_permutation` for domain ``names[k]``; asking for another epoch
-    of the same domain replaces its cached array. The cache is derived data: :meth:`clear` drops it.
+    ``perms.get(k, epoch)`` returns :func:`epoch_permutation` for domain ``names[k]``; asking for another
+    epoch of the same domain replaces its cached array. The cache is derived data: :meth:`clear` drops it.
     """
 
     def __init__(self, seed: int, names: tuple[str, ...], sizes: np.ndarray, shuffle: bool = True) -> None:
@@ -44,8 +44,8 @@ class EpochPermutations:
         self.sizes = [int(s) for s in sizes]
         self._cache: dict[int, tuple[int, np.ndarray]] = {}
 
-    def __getitem__(self, key: tuple[int, int]) -> np.ndarray:
-        k, epoch = key
+    def get(self, k: int, epoch: int) -> np.ndarray:
+        """The permutation of domain ``k`` (an index into ``names``) in ``epoch``."""
         hit = self._cache.get(k)
         if hit is not None and hit[0] == epoch:
             return hit[1]

@@ -143,7 +143,7 @@ class MixtureSampler(Sampler):
     rank must pass the same ``sizes`` in the same order (the order breaks ties in the schedule), which
     :meth:`load_state_dict` checks.
 
-    Schedule: the quota method of apportionment (Balinski & Young 1975) as EDF scheduling, see the module
+    Interleaving: the quota method of apportionment (Balinski & Young 1975) as EDF scheduling, see the module
     docstring; permutations: ``torch.randperm`` with a generator seeded from ``(seed, domain, epoch)``.
     """
 
@@ -280,7 +280,7 @@ class MixtureSampler(Sampler):
         """Item index of each slot: the draws of domain ``k`` in a block are its occurrences
         ``base[k], base[k] + 1, ...``, i.e. contiguous slices of its epoch permutations."""
         out = np.empty(n, dtype=np.int64)
-        sizes, perms = self._size_arr, self._perms
+        sizes, perm = self._size_arr, self._perms.get
         for k, pos in groups:
             m = pos.shape[0]
             start, size = base[k], int(sizes[k])
@@ -288,7 +288,7 @@ class MixtureSampler(Sampler):
             while done < m:
                 epoch, off = divmod(start + done, size)
                 take = min(m - done, size - off)
-                out[pos[done:done + take]] = perms[k, epoch][off:off + take]
+                out[pos[done:done + take]] = perm(k, epoch)[off:off + take]
                 done += take
         return out
 
