@@ -81,17 +81,3 @@ __all__ = [
     "uniform",
     "unimax",
 ]
-
-
-def __getattr__(name: str):
-    """Former names, still importable until their callers move: ``MixtureTorchSampler`` (now
-    :class:`MixtureEpochSampler`), ``Schedule`` (now :class:`WeightSchedule`), ``run_search``."""
-    if name == "MixtureTorchSampler":
-        return MixtureEpochSampler
-    if name == "Schedule":
-        return WeightSchedule
-    if name == "run_search":
-        from .search.pipeline import run_search
-
-        return run_search
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

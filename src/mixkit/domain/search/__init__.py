@@ -18,17 +18,3 @@ __all__ = [
     "run_proxies",
     "token_prior",
 ]
-
-
-def __getattr__(name: str):
-    """Former exports that now live with the benchmark (``SyntheticLaw``, ``run_search``), still importable
-    from here until their callers move."""
-    if name == "SyntheticLaw":
-        from mixkit.domain.search.synthetic import SyntheticLaw
-
-        return SyntheticLaw
-    if name == "run_search":
-        from mixkit.domain.search.pipeline import run_search
-
-        return run_search
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
