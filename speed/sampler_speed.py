@@ -3,7 +3,7 @@
 For each number of domains and three weight profiles (uniform; temperature T=3 over Zipf sizes, a
 typical multilingual mix; Dirichlet(1) random weights, strongly skewed) it prints batch-mode draws/s
 (``take(batch)``, the DataLoader path) for the exact ``quota`` schedule and for ``iid``, the schedule alone
-(``QuotaSchedule``), per-item iteration, and ``set_weights`` cost, with the ratio to the 5 M draws/s
+(``QuotaInterleaver``), per-item iteration, and ``set_weights`` cost, with the ratio to the 5 M draws/s
 target. CPU time of this process is measured (not wall time), so a busy shared machine disturbs the
 figures less. Usage::
 
@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from mixkit.domain.sampler import MixtureSampler, QuotaSchedule, quantize_weights
+from mixkit.domain import MixtureSampler, QuotaInterleaver, quantize_weights
 
 TARGET = 5e6
 
@@ -53,7 +53,7 @@ def case(k: int, prof: str, size: int, seconds: float, batch: int, extras: bool)
     for mode in ("quota", "iid"):
         s = MixtureSampler(sizes, weights, mode=mode)
         out[f"batch_{mode}"] = rate(lambda s=s: len(s.take(batch)), seconds)
-    sched = QuotaSchedule(quantize_weights(w.tolist()))
+    sched = QuotaInterleaver(quantize_weights(w.tolist()))
     out["schedule_only"] = rate(lambda: sched.next(batch).shape[0], seconds)
     if not extras:
         return out

@@ -9,7 +9,7 @@ from collections import Counter
 from torch.utils.data import DataLoader
 
 from domain_fakes import Tagged
-from mixkit.domain import MixtureDataset, MixtureSampler, MixtureTorchSampler
+from mixkit.domain import MixtureDataset, MixtureSampler, MixtureEpochSampler
 
 
 def test_ranks_workers_kill_resume_and_verify_from_counters(tmp_path):
@@ -20,7 +20,7 @@ def test_ranks_workers_kill_resume_and_verify_from_counters(tmp_path):
     world, batch, steps_before, steps_after = 2, 8, 5, 7
 
     def loader(rank, state=None):
-        sampler = MixtureTorchSampler(MixtureSampler(sizes, weights, seed=11, rank=rank, world_size=world))
+        sampler = MixtureEpochSampler(MixtureSampler(sizes, weights, seed=11, rank=rank, world_size=world))
         if state is not None:
             sampler.load_state_dict(state)
         return sampler, DataLoader(MixtureDataset(data), batch_size=batch, sampler=sampler, num_workers=2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mixkit.domain.search import RegMixSearch, run_proxies
+from mixkit.domain.search import REGRESSORS, RegMixSearch, run_proxies
 
 
 def _metric(value: Any) -> float:
@@ -45,8 +45,9 @@ def run_search(
     round, per arm (``active``, ``random``); ``best``: per regressor, the recommended mixture with predicted
     metric and held-out Spearman; ``recommended``: the best of those by held-out Spearman.
     """
-    for name in dict.fromkeys((*regressors, active_regressor)):  # RegMixSearch names the valid regressors
-        RegMixSearch(sizes, total_tokens, max_epochs, temperature, regressor=name, seed=seed)
+    for name in (*regressors, active_regressor):
+        if name not in REGRESSORS:
+            raise ValueError(f"regressor must be one of {sorted(REGRESSORS)}, got {name!r}")
     if n_holdout < 3 or n_initial < 3:
         raise ValueError(f"n_holdout and n_initial must be >= 3, got {n_holdout}, {n_initial}")
     if batch < 1 or n_active < 0:

@@ -9,7 +9,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mixkit.domain import Schedule
+    from mixkit.domain import WeightSchedule
 
 SCHEDULES = ("constant", "cooldown", "upsample", "linear", "step")
 
@@ -59,11 +59,11 @@ def _sizes(args: argparse.Namespace) -> dict[str, int]:
     return sizes
 
 
-def build_schedule(args: argparse.Namespace, sizes: dict[str, int]) -> Schedule:
+def build_schedule(args: argparse.Namespace, sizes: dict[str, int]) -> WeightSchedule:
     """The schedule the command line describes."""
     from mixkit.domain import Constant, Cooldown, EndUpsample, LinearSchedule, StepSchedule, strategy
 
-    base = strategy(args.strategy, sizes, temperature_=args.temperature, total=args.total,
+    base = strategy(args.strategy, sizes, temperature=args.temperature, total=args.total,
                     max_epochs=args.max_epochs)
     if args.schedule == "constant":
         return Constant(base)
@@ -84,7 +84,7 @@ def build_schedule(args: argparse.Namespace, sizes: dict[str, int]) -> Schedule:
     return StepSchedule([(0.0, base), (start, target)]) if start > 0 else Constant(target)
 
 
-def plan(schedule: Schedule, sizes: dict[str, int], total: int | None, points: int) -> dict[str, Any]:
+def plan(schedule: WeightSchedule, sizes: dict[str, int], total: int | None, points: int) -> dict[str, Any]:
     """Shares at ``points`` progress values, the training-average share and epochs per domain."""
     from mixkit.domain import average_weights
 

@@ -1,58 +1,83 @@
-"""Domain mixing: sources -> stream of (domain, index). Depends on nothing else in mixkit."""
+"""Domain mixing: per-domain sources -> a stream of ``(domain, index)`` draws following mixture weights.
 
-__all__: list[str] = []
+* The stream: :class:`MixtureSampler` (a ``torch.utils.data.Sampler``), :class:`DrawBatch`, the exact
+  integer weights (:func:`quantize_weights`) and the quota interleaving behind it
+  (:class:`QuotaInterleaver`).
+* PyTorch loading: :class:`MixtureDataset`, :class:`MixtureEpochSampler`, :class:`MixtureIterableDataset`;
+  sources with random access: :class:`JsonlSource`, :func:`jsonl_sources`, :func:`hf_sources`.
+* Static mixtures (:func:`proportional`, :func:`uniform`, :func:`temperature`, :func:`unimax`,
+  :func:`cap_repetition`, :func:`strategy`) and mixtures over training progress (:class:`WeightSchedule`
+  and its implementations, driven by :class:`ScheduleDriver`).
+* Online methods (:mod:`mixkit.domain.online`) and RegMix-style search (:mod:`mixkit.domain.search`).
 
-# MixtureSampler, static strategies and schedules, DataLoader adapters, sources (branch domain-sampler)
-from .adapters import MixtureDataset, MixtureIterableDataset, MixtureTorchSampler  # noqa: E402
-from .sampler import DrawBatch, MixtureSampler  # noqa: E402
-from .sources import JsonlSource, hf_sources, jsonl_sources  # noqa: E402
-from .static import (  # noqa: E402
-    STRATEGIES,
+Depends on nothing else in mixkit.
+"""
+
+from .interleave import QuotaInterleaver, quota_interleave_reference
+from .loaders import MixtureDataset, MixtureEpochSampler, MixtureIterableDataset
+from .online import DGA, ODM, Aioli, DoReMi, OnlineMixer, RnB
+from .sampler import DrawBatch, MixtureSampler
+from .schedules import (
     Constant,
     Cooldown,
     EndUpsample,
     LinearSchedule,
-    Schedule,
     ScheduleDriver,
     StepSchedule,
+    WeightSchedule,
     average_weights,
+)
+from .search import RegMixSearch, run_proxies
+from .sources import JsonlSource, hf_sources, jsonl_sources
+from .strategies import (
+    STRATEGIES,
     cap_repetition,
+    epochs,
     proportional,
     strategy,
     temperature,
     uniform,
     unimax,
 )
+from .weights import WEIGHT_DENOMINATOR, check_sizes, check_weights, quantize_weights
 
-__all__ += [
-    "MixtureSampler",
-    "DrawBatch",
-    "MixtureDataset",
-    "MixtureIterableDataset",
-    "MixtureTorchSampler",
-    "JsonlSource",
-    "jsonl_sources",
-    "hf_sources",
+__all__ = [
+    "DGA",
+    "ODM",
+    "STRATEGIES",
+    "WEIGHT_DENOMINATOR",
+    "Aioli",
     "Constant",
     "Cooldown",
+    "DoReMi",
+    "DrawBatch",
     "EndUpsample",
+    "JsonlSource",
     "LinearSchedule",
-    "StepSchedule",
-    "Schedule",
+    "MixtureDataset",
+    "MixtureEpochSampler",
+    "MixtureIterableDataset",
+    "MixtureSampler",
+    "OnlineMixer",
+    "QuotaInterleaver",
+    "RegMixSearch",
+    "RnB",
     "ScheduleDriver",
-    "STRATEGIES",
+    "StepSchedule",
+    "WeightSchedule",
     "average_weights",
     "cap_repetition",
+    "check_sizes",
+    "check_weights",
+    "epochs",
+    "hf_sources",
+    "jsonl_sources",
     "proportional",
+    "quantize_weights",
+    "quota_interleave_reference",
+    "run_proxies",
     "strategy",
     "temperature",
     "uniform",
     "unimax",
 ]
-
-# online methods and RegMix-style search (branch domain-online)
-from .online import DGA, ODM, Aioli, DoReMi, OnlineMixer, RnB  # noqa: E402
-from .search import RegMixSearch, run_proxies  # noqa: E402
-
-__all__ += ["DGA", "ODM", "Aioli", "DoReMi", "OnlineMixer", "RnB"]
-__all__ += ["RegMixSearch", "run_proxies"]

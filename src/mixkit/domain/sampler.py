@@ -13,15 +13,15 @@ How the stream is built
   N draws, each domain's count differs from ``N * w_k`` by less than 1** (so in any window of consecutive
   draws by less than 2). Weights are normalised and held exactly as integers over ``2**31``
   (largest-remainder rounding), so the bound is exact, with no floating-point drift however long the run,
-  for :meth:`MixtureSampler.weights`; those differ from the weights passed by less than ``2**-31`` each, so
+  for :attr:`MixtureSampler.weights`; those differ from the weights passed by less than ``2**-31`` each, so
   against the passed weights the deviation after N draws is below ``1 + N * 2**-31``. The schedule is
-  computed in vectorised blocks (see :class:`QuotaSchedule`). ``mode="iid"`` draws each slot's domain
-  independently from the weights instead (proportions then hold only in expectation), still seeded
-  and resumable.
+  computed in vectorised blocks (see :class:`~mixkit.domain.interleave.QuotaInterleaver`).
+  ``mode="iid"`` draws each slot's domain independently from the weights instead (proportions then hold
+  only in expectation), still seeded and resumable.
 * **Which item** of the domain: the ``n``-th draw of domain ``k`` (over the whole run) reads
   ``perm(seed, k, epoch)[n mod size_k]`` with ``epoch = n // size_k`` and ``perm`` a ``torch.randperm``
-  seeded from ``(seed, domain name, epoch)``: each epoch is a fresh permutation, so no item repeats before
-  the domain is exhausted.
+  seeded from ``(seed, domain name, epoch)`` (see :mod:`mixkit.domain.permutation`): each epoch is a fresh
+  permutation, so no item repeats before the domain is exhausted.
 * **Weight changes** (:meth:`MixtureSampler.set_weights`) start a new *segment* at the current group
   position (the number of draws all ranks together consumed, ``items_taken * world_size``); the prefix
   bound then holds for every prefix *of the segment*, counted from the change point. Item order is not
@@ -39,9 +39,6 @@ weight changes, with the same or a different ``world_size``.
 
 from __future__ import annotations
 
-import bisect
-import hashlib
-import heapq
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -49,276 +46,16 @@ from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
-import torch
+from torch.utils.data import Sampler
+
+from .interleave import IID_BLOCK, QuotaInterleaver, iid_block
+from .permutation import EpochPermutations
+from .weights import WEIGHT_DENOMINATOR, check_sizes, check_weights, quantize_weights
 
 OnExhausted = Literal["cycle", "stop", "renormalize"]
 Mode = Literal["quota", "iid"]
 
-#: weights are held as integers summing to this denominator
-WEIGHT_DENOMINATOR = 1 << 31
-_IID_BLOCK = 1 << 14
 _STATE_VERSION = 1
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def check_sizes(sizes: Mapping[str, int]) -> dict[str, int]:
-    """Validate ``sizes``: a non-empty mapping from domain name (``str``) to a positive ``int``."""
-    if not isinstance(sizes, Mapping) or not sizes:
-        raise ValueError(f"sizes must be a non-empty dict {{domain: number of items}}, got {sizes!r}")
-    out: dict[str, int] = {}
-    for name, size in sizes.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"sizes: domain names must be non-empty strings, got {name!r}")
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or int(size) <= 0:
-            raise ValueError(f"sizes[{name!r}] must be a positive integer, got {size!r}")
-        out[name] = int(size)
-    return out
-
-
-def check_weights(weights: Mapping[str, float], domains: list[str] | tuple[str, ...]) -> dict[str, float]:
-    """Validate ``weights`` against the known ``domains``: finite, >= 0, not all zero, no unknown name.
-
-    Domains missing from ``weights`` get weight 0. Returns floats in the order of ``domains``
-    (not normalised).
-    """
-    if not isinstance(weights, Mapping):
-        raise TypeError(f"weights must be a dict {{domain: weight}}, got {type(weights).__name__}")
-    known = set(domains)
-    unknown = [k for k in weights if k not in known]
-    if unknown:
-        raise ValueError(f"weights name unknown domains {unknown}; known domains: {list(domains)}")
-    out: dict[str, float] = {}
-    for name in domains:
-        value = weights.get(name, 0.0)
-        try:
-            w = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"weights[{name!r}] must be a number, got {value!r}") from None
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"weights[{name!r}] must be a finite number >= 0, got {value!r}")
-        out[name] = w
-    if not any(w > 0 for w in out.values()):
-        raise ValueError(f"weights must have at least one positive entry, got {dict(weights)!r}")
-    return out
-
-
-def quantize_weights(weights: list[float], denominator: int = WEIGHT_DENOMINATOR) -> list[int]:
-    """Normalise non-negative ``weights`` exactly and round them to integers summing to ``denominator``.
-
-    Largest-remainder rounding on exact rationals: each result is within 1 of ``w_k / sum(w) *
-    denominator``, except that a positive weight is never rounded to zero: one below ``1 / denominator``
-    gets 1 unit, taken from the largest weight (so it is still drawn, at the smallest representable rate).
-    Zero stays zero.
-    """
-    # floats are exact dyadic rationals: bring them to one power-of-two denominator as Python ints
-    ratios = [float(w).as_integer_ratio() for w in weights]
-    den = max(d for _, d in ratios)
-    num = [n * (den // d) for n, d in ratios]
-    total = sum(num)
-    q = [n * denominator // total for n in num]
-    rem = [n * denominator - qk * total for n, qk in zip(num, q)]
-    rest = denominator - sum(q)
-    for k in sorted(range(len(q)), key=lambda k: (-rem[k], k))[:rest]:
-        q[k] += 1
-    for k, n in enumerate(num):
-        if n > 0 and q[k] == 0:
-            q[k] = 1
-            q[max(range(len(q)), key=lambda i: (q[i], -i))] -= 1
-    return q
-
-
-def _perm_seed(seed: int, domain: str, epoch: int) -> int:
-    digest = hashlib.blake2b(f"mixkit-perm|{seed}|{domain}|{epoch}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
-def _iid_seed(seed: int, segment: int, block: int) -> int:
-    digest = hashlib.blake2b(f"mixkit-iid|{seed}|{segment}|{block}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
-# --------------------------------------------------------------------------- quota schedule
-
-
-def quota_schedule_reference(q: list[int], n: int, denominator: int = WEIGHT_DENOMINATOR) -> np.ndarray:
-    """Reference quota-method schedule: slot by slot with a heap (O(n log K), slow, obviously right).
-
-    Slot ``s`` (1-based) goes to the released job with the smallest ``(deadline, domain)``; the ``j``-th job
-    of domain ``k`` is released at slot ``floor((j - 1) Q / q_k) + 1`` and due at ``ceil(j Q / q_k)``.
-    :class:`QuotaSchedule` must produce exactly this sequence (tested).
-    """
-    counts = [0] * len(q)
-    ready: list[tuple[int, int]] = []
-    waiting: list[tuple[int, int]] = []
-    for k, qk in enumerate(q):
-        if qk > 0:
-            heapq.heappush(ready, (-(-denominator // qk), k))
-    out = np.empty(n, dtype=np.int64)
-    for s in range(1, n + 1):
-        while waiting and waiting[0][0] <= s:
-            _, k = heapq.heappop(waiting)
-            heapq.heappush(ready, (-(-(counts[k] + 1) * denominator // q[k]), k))
-        _, k = heapq.heappop(ready)
-        out[s - 1] = k
-        counts[k] += 1
-        release = counts[k] * denominator // q[k] + 1
-        if release <= s + 1:
-            heapq.heappush(ready, (-(-(counts[k] + 1) * denominator // q[k]), k))
-        else:
-            heapq.heappush(waiting, (release, k))
-    return out
-
-
-def _floor_jq(j: np.ndarray, A: np.ndarray, B: np.ndarray, q: np.ndarray,
-              Bq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``floor(j * Q / q)`` exactly and whether the division is exact, for int64 ``j`` < 2**32, using
-    ``Q = A q + B``: the float estimate of ``floor(j B / q)`` is off by at most 1 and is corrected with
-    integer products (no int64 division, which is slow)."""
-    jB = j * B
-    f = np.floor(j * Bq).astype(np.int64)
-    r = jB - f * q
-    f = f - (r < 0) + (r >= q)  # r < 0: estimate 1 too large; r >= q: 1 too small
-    r = jB - f * q
-    return j * A + f, r == 0
-
-
-class QuotaSchedule:
-    """Quota-method schedule over integer weights ``q`` (summing to ``Q = 2**31``), vectorised.
-
-    ``next(n)`` returns the domain ids of the next ``n`` slots of the segment as ``int64 [n]``, exactly
-    :func:`quota_schedule_reference`. State: the slot count ``t`` and the per-domain counts.
-
-    Method: the pending jobs up to a horizon are generated with NumPy and sorted by ``(deadline, domain)``
-    (the EDF priority) into a list ``S``. While every job of ``S`` is already released when its turn comes,
-    EDF *is* ``S`` and whole runs are copied at once; at the few slots where the next job of ``S`` is not
-    released yet, a short Python loop holds the skipped jobs aside and serves the earliest-deadline
-    released one, until none is held and ``S`` lines up again. The schedule is periodic: after ``Q`` slots
-    every count equals ``q_k`` exactly, so the state is reduced modulo ``Q`` and all arithmetic fits int64.
-    """
-
-    def __init__(self, q: list[int], counts: list[int] | None = None, t: int = 0) -> None:
-        Q = WEIGHT_DENOMINATOR
-        if sum(q) != Q:
-            raise ValueError(f"q must sum to {Q}, got {sum(q)}")
-        self.q = np.asarray(q, dtype=np.int64)
-        c = np.asarray(counts if counts is not None else [0] * len(q), dtype=np.int64)
-        periods = t // Q  # reduce: the state after m full periods is the initial state shifted
-        self.t = t - periods * Q
-        self.counts = c - periods * self.q
-        self.active = np.flatnonzero(self.q > 0)
-        qa = self.q[self.active]
-        self._A, self._B, self._qa = Q // qa, Q % qa, qa
-        self._Bq = self._B / qa
-        self.bits = max(1, (len(q) - 1).bit_length())
-
-    def next(self, n: int) -> np.ndarray:
-        parts = []
-        left = n
-        while left > 0:
-            part = self._block(left)
-            if part.shape[0] == 0:  # cannot happen: the horizon always holds enough released jobs
-                raise RuntimeError("QuotaSchedule made no progress; please report this as a bug")
-            parts.append(part)
-            left -= part.shape[0]
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-
-    def _block(self, n: int) -> np.ndarray:
-        Q, t, K = WEIGHT_DENOMINATOR, self.t, len(self.q)
-        act, A, B, qa = self.active, self._A, self._B, self._qa
-        horizon = t + n + 2 * act.shape[0] + 64
-        c = self.counts[act]
-        last = np.maximum(horizon * qa // Q, c + 1)  # jobs with deadline <= horizon (at least one each)
-        m = last - c
-        total = int(m.sum())
-        dom_a = np.repeat(np.arange(act.shape[0]), m)
-        starts = np.cumsum(m) - m
-        j = np.arange(total, dtype=np.int64) - np.repeat(starts, m) + np.repeat(c + 1, m)
-        Aj, Bj, qj, Bqj = A[dom_a], B[dom_a], qa[dom_a], self._Bq[dom_a]
-        floor_j, exact_j = _floor_jq(j, Aj, Bj, qj, Bqj)
-        floor_jm1, _ = _floor_jq(j - 1, Aj, Bj, qj, Bqj)
-        deadline = floor_j + ~exact_j  # ceil(j Q / q); ~bool is 1 when not exact
-        release = floor_jm1 + 1  # floor((j - 1) Q / q) + 1
-        dom = act[dom_a]
-        # sort by (deadline, domain) = EDF priority; pack (deadline, domain, clipped release) into one
-        # int64 key when it fits (a value sort is much cheaper than an argsort)
-        rel_off = np.maximum(release - t, 0)  # a release at or before slot t + 1 is as good as released
-        rbits = max(1, int(rel_off.max()).bit_length())
-        dl_off = deadline - t
-        if int(dl_off.max()).bit_length() + self.bits + rbits <= 62:
-            key = np.sort((dl_off << (self.bits + rbits)) | (dom << rbits) | rel_off)
-            S_rel = (key & ((1 << rbits) - 1)) + t
-            S_dom = (key >> rbits) & ((1 << self.bits) - 1)
-        else:
-            order = np.argsort((deadline << self.bits) | dom, kind="stable")
-            S_dom = dom[order]
-            S_rel = np.maximum(release[order], t)
-        # In an aligned stretch S[i] fills slot t + 1 + i, i.e. i == produced; it cannot where S[i] is
-        # not released yet ("late"). There EDF holds S[i] aside and serves the earliest-deadline released
-        # job until nothing is held; every skip is matched by a served held job, so i == produced again.
-        late = np.flatnonzero(S_rel > t + 1 + np.arange(total, dtype=np.int64)).tolist()
-        S_rel_list: list[int] | None = None
-        ev_pos: list[int] = []
-        ev_idx: list[int] = []
-        produced, v = 0, 0
-        limit = min(n, total)
-        while True:
-            v = bisect.bisect_left(late, produced, v)
-            produced = min(late[v] if v < len(late) else total, limit)
-            i = produced
-            if produced >= limit:
-                break
-            if S_rel_list is None:
-                S_rel_list = S_rel.tolist()
-                slack = (S_rel - np.arange(total, dtype=np.int64)).tolist()  # S[j] fits slot s iff <= s - j
-            # held jobs: ``waiting`` (release, S index) until released, then ``ready`` (S index = priority);
-            # every held job has a smaller S index than S[i], so a ready one always goes first
-            waiting: list[tuple[int, int]] = []
-            ready: list[int] = []
-            while produced < n:
-                s = t + 1 + produced
-                while waiting and waiting[0][0] <= s:
-                    heapq.heappush(ready, heapq.heappop(waiting)[1])
-                if ready:
-                    pick = heapq.heappop(ready)
-                else:
-                    # until the next held job is released, S runs in order while its jobs are released
-                    # in time (slack[j] <= s - i): copy that run without the per-slot bookkeeping
-                    run = min(waiting[0][0] - s if waiting else 0, n - produced, total - i)
-                    off, m = s - i, 0
-                    while m < run and slack[i + m] <= off:
-                        m += 1
-                    if m > 1:
-                        ev_pos.extend(range(produced, produced + m))
-                        ev_idx.extend(range(i, i + m))
-                        produced += m
-                        i += m
-                        continue
-                    while i < total and S_rel_list[i] > s:
-                        heapq.heappush(waiting, (S_rel_list[i], i))
-                        i += 1
-                    if i >= total:
-                        break
-                    pick = i
-                    i += 1
-                ev_pos.append(produced)
-                ev_idx.append(pick)
-                produced += 1
-                if not waiting and not ready:
-                    break
-            if waiting or ready or i >= total:  # block ends inside an event: the state is just the counts
-                break
-        sel = np.arange(produced, dtype=np.int64)
-        if ev_pos:
-            sel[ev_pos] = ev_idx
-        res = S_dom[sel]
-        self.counts += np.bincount(res, minlength=K)
-        self.t += res.shape[0]
-        if self.t >= Q:
-            self.t -= Q
-            self.counts -= self.q
-        return res
 
 
 # --------------------------------------------------------------------------- cursor (stream state)
@@ -381,7 +118,7 @@ class DrawBatch:
 # --------------------------------------------------------------------------- the sampler
 
 
-class MixtureSampler:
+class MixtureSampler(Sampler):
     """Stream of ``(domain, index)`` draws following ``weights`` over domains of ``sizes`` items.
 
     Args:
@@ -397,11 +134,16 @@ class MixtureSampler:
         block_size: global slots generated at a time (a speed knob; does not change the stream).
 
     The sampler is itself the iterator: iterating or calling :meth:`batches` / :meth:`take` consumes
-    draws, and :meth:`state_dict` records how far this rank got. Domain ids (``DrawBatch.domain_ids``)
-    index :attr:`names`, which follows the order of ``sizes``; every rank must pass the same ``sizes`` in
-    the same order (the order breaks ties in the schedule), which :meth:`load_state_dict` checks.
+    draws, and :meth:`state_dict` records how far this rank got. It is a ``torch.utils.data.Sampler``
+    whose iteration yields ``(domain, index)`` keys, the keys :class:`~mixkit.domain.MixtureDataset`
+    reads, so ``DataLoader(MixtureDataset(datasets), sampler=MixtureSampler(...), batch_size=B)`` works;
+    :class:`~mixkit.domain.MixtureEpochSampler` adds passes of a fixed length with resumable checkpoints.
 
-    Schedule: the quota method of apportionment (Balinski & Young 1975) as EDF scheduling, see the module
+    Domain ids (``DrawBatch.domain_ids``) index :attr:`names`, which follows the order of ``sizes``; every
+    rank must pass the same ``sizes`` in the same order (the order breaks ties in the schedule), which
+    :meth:`load_state_dict` checks.
+
+    Interleaving: the quota method of apportionment (Balinski & Young 1975) as EDF scheduling, see the module
     docstring; permutations: ``torch.randperm`` with a generator seeded from ``(seed, domain, epoch)``.
     """
 
@@ -436,7 +178,7 @@ class MixtureSampler:
         K = len(self.names)
         # block of global slots: a multiple of world_size
         self._block = max(1, block_size // self.world_size) * self.world_size
-        self._perm_cache: dict[int, tuple[int, np.ndarray]] = {}
+        self._perms = EpochPermutations(self.seed, self.names, self._size_arr, self.shuffle)
         self._start = _Cursor(0, 0, 0, [0] * K, [0] * K, q)
         self._rank_counts_at_start = np.zeros(K, dtype=np.int64)
         self._taken = 0  # items this rank consumed in total
@@ -472,7 +214,7 @@ class MixtureSampler:
 
     def _reset_buffer(self) -> None:
         """Forget generated slots; the next generation starts at ``self._start``."""
-        self._core: QuotaSchedule | None = None
+        self._core: QuotaInterleaver | None = None
         self._gen = self._start.copy()  # cursor at the end of the buffer
         self._buf_dom = np.empty(0, dtype=np.int64)
         self._buf_idx = np.empty(0, dtype=np.int64)
@@ -507,24 +249,18 @@ class MixtureSampler:
         if self.mode == "quota":
             core = self._core
             if core is None:
-                core = self._core = QuotaSchedule(cur.q, cur.seg_counts, cur.position - cur.seg_start)
+                core = self._core = QuotaInterleaver(cur.q, cur.seg_counts, cur.position - cur.seg_start)
             return core.next(n)
         u0 = cur.position - cur.seg_start
         parts = []
         u = u0
         while u < u0 + n:
-            b = u // _IID_BLOCK
+            b = u // IID_BLOCK
             cache = self._iid_cache
             if cache is None or cache[0] != cur.segment or cache[1] != b:
-                g = torch.Generator().manual_seed(_iid_seed(self.seed, cur.segment, b))
-                r = torch.rand(_IID_BLOCK, generator=g, dtype=torch.float64).numpy()
-                cdf = np.cumsum(np.asarray(cur.q, dtype=np.float64))
-                cdf /= cdf[-1]
-                ids = np.searchsorted(cdf, r, side="right").astype(np.int64)
-                ids = np.minimum(ids, len(cur.q) - 1)
-                cache = self._iid_cache = (cur.segment, b, ids)
-            lo = u - b * _IID_BLOCK
-            hi = min(_IID_BLOCK, u0 + n - b * _IID_BLOCK)
+                cache = self._iid_cache = (cur.segment, b, iid_block(self.seed, cur.segment, b, cur.q))
+            lo = u - b * IID_BLOCK
+            hi = min(IID_BLOCK, u0 + n - b * IID_BLOCK)
             parts.append(cache[2][lo:hi])
             u += hi - lo
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
@@ -540,26 +276,11 @@ class MixtureSampler:
         bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         return [(k, order[bounds[k]:bounds[k + 1]]) for k in np.flatnonzero(counts).tolist()]
 
-    def _perm(self, k: int, epoch: int) -> np.ndarray:
-        hit = self._perm_cache.get(k)
-        if hit is not None and hit[0] == epoch:
-            return hit[1]
-        size = int(self._size_arr[k])
-        if self.shuffle:
-            g = torch.Generator().manual_seed(_perm_seed(self.seed, self.names[k], epoch))
-            # int32 halves the memory of the cached permutation when the domain allows it
-            dtype = torch.int32 if size < 2**31 else torch.int64
-            perm = torch.randperm(size, generator=g, dtype=dtype).numpy()
-        else:
-            perm = np.arange(size, dtype=np.int64)
-        self._perm_cache[k] = (epoch, perm)
-        return perm
-
     def _indices(self, groups: list[tuple[int, np.ndarray]], base: list[int], n: int) -> np.ndarray:
         """Item index of each slot: the draws of domain ``k`` in a block are its occurrences
         ``base[k], base[k] + 1, ...``, i.e. contiguous slices of its epoch permutations."""
         out = np.empty(n, dtype=np.int64)
-        sizes = self._size_arr
+        sizes, perm = self._size_arr, self._perms.get
         for k, pos in groups:
             m = pos.shape[0]
             start, size = base[k], int(sizes[k])
@@ -567,7 +288,7 @@ class MixtureSampler:
             while done < m:
                 epoch, off = divmod(start + done, size)
                 take = min(m - done, size - off)
-                out[pos[done:done + take]] = self._perm(k, epoch)[off:off + take]
+                out[pos[done:done + take]] = perm(k, epoch)[off:off + take]
                 done += take
         return out
 
@@ -722,6 +443,7 @@ class MixtureSampler:
 
     # ---------------------------------------------------------------- weights
 
+    @property
     def weights(self) -> dict[str, float]:
         """Current normalised weights as used by the schedule (exact integers / ``2**31``)."""
         q = self._current_cursor().q
@@ -813,7 +535,7 @@ class MixtureSampler:
             "counts": dict(zip(self.names, cur.totals)),
             "epochs": self.epochs(),
             "rank_counts": self.rank_counts(),
-            "weights": self.weights(),
+            "weights": self.weights,
             "segment_length": n,
             "segment_counts": dict(zip(self.names, cur.seg_counts)),
             "expected": {k: n * qk / WEIGHT_DENOMINATOR for k, qk in zip(self.names, cur.q)},
@@ -870,7 +592,7 @@ class MixtureSampler:
             self._rank_counts_at_start = np.asarray(state["rank_counts"], dtype=np.int64)
         else:  # per-rank history does not carry over to a different layout
             self._rank_counts_at_start = np.zeros(len(self.names), dtype=np.int64)
-        self._perm_cache.clear()
+        self._perms.clear()
         self._reset_buffer()
 
     def fork(self, rank: int | None = None, world_size: int | None = None) -> MixtureSampler:
@@ -894,6 +616,6 @@ class MixtureSampler:
         self.load_state_dict(d["state"])
 
     def __repr__(self) -> str:
-        w = ", ".join(f"{n}={v:.4g}" for n, v in self.weights().items())
+        w = ", ".join(f"{n}={v:.4g}" for n, v in self.weights.items())
         return (f"MixtureSampler({w}; mode={self.mode}, rank={self.rank}/{self.world_size}, "
                 f"position={self.position}, on_exhausted={self.on_exhausted})")

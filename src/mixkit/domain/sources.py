@@ -56,6 +56,9 @@ class JsonlSource:
         record = json.loads(self._fh.readline())
         return self.transform(record) if self.transform is not None else record
 
+    def __repr__(self) -> str:
+        return f"JsonlSource({self.path!r}, records={len(self)}, transform={self.transform!r})"
+
     def __getstate__(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["_fh"], d["_pid"] = None, -1

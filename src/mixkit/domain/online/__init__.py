@@ -2,10 +2,10 @@
 new sampling weights for ``MixtureSampler.set_weights``."""
 
 from mixkit.domain.online.aioli import Aioli
-from mixkit.domain.online.base import OnlineMixer
 from mixkit.domain.online.dga import DGA
 from mixkit.domain.online.doremi import DoReMi
 from mixkit.domain.online.odm import ODM
+from mixkit.domain.online.online_method import OnlineMixer
 from mixkit.domain.online.rnb import RnB
 
 ONLINE_METHODS = {"doremi": DoReMi, "odm": ODM, "aioli": Aioli, "dga": DGA, "rnb": RnB}

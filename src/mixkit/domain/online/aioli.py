@@ -32,7 +32,13 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import OnlineMixer, check_fraction, check_positive, exp_update, mix_floor
+from mixkit.domain.online.online_method import (
+    OnlineMixer,
+    check_fraction,
+    check_positive,
+    exp_update,
+    mix_floor,
+)
 
 
 def mixing_law_scores(a_matrix: torch.Tensor) -> torch.Tensor:
@@ -66,6 +72,8 @@ def fit_window_law(cum: torch.Tensor, losses: torch.Tensor, seen: torch.Tensor, 
 class Aioli(OnlineMixer):
     """Online linear mixing-law estimation (see module docstring for both estimators)."""
 
+    _repr_fields = ("estimator", "step_size", "floor")
+
     def __init__(
         self,
         domains: Sequence[str],
@@ -84,7 +92,7 @@ class Aioli(OnlineMixer):
         ridge: float = 1e-3,
         seed: int = 0,
         initial_weights: Mapping[str, float] | None = None,
-    ):
+    ) -> None:
         super().__init__(domains, initial_weights)
         if estimator not in ("window", "probe"):
             raise ValueError(f"estimator must be 'window' or 'probe', got {estimator!r}")
@@ -165,7 +173,12 @@ class Aioli(OnlineMixer):
             (local + 1) % self.segment == 0 and local + 1 <= k * self.segment
         )
 
-    def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+    def update(
+        self,
+        step: int,
+        losses_by_domain: Mapping[str, Any] | None = None,
+        grads_by_domain: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """Record the signal, re-estimate ``A`` when due, and return the weights for the next step."""
         if self.estimator == "probe":
             self._update_probe(step, losses_by_domain)
@@ -174,7 +187,7 @@ class Aioli(OnlineMixer):
         return self.weights
 
     # --- reference estimator: probe rounds ------------------------------------------------------------
-    def _update_probe(self, step: int, losses_by_domain) -> None:
+    def _update_probe(self, step: int, losses_by_domain: Mapping[str, Any] | None) -> None:
         losses, seen = self._loss_vector(losses_by_domain)
         if not bool(seen.all()):
             raise ValueError(
@@ -208,7 +221,7 @@ class Aioli(OnlineMixer):
             self._current = self._p.clone()
 
     # --- cheap estimator: sliding-window least squares --------------------------------------------------
-    def _update_window(self, step: int, losses_by_domain) -> None:
+    def _update_window(self, step: int, losses_by_domain: Mapping[str, Any] | None) -> None:
         losses, seen = self._loss_vector(losses_by_domain)
         # losses were measured on this step's batch before its update: they belong to C before this step
         self._rows_cum.append(self._cum.clone())

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import GradientSignalMixer, small_to_host
+from mixkit.domain.online.online_method import GradientSignalMixer, small_to_host
 
 
 def similarity_scores(grads: torch.Tensor, target: torch.Tensor, similarity: str) -> torch.Tensor:
@@ -35,6 +35,8 @@ class DGA(GradientSignalMixer):
     """Gradient alignment with a target domain. ``grads_by_domain`` must hold every training domain and
     ``target`` (which may be a training domain or a separate held-out set)."""
 
+    _repr_fields = ("target", "similarity", "step_size", "ema", "floor", "every")
+
     def __init__(
         self,
         domains: Sequence[str],
@@ -45,7 +47,7 @@ class DGA(GradientSignalMixer):
         every: int = 10,
         similarity: str = "cosine",
         initial_weights: Mapping[str, float] | None = None,
-    ):
+    ) -> None:
         super().__init__(domains, step_size, ema, floor, every, initial_weights)
         if not isinstance(target, str) or not target:
             raise ValueError(f"target must be a non-empty domain name, got {target!r}")
@@ -54,7 +56,12 @@ class DGA(GradientSignalMixer):
         self.target = target
         self.similarity = similarity
 
-    def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+    def update(
+        self,
+        step: int,
+        losses_by_domain: Mapping[str, Any] | None = None,
+        grads_by_domain: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """One DGA step from ``grads_by_domain`` (every domain plus ``target``); returns the new weights."""
         keys = list(self.domains) + ([self.target] if self.target not in self.domains else [])
         mat = self._grad_matrix(grads_by_domain, keys)

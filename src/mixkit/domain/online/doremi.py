@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import (
+from mixkit.domain.online.online_method import (
     OnlineMixer,
     as_float,
     check_fraction,
@@ -34,6 +34,7 @@ class DoReMi(OnlineMixer):
     """Group-DRO domain reweighting on excess loss. See module docstring for the rule."""
 
     needs = "losses"
+    _repr_fields = ("step_size", "smoothing")
 
     def __init__(
         self,
@@ -42,7 +43,7 @@ class DoReMi(OnlineMixer):
         step_size: float = 1.0,
         smoothing: float = 1e-3,
         initial_weights: Mapping[str, float] | None = None,
-    ):
+    ) -> None:
         super().__init__(domains, initial_weights)
         self.step_size = check_positive(step_size, "step_size")
         self.smoothing = check_fraction(smoothing, "smoothing")
@@ -67,7 +68,12 @@ class DoReMi(OnlineMixer):
             return self.weights
         return self._to_dict(self._sum_p / self.steps_seen)
 
-    def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+    def update(
+        self,
+        step: int,
+        losses_by_domain: Mapping[str, Any] | None = None,
+        grads_by_domain: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """One Group-DRO step from the per-domain losses (and the current reference losses)."""
         losses, seen = self._loss_vector(losses_by_domain)
         excess = torch.where(seen, (losses - self._ref).clamp_min(0.0), torch.zeros_like(losses))

@@ -20,20 +20,21 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import OnlineMixer, check_fraction
+from mixkit.domain.online.online_method import OnlineMixer, check_fraction
 
 
 class ODM(OnlineMixer):
     """EXP3 bandit over domains with loss as reward. See module docstring for the rule."""
 
     needs = "losses"
+    _repr_fields = ("smoothing",)
 
     def __init__(
         self,
         domains: Sequence[str],
         smoothing: float = 0.9,
         initial_weights: Mapping[str, float] | None = None,
-    ):
+    ) -> None:
         super().__init__(domains, initial_weights)
         self.smoothing = check_fraction(smoothing, "smoothing")
         self._reward = torch.zeros(len(self.domains), dtype=torch.float64)
@@ -44,7 +45,12 @@ class ODM(OnlineMixer):
         k = len(self.domains)
         return min(1.0 / k, math.sqrt(math.log(k) / (k * max(t, 1))))
 
-    def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+    def update(
+        self,
+        step: int,
+        losses_by_domain: Mapping[str, Any] | None = None,
+        grads_by_domain: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """One EXP3 step from the observed per-domain losses; returns the new weights."""
         losses, seen = self._loss_vector(losses_by_domain)
         a = self.smoothing

@@ -20,20 +20,20 @@ from typing import Any
 
 import torch
 
-from mixkit.domain.online.base import GradientSignalMixer, small_to_host
+from mixkit.domain.online.online_method import GradientSignalMixer, small_to_host
 
 
 def scaled_gram(grads: torch.Tensor) -> torch.Tensor:
-    """``[K, K]`` Gram matrix ``G G^T`` of ``grads [K, D]`` divided by its largest
-    magnitude (zero stays zero)."""
+    """``[K, K]`` Gram matrix ``G G^T`` of ``grads [K, D]`` divided by its largest magnitude (zero stays
+    zero), float64 on the host."""
     gram = small_to_host(grads @ grads.T, "grads_by_domain")
     m = gram.abs().max()
     return gram / m if m > 0 else gram
 
 
 def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
-    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give
-    zero similarity), float64."""
+    """``[K, K]`` cosine-similarity Gram matrix of ``grads [K, D]`` (zero rows give zero similarity),
+    float64 on the host."""
     gram = small_to_host(grads @ grads.T, "grads_by_domain")
     norms = gram.diagonal().clamp_min(0).sqrt()
     denom = norms[:, None] * norms[None, :]
@@ -42,6 +42,8 @@ def cosine_gram(grads: torch.Tensor) -> torch.Tensor:
 
 class RnB(GradientSignalMixer):
     """Gram-matrix balancing of domain gradients. ``grads_by_domain`` must hold every domain."""
+
+    _repr_fields = ("gram", "step_size", "ema", "floor", "every")
 
     def __init__(
         self,
@@ -52,14 +54,19 @@ class RnB(GradientSignalMixer):
         every: int = 10,
         gram: str = "dot",
         initial_weights: Mapping[str, float] | None = None,
-    ):
+    ) -> None:
         super().__init__(domains, step_size, ema, floor, every, initial_weights)
         if gram not in ("dot", "cosine"):
             raise ValueError(f"gram must be 'dot' or 'cosine', got {gram!r}")
         self.gram = gram
         self.last_gram: torch.Tensor | None = None
 
-    def update(self, step, losses_by_domain=None, grads_by_domain=None) -> dict[str, float]:
+    def update(
+        self,
+        step: int,
+        losses_by_domain: Mapping[str, Any] | None = None,
+        grads_by_domain: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
         """One Balance step from ``grads_by_domain`` (every domain); returns the new weights."""
         mat = self._grad_matrix(grads_by_domain, self.domains)
         gram = scaled_gram(mat) if self.gram == "dot" else cosine_gram(mat)

@@ -1,19 +1,13 @@
 """Mixture search: RegMix-style proposals, proxy runs, regression from mixture to metric, simplex search,
 and active (uncertainty-driven) selection of the next proxy mixtures."""
 
-from mixkit.domain.search.regmix import (
-    GBTRegressor,
-    LogLinearRegressor,
-    MixingLawRegressor,
-    RegMixSearch,
-    SearchResult,
-    propose_mixtures,
-    repetition_caps,
-    token_prior,
-)
-from mixkit.domain.search.runners import run_proxies
+from mixkit.domain.search.proposals import propose_mixtures, repetition_caps, token_prior
+from mixkit.domain.search.proxy_runs import run_proxies
+from mixkit.domain.search.regmix import RegMixSearch, SearchResult
+from mixkit.domain.search.regressors import REGRESSORS, GBTRegressor, LogLinearRegressor, MixingLawRegressor
 
 __all__ = [
+    "REGRESSORS",
     "GBTRegressor",
     "LogLinearRegressor",
     "MixingLawRegressor",

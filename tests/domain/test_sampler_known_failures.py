@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixkit.domain.sampler import WEIGHT_DENOMINATOR, MixtureSampler, quantize_weights
+from mixkit.domain import WEIGHT_DENOMINATOR, MixtureSampler, quantize_weights
 
 SIZES = {"web": 60, "code": 25, "de": 7}
 WEIGHTS = {"web": 0.55, "code": 0.3, "de": 0.15}

@@ -1,4 +1,4 @@
-"""Shared interface of online domain-mixing methods.
+"""The interface every online domain-mixing method shares (:class:`OnlineMixer`), and its helpers.
 
 Every method holds a probability vector over named domains and changes it from signals observed during
 training::
@@ -100,17 +100,23 @@ class OnlineMixer:
     """
 
     needs: str = "losses"
+    #: hyperparameters shown by ``repr``
+    _repr_fields: tuple[str, ...] = ()
 
-    def __init__(self, domains: Sequence[str], initial_weights: Mapping[str, float] | None = None):
+    def __init__(self, domains: Sequence[str], initial_weights: Mapping[str, float] | None = None) -> None:
         self.domains = check_domains(domains)
         self._p = weights_vector(self.domains, initial_weights)
-        self._initial = self._p.clone()
         self.steps_seen = 0
 
     @property
     def weights(self) -> dict[str, float]:
         """Current sampling weights, ``{domain: float}`` summing to 1."""
         return self._to_dict(self._p)
+
+    def __repr__(self) -> str:
+        params = "".join(f", {name}={getattr(self, name)!r}" for name in self._repr_fields)
+        weights = ", ".join(f"{d}: {v:.4g}" for d, v in self.weights.items())
+        return f"{type(self).__name__}(weights={{{weights}}}{params}, steps_seen={self.steps_seen})"
 
     def _to_dict(self, vec: Tensor) -> dict[str, float]:
         vec = vec / vec.sum()
@@ -148,8 +154,7 @@ class OnlineMixer:
         return vals, seen
 
     def _grad_matrix(self, grads_by_domain: Mapping[str, Tensor] | None, keys: Sequence[str]) -> Tensor:
-        """Stack gradients of ``keys`` into ``[len(keys), D]`` on their own device and dtype
-        (at least float32).
+        """The gradients of ``keys`` stacked as ``[len(keys), D]`` on their device and dtype (>= float32).
 
         Callers reduce it to O(K^2) numbers on the device and bring only those to the host
         (:func:`small_to_host`), so a GPU run copies K x K values per update, not K x D.
@@ -217,7 +222,7 @@ class GradientSignalMixer(OnlineMixer):
     needs = "grads"
 
     def __init__(self, domains: Sequence[str], step_size: float, ema: float, floor: float, every: int,
-                 initial_weights: Mapping[str, float] | None = None):
+                 initial_weights: Mapping[str, float] | None = None) -> None:
         super().__init__(domains, initial_weights)
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}")

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixkit.domain.sampler import MixtureSampler
-from mixkit.domain.static import (
+from mixkit.domain import (
     Cooldown,
     EndUpsample,
     LinearSchedule,
+    MixtureSampler,
     ScheduleDriver,
     StepSchedule,
     average_weights,
@@ -46,7 +46,7 @@ def test_temperature_limits_and_named_strategies():
     assert proportional(sizes)["code"] == pytest.approx(400_000 / 9_450_000)
     assert uniform(sizes) == pytest.approx(dict.fromkeys(sizes, 1 / 3))
     assert temperature(sizes, 1e9) == pytest.approx(uniform(sizes))
-    assert strategy("temperature", sizes, temperature_=2.0) == temperature(sizes, 2.0)
+    assert strategy("temperature", sizes, temperature=2.0) == temperature(sizes, 2.0)
     with pytest.raises(ValueError, match="temperature"):
         temperature(sizes, 0)
     with pytest.raises(ValueError, match="strategy must be one of"):

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixkit.domain.sampler import (
+from mixkit.domain import (
     WEIGHT_DENOMINATOR,
     MixtureSampler,
-    QuotaSchedule,
+    QuotaInterleaver,
     quantize_weights,
-    quota_schedule_reference,
+    quota_interleave_reference,
 )
 
 weights_st = st.lists(st.integers(0, 1000), min_size=1, max_size=12).filter(lambda w: sum(w) > 0)
@@ -41,7 +41,7 @@ def _prefix_deviation(dom: np.ndarray, q: list[int]) -> float:
 @given(w=weights_st, n=st.integers(1, 600))
 def test_quota_schedule_prefix_bound_below_one(w, n):
     q = quantize_weights([float(x) for x in w])
-    dom = QuotaSchedule(q).next(n)
+    dom = QuotaInterleaver(q).next(n)
     assert _prefix_deviation(dom, q) < 1
     assert not np.isin(dom, [k for k, x in enumerate(w) if x == 0]).any()  # zero weight never drawn
 
@@ -51,8 +51,8 @@ def test_quota_schedule_prefix_bound_below_one(w, n):
        n=st.integers(1, 3000), cut=st.integers(1, 3000))
 def test_vectorised_schedule_equals_reference_slot_by_slot(w, n, cut):
     q = quantize_weights(w)
-    ref = quota_schedule_reference(q, n)
-    sched = QuotaSchedule(q)
+    ref = quota_interleave_reference(q, n)
+    sched = QuotaInterleaver(q)
     cut = min(cut, n)
     got = np.concatenate([sched.next(cut), sched.next(n - cut)])  # block boundaries must not matter
     assert np.array_equal(got, ref)
@@ -60,8 +60,8 @@ def test_vectorised_schedule_equals_reference_slot_by_slot(w, n, cut):
 
 def test_schedule_is_periodic_so_long_runs_stay_exact():
     q = quantize_weights([0.5, 0.3, 0.2])
-    head = QuotaSchedule(q).next(500)
-    later = QuotaSchedule(q, counts=[3 * x for x in q], t=3 * WEIGHT_DENOMINATOR).next(500)
+    head = QuotaInterleaver(q).next(500)
+    later = QuotaInterleaver(q, counts=[3 * x for x in q], t=3 * WEIGHT_DENOMINATOR).next(500)
     assert np.array_equal(head, later)
 
 
@@ -83,7 +83,7 @@ def test_sampler_prefix_and_window_bounds(w, n, a, block):
 def test_float_weights_match_requested_within_tiny_error():
     s = MixtureSampler({"a": 5, "b": 5, "c": 5}, {"a": 0.6, "b": 0.3, "c": 0.1})
     for k, v in {"a": 0.6, "b": 0.3, "c": 0.1}.items():
-        assert abs(s.weights()[k] - v) < 2**-31
+        assert abs(s.weights[k] - v) < 2**-31
     dom = s.take(10_000).domain_ids
     got = np.bincount(dom, minlength=3)
     assert np.all(np.abs(got - 10_000 * np.array([0.6, 0.3, 0.1])) < 1)
@@ -272,7 +272,7 @@ def test_resume_with_a_different_world_size_continues_the_global_stream():
 @settings(max_examples=60, deadline=None)
 @given(q=st.integers(1, WEIGHT_DENOMINATOR - 1), u=st.lists(st.floats(0, 1), min_size=1, max_size=20))
 def test_integer_floor_without_division_is_exact(q, u):
-    from mixkit.domain.sampler import _floor_jq
+    from mixkit.domain.interleave import floor_ratio
 
     Q = WEIGHT_DENOMINATOR
     # the schedule asks for jobs j with j * Q / q below about 2 * Q (one period plus a block)
@@ -280,7 +280,7 @@ def test_integer_floor_without_division_is_exact(q, u):
     j = [int(x * top) for x in u] + [top]
     ja = np.asarray(j, dtype=np.int64)
     qa = np.full_like(ja, q)
-    f, exact = _floor_jq(ja, np.full_like(ja, Q // q), np.full_like(ja, Q % q), qa,
+    f, exact = floor_ratio(ja, np.full_like(ja, Q // q), np.full_like(ja, Q % q), qa,
                          np.full(ja.shape, (Q % q) / q))
     assert f.tolist() == [x * Q // q for x in j]
     assert exact.tolist() == [x * Q % q == 0 for x in j]

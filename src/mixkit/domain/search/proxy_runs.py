@@ -27,8 +27,8 @@ def run_proxies(
 ) -> list[Any]:
     """Evaluate ``fn`` on every mixture. ``backend``: ``"loop"``, ``"process"`` (``workers`` processes,
     ``start_method``, spawn by default: safe with torch threads) or ``"ray"`` (uses a running Ray cluster
-    if ``ray.init`` was called, else starts a
-    local one with ``workers`` CPUs). ``progress(n_done)`` is called as results arrive."""
+    if ``ray.init`` was called, else starts a local one with ``workers`` CPUs). ``progress(n_done)`` is
+    called as results arrive."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if not isinstance(workers, int) or workers < 1:

@@ -1,10 +1,11 @@
-"""PyTorch adapters for :class:`MixtureSampler`.
+"""PyTorch datasets and samplers over a :class:`~mixkit.domain.MixtureSampler` stream.
 
 * :class:`MixtureDataset`: map-style dataset over ``{domain: map-style dataset}`` indexed by
-  ``(domain, index)`` keys.
-* :class:`MixtureTorchSampler`: a ``torch.utils.data.Sampler`` yielding those keys. It lives in the main
-  process (DataLoader workers only fetch items), so resuming is exact: the DataLoader reads ahead, so pass
-  the number of samples the training loop actually consumed to :meth:`MixtureTorchSampler.state_dict`.
+  ``(domain, index)`` keys (a :class:`~mixkit.domain.MixtureSampler` yields exactly those keys).
+* :class:`MixtureEpochSampler`: a ``torch.utils.data.Sampler`` cutting the endless stream into passes of
+  ``length`` keys. It lives in the main process (DataLoader workers only fetch items), so resuming is
+  exact: the DataLoader reads ahead, so pass the number of samples the training loop actually consumed to
+  :meth:`MixtureEpochSampler.state_dict`.
 * :class:`MixtureIterableDataset`: an ``IterableDataset``; DataLoader worker ``i`` of ``n`` reads chunks
   ``i, i + n, ...`` of the rank's stream, so workers are disjoint and the DataLoader's in-order output is
   exactly the rank's stream when ``chunk_size`` equals the DataLoader's ``batch_size``.
@@ -61,12 +62,18 @@ class MixtureDataset(Dataset):
         item = ds[int(index)]
         return (domain, item) if self.return_domain else item
 
+    def __repr__(self) -> str:
+        return f"MixtureDataset(sizes={self.sizes}, return_domain={self.return_domain})"
 
-class MixtureTorchSampler(Sampler):
-    """``torch.utils.data.Sampler`` yielding ``(domain, index)`` keys from a :class:`MixtureSampler`.
+
+class MixtureEpochSampler(Sampler):
+    """``torch.utils.data.Sampler`` yielding ``(domain, index)`` keys of a :class:`MixtureSampler` in
+    passes of a fixed length, with checkpoints counted in consumed samples.
 
     ``length`` bounds one pass (``len()`` of the sampler, one "epoch" of the DataLoader); ``None`` means the
     underlying stream's length (endless with ``on_exhausted="cycle"``). Each pass continues the stream.
+    :meth:`state_dict` takes the number of samples the training loop consumed in the current pass (the
+    DataLoader reads keys ahead), so a resumed run continues exactly after them.
     """
 
     def __init__(self, sampler: MixtureSampler, length: int | None = None) -> None:
@@ -79,7 +86,7 @@ class MixtureTorchSampler(Sampler):
 
     def __len__(self) -> int:
         if self.length is None:
-            raise TypeError("MixtureTorchSampler has no length: pass length=...")
+            raise TypeError("MixtureEpochSampler has no length: pass length=...")
         return self.length
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
@@ -110,6 +117,9 @@ class MixtureTorchSampler(Sampler):
         """Resume: the next pass starts exactly after the consumed samples."""
         self.sampler.load_state_dict(state)
         self._pass_start = self.sampler.state_dict()
+
+    def __repr__(self) -> str:
+        return f"MixtureEpochSampler({self.sampler!r}, length={self.length})"
 
 
 class MixtureIterableDataset(IterableDataset):
@@ -175,4 +185,8 @@ class MixtureIterableDataset(IterableDataset):
     def advance(self, consumed: int) -> None:
         """Move the start of the next pass ``consumed`` samples on (call after a finished pass)."""
         self.sampler.load_state_dict(self.state_dict(consumed))
+
+    def __repr__(self) -> str:
+        return (f"MixtureIterableDataset(sizes={self.data.sizes}, sampler={self.sampler!r}, "
+                f"chunk_size={self.chunk_size}, length={self.length})")
 

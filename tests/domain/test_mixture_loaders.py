@@ -1,4 +1,4 @@
-"""DataLoader adapters (0 and 2 workers, ranks, resume), JSONL and Hugging Face sources."""
+"""DataLoader datasets and samplers (0 and 2 workers, ranks, resume), JSONL and Hugging Face sources."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ import json
 import pickle
 
 import pytest
+from domain_fakes import Tagged
 from torch.utils.data import DataLoader
 
-from domain_fakes import Tagged
-from mixkit.domain.adapters import MixtureDataset, MixtureIterableDataset, MixtureTorchSampler
-from mixkit.domain.sampler import MixtureSampler
-from mixkit.domain.sources import JsonlSource, hf_sources, jsonl_sources
+from mixkit.domain import (
+    JsonlSource,
+    MixtureDataset,
+    MixtureEpochSampler,
+    MixtureIterableDataset,
+    MixtureSampler,
+    hf_sources,
+    jsonl_sources,
+)
 
 DATA = {"web": Tagged(0, 40), "code": Tagged(1, 12), "de": Tagged(2, 5)}
 SIZES = {k: len(v) for k, v in DATA.items()}
@@ -26,7 +32,7 @@ def _rows(batches):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_torch_sampler_with_dataloader_workers_resumes_exactly(workers):
     ref = MixtureSampler(SIZES, WEIGHTS, seed=7).take(96).keys()
-    sampler = MixtureTorchSampler(MixtureSampler(SIZES, WEIGHTS, seed=7), length=96)
+    sampler = MixtureEpochSampler(MixtureSampler(SIZES, WEIGHTS, seed=7), length=96)
     loader = DataLoader(MixtureDataset(DATA), batch_size=8, sampler=sampler, num_workers=workers)
     got, state = [], None
     for step, batch in enumerate(loader):  # the loader reads ahead of this loop with 2 workers
@@ -36,7 +42,7 @@ def test_torch_sampler_with_dataloader_workers_resumes_exactly(workers):
             break
     del loader
     assert _rows(got) == ref[:40]
-    resumed = MixtureTorchSampler(MixtureSampler(SIZES, WEIGHTS, seed=7), length=56)
+    resumed = MixtureEpochSampler(MixtureSampler(SIZES, WEIGHTS, seed=7), length=56)
     resumed.load_state_dict(json.loads(json.dumps(state)))
     loader = DataLoader(MixtureDataset(DATA), batch_size=8, sampler=resumed, num_workers=workers)
     assert _rows(loader) == ref[40:]
@@ -92,7 +98,7 @@ def test_jsonl_source_indexes_offsets_once_and_reads_lazily(tmp_path):
     web.write_text("".join(json.dumps({"id": 100 + i}) + "\n" for i in range(20)))
     sources = jsonl_sources({"code": p, "web": web}, transform=lambda r: r["id"])
     sizes = {k: len(v) for k, v in sources.items()}
-    sampler = MixtureTorchSampler(MixtureSampler(sizes, {"code": 1, "web": 1}), length=14)
+    sampler = MixtureEpochSampler(MixtureSampler(sizes, {"code": 1, "web": 1}), length=14)
     loader = DataLoader(MixtureDataset(sources), batch_size=7, sampler=sampler, num_workers=2)
     ids = [int(i) for b in loader for i in b]
     assert sorted(i for i in ids if i < 100) == list(range(7))  # every code record exactly once
