@@ -1,17 +1,141 @@
-"""Sample mixing: batch -> mixed batch + label rule. Depends on nothing else in mixkit."""
+"""Sample mixing: batch -> mixed batch + label rule. Depends on nothing else in mixkit.
 
-from . import registry
+Mixers are in :mod:`mixkit.sample.mixers` (one module per method, all exported here), their kernels in
+:mod:`mixkit.sample.functional`, loss-side methods in :mod:`mixkit.sample.losses`, and
+:func:`build`/:func:`available` find mixers by name (:mod:`mixkit.sample.registry`).
+"""
+
+from . import functional, losses, registry
 from .batch import MixedBatch
 from .lam import sample_beta, sample_lam
-from .mixers import *  # noqa: F403  (registers every mixer)
-from .mixers import __all__ as _mixers_all
+from .losses import (
+    decoupled_mixup_loss,
+    decoupled_regularizer,
+    mixoe_loss,
+    mixoe_targets,
+    mixup_ranking_loss,
+    mndcg_loss,
+    softmax_confidence,
+)
+from .mixers import (
+    AdAutoMix,
+    AdpMix,
+    AttentionCapture,
+    AttentiveMix,
+    AutoMix,
+    BoxParams,
+    CMixup,
+    CutMix,
+    Cutout,
+    CutoutParams,
+    EnMix,
+    FMix,
+    FourierParams,
+    GridMix,
+    GridParams,
+    ManifoldMixup,
+    Mix3D,
+    MixBlock,
+    MixOE,
+    MixOEBatch,
+    Mixer,
+    MixParams,
+    MixUntil,
+    MixUp,
+    ModelAwareMixer,
+    NoMix,
+    PointMixBatch,
+    PuzzleMix,
+    RandomChoice,
+    RankMixup,
+    RegMixKNN,
+    ResizeMix,
+    ResizeParams,
+    SaliencyMix,
+    SeqCutMix,
+    SeqMixUp,
+    SMMix,
+    SmoothMix,
+    SmoothParams,
+    StepOutput,
+    TransMix,
+    block_saliency,
+    greedy_transport,
+    max_min_regions,
+    mix_hidden,
+    paste_patches,
+    patch_fraction,
+    select_knn_k,
+    transmix_lam,
+)
 from .pairing import Pairs, make_pairs
-from .step import ModelAwareMixer, StepOutput
 from .registry import available, build
 
-__all__ = ["MixedBatch", "ModelAwareMixer", "Pairs", "StepOutput", "available", "build", "make_pairs", "registry", "sample_beta",
-           "sample_lam", *_mixers_all]
-from . import losses
-from .losses import decoupled_mixup_loss, mixoe_loss, mixoe_targets, mixup_ranking_loss, mndcg_loss
-
-__all__ += ["decoupled_mixup_loss", "losses", "mixoe_loss", "mixoe_targets", "mixup_ranking_loss", "mndcg_loss"]
+__all__ = [
+    "AdAutoMix",
+    "AdpMix",
+    "AttentionCapture",
+    "AttentiveMix",
+    "AutoMix",
+    "BoxParams",
+    "CMixup",
+    "CutMix",
+    "Cutout",
+    "CutoutParams",
+    "EnMix",
+    "FMix",
+    "FourierParams",
+    "GridMix",
+    "GridParams",
+    "ManifoldMixup",
+    "Mix3D",
+    "MixBlock",
+    "MixOE",
+    "MixOEBatch",
+    "MixParams",
+    "MixUntil",
+    "MixUp",
+    "MixedBatch",
+    "Mixer",
+    "ModelAwareMixer",
+    "NoMix",
+    "Pairs",
+    "PointMixBatch",
+    "PuzzleMix",
+    "RandomChoice",
+    "RankMixup",
+    "RegMixKNN",
+    "ResizeMix",
+    "ResizeParams",
+    "SMMix",
+    "SaliencyMix",
+    "SeqCutMix",
+    "SeqMixUp",
+    "SmoothMix",
+    "SmoothParams",
+    "StepOutput",
+    "TransMix",
+    "available",
+    "block_saliency",
+    "build",
+    "decoupled_mixup_loss",
+    "decoupled_regularizer",
+    "functional",
+    "greedy_transport",
+    "losses",
+    "make_pairs",
+    "max_min_regions",
+    "mix_hidden",
+    "mixoe_loss",
+    "mixoe_targets",
+    "mixup_ranking_loss",
+    "mndcg_loss",
+    "paste_patches",
+    "patch_fraction",
+    "registry",
+    "sample_beta",
+    "sample_lam",
+    "select_knn_k",
+    "softmax_confidence",
+    "transmix_lam",
+]

@@ -12,17 +12,18 @@ Without ``lengths``/``padding_mask`` every position is real.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from ..batch import MixedBatch
-from ..lam import cpu_generator
-from ..pairing import Pairs, blend_with_partner, partner_rows
-from ..registry import register
-from ..validate import check_inputs, check_labels
-from .base import Mixer, check_out
+from ..pairing import blend_with_partner, partner_rows
+from .mixer import Mixer, MixParams
 
-__all__ = ["SeqCutMix", "SeqMixUp", "real_positions"]
+__all__ = ["SeqCutMix", "SeqMixUp", "SeqParams", "SequenceMixer", "real_positions"]
 
 
 def real_positions(x: Tensor, seq_dim: int, lengths: Tensor | None = None,
@@ -54,7 +55,19 @@ def real_positions(x: Tensor, seq_dim: int, lengths: Tensor | None = None,
     return torch.ones(n, t, dtype=torch.bool, device=x.device)
 
 
-class _SeqMixer(Mixer):
+@dataclass(repr=False)
+class SeqParams(MixParams):
+    """A sequence mixer's draw: ``starts`` ([B] float64 uniforms, CPU; SeqCutMix's span positions) and
+    ``real`` ([B, T] bool on the data's device), the real positions of the call's input, which
+    :meth:`SequenceMixer.forward` fills in from ``lengths``/``padding_mask`` (data, not randomness)."""
+
+    starts: Tensor | None = None
+    real: Tensor | None = None
+
+
+class SequenceMixer(Mixer):
+    """Shared call of the padding-aware sequence mixers (see the module docstring)."""
+
     tasks = frozenset({"sequence"})
     min_rank = 3
     max_rank = None
@@ -69,24 +82,23 @@ class _SeqMixer(Mixer):
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
                 lengths: Tensor | None = None, padding_mask: Tensor | None = None,
                 out: Tensor | None = None) -> MixedBatch:
-        g = cpu_generator(generator)
-        if self.validate:
-            check_inputs(x, 3)
-            check_labels(y, x.shape[0])
-        if out is not None:
-            check_out(out, x)
+        g = self.check_call(x, y, generator, out)
         real = real_positions(x, self.seq_dim, lengths, padding_mask)
-        pairs, lam = self.draw(x.shape[0], g)
-        x_out, lam_true = self.mix_sequence(x, real, pairs, lam, g)
-        if out is not None:
-            x_out = out.copy_(x_out)
-        return MixedBatch(x=x_out, index=pairs.index.to(x.device, non_blocking=True),
-                          lam=lam_true.to(x.device, torch.float32), y=y,
-                          extras={"padding_mask": ~real})
+        params = dataclasses.replace(self.draw(x.shape, g), real=real)
+        x_mixed, lam = self.apply(x, params, out)
+        return MixedBatch(x=x_mixed, index=params.pairs.index.to(x.device, non_blocking=True),
+                          lam=lam.to(x.device, torch.float32), y=y, extras=self.extras(params, x_mixed))
 
-    def mix_sequence(self, x: Tensor, real: Tensor, pairs: Pairs, lam: Tensor,
-                     generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+    def draw(self, shape: torch.Size, generator: torch.Generator | None) -> SeqParams:
+        base = super().draw(shape, generator)
+        return SeqParams(base.pairs, base.lam)
+
+    def extras(self, params: SeqParams, x_mixed: Tensor) -> dict[str, Any]:
+        return {"padding_mask": ~params.real}
+
+    def real_of(self, x: Tensor, params: SeqParams) -> Tensor:
+        """The real positions of ``params`` (every position when none were given)."""
+        return params.real if params.real is not None else real_positions(x, self.seq_dim)
 
     def _pos_view(self, w: Tensor, x: Tensor) -> Tensor:
         """``[B, T]`` per-position weights as a tensor broadcasting against ``x``."""
@@ -99,8 +111,7 @@ class _SeqMixer(Mixer):
         return f"{super().extra_repr()}, seq_dim={self.seq_dim}"
 
 
-@register("seqmix", "seq_mixup", "seqmixup")
-class SeqMixUp(_SeqMixer):
+class SeqMixUp(SequenceMixer):
     """MixUp for padded sequences: ``x[i, t] = lam x[i, t] + (1 - lam) x[j, t]`` where both are real.
 
     At positions that are real in row ``i`` but padding in its partner ``j`` the row keeps its own token
@@ -115,23 +126,23 @@ class SeqMixUp(_SeqMixer):
     """
 
     name = "seqmix"
+    aliases = ("seq_mixup", "seqmixup")
     paper = "Augmenting Data with Mixup for Sentence Classification (Guo et al., 2019)"
     paper_url = "https://arxiv.org/abs/1905.08941"
 
-    def mix_sequence(self, x: Tensor, real: Tensor, pairs: Pairs, lam: Tensor,
-                     generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def apply(self, x: Tensor, params: SeqParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        real, pairs, lam = self.real_of(x, params), params.pairs, params.lam
         partner_real = partner_rows(real, pairs)
         both = real & partner_real
         lam_dev = lam.to(x.device, torch.float32, non_blocking=True)
         w = (1.0 - lam_dev).view(-1, 1) * both  # [B, T]: weight of the partner at each position
-        x_out = blend_with_partner(x, pairs, self._pos_view(w, x).to(x.dtype))
+        x_out = blend_with_partner(x, pairs, self._pos_view(w, x).to(x.dtype), out)
         n_real = real.sum(1)
         own = (n_real - w.sum(1)) / n_real.clamp_min(1)
         return x_out, torch.where(n_real > 0, own, torch.ones_like(own))
 
 
-@register("seqcutmix", "seq_cutmix")
-class SeqCutMix(_SeqMixer):
+class SeqCutMix(SequenceMixer):
     """CutMix for padded sequences: a contiguous span of the partner's tokens replaces row ``i``'s tokens.
 
     The span has ``w = round((1 - lam) * L)`` positions with ``L`` the number of positions real in both rows
@@ -148,22 +159,29 @@ class SeqCutMix(_SeqMixer):
     """
 
     name = "seqcutmix"
+    aliases = ("seq_cutmix",)
     paper = "CutMix (Yun et al., ICCV 2019) applied to token spans / 1-D signals"
     paper_url = "https://arxiv.org/abs/1905.04899"
 
-    def mix_sequence(self, x: Tensor, real: Tensor, pairs: Pairs, lam: Tensor,
-                     generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        n = x.shape[0]
+    def draw(self, shape: torch.Size, generator: torch.Generator | None) -> SeqParams:
+        base = super().draw(shape, generator)
+        base.starts = torch.rand(shape[0], generator=generator, dtype=torch.float64)
+        return base
+
+    def apply(self, x: Tensor, params: SeqParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        real, pairs, lam = self.real_of(x, params), params.pairs, params.lam
         both = real & partner_rows(real, pairs)
         # rank of each jointly-real position among the jointly-real positions of its row (0, 1, 2, ...)
         order = both.long().cumsum(1) - 1
         common = both.sum(1)  # L per row, on x's device
         lam_dev = lam.to(x.device, torch.float32, non_blocking=True)
         width = torch.round((1.0 - lam_dev) * common.to(torch.float32)).long()
-        u = torch.rand(n, generator=generator, dtype=torch.float64).to(x.device, non_blocking=True)
+        u = params.starts.to(x.device, non_blocking=True)
         start = torch.floor(u * (common - width + 1).to(torch.float64)).long()
         take = both & (order >= start.view(-1, 1)) & (order < (start + width).view(-1, 1))
         x_out = torch.where(self._pos_view(take, x), partner_rows(x, pairs), x)
+        if out is not None:
+            x_out = out.copy_(x_out)
         n_real = real.sum(1)
         own = 1.0 - take.sum(1).to(torch.float32) / n_real.clamp_min(1).to(torch.float32)
         return x_out, torch.where(n_real > 0, own, torch.ones_like(own))

@@ -1,19 +1,35 @@
-"""Fourier-mask mixers: FMix."""
+"""FMix: mix with a binary mask cut from low-frequency Fourier noise."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from ..masks import BAND_TOLERANCE, band_limited_noise, top_k_weight, top_k_weight_histogram
-from ..pairing import Pairs, blend_with_partner
-from ..registry import register
-from .base import Mixer
+from ..functional.fourier_noise import (
+    BAND_TOLERANCE,
+    band_limited_noise,
+    top_k_weight,
+    top_k_weight_histogram,
+)
+from ..pairing import blend_with_partner
+from .cutmix import copy_of
+from .mixer import Mixer, MixParams
+
+__all__ = ["FMix", "FourierParams"]
 
 
-@register("fmix")
+@dataclass(repr=False)
+class FourierParams(MixParams):
+    """FMix's draw: ``counts`` ([B] int64, CPU) of pixels each row takes from its partner, and the
+    ``seed`` of the device generator the noise is made with (``None`` when no row is mixed)."""
+
+    counts: Tensor | None = None
+    seed: int | None = None
+
+
 class FMix(Mixer):
     """FMix (Harris et al., 2020): mix with a binary mask cut from low-frequency Fourier noise.
 
@@ -26,17 +42,17 @@ class FMix(Mixer):
     mask for the batch (as the reference implementation); ``pair``/``elem`` draw one mask per row. The
     noise is generated on ``x``'s device from a device generator seeded from the CPU ``generator`` (so
     seeded calls reproduce per device) and thresholded exactly: with one ``kthvalue`` on CUDA (nothing
-    goes to the host), with a per-row histogram pass on CPU (same result, several times faster there).
+    goes to the host), with a per-row histogram pass on CPU (same result, faster there).
 
     Departure from the paper, for speed: the noise keeps only the low-frequency box of coefficients that
-    carries all but ``1e-7`` of its variance (:func:`~mixkit.sample.masks.band_limited_noise`; nothing is
-    dropped at 32 x 32, 75 x 38 of 224 x 113 coefficients are kept at 224 x 224), which changes about
-    1.5e-4 of the mask pixels relative to the full spectrum. The top-k itself is exact.
+    carries all but ``1e-7`` of its variance (:func:`~mixkit.sample.functional.band_limited_noise`;
+    nothing is dropped at 32 x 32, 75 x 38 of 224 x 113 coefficients are kept at 224 x 224), which
+    changes about 1.5e-4 of the mask pixels relative to the full spectrum. The top-k itself is exact.
 
     Args:
         alpha: ``lam ~ Beta(alpha, alpha)`` (paper: 1.0).
         decay_power: spectral decay ``delta`` (paper default 3; larger -> smoother, blobbier masks).
-        mode, prob, pairing, validate: see :class:`~mixkit.sample.mixers.base.Mixer`.
+        mode, prob, pairing, validate: see :class:`~mixkit.sample.Mixer`.
 
     Simplification: the paper's optional soft masks (``max_soft``) are not implemented; masks are binary.
     """
@@ -44,6 +60,7 @@ class FMix(Mixer):
     name = "fmix"
     paper = "FMix: Enhancing Mixed Sample Data Augmentation (Harris et al., 2020)"
     paper_url = "https://arxiv.org/abs/2002.12047"
+    release = "ecs-vlc/FMix: fmix.py"
     min_rank = 3
     max_rank = 5
 
@@ -58,16 +75,22 @@ class FMix(Mixer):
             raise ValueError(f"decay_power must be a finite number > 0, got {decay_power!r}")
         self.decay_power = decay
 
-    def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None,
-            out: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        n, size = x.shape[0], tuple(x.shape[2:])
-        numel = math.prod(size)
-        counts = torch.round((1.0 - lam.double()) * numel).long()
+    def draw(self, shape: torch.Size, generator: torch.Generator | None) -> FourierParams:
+        base = super().draw(shape, generator)
+        numel = math.prod(shape[2:])
+        counts = torch.round((1.0 - base.lam.double()) * numel).long()
         if int(counts.max()) == 0:
-            return (x.clone() if out is None else out.copy_(x)), torch.ones(n)
+            return FourierParams(base.pairs, base.lam, counts=counts)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        return FourierParams(base.pairs, base.lam, counts=counts, seed=seed)
+
+    def apply(self, x: Tensor, params: FourierParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        n, size = x.shape[0], tuple(x.shape[2:])
+        if params.seed is None:
+            return copy_of(x, out), torch.ones(n)
+        numel, counts = math.prod(size), params.counts
         device_gen = torch.Generator(device=x.device)
-        device_gen.manual_seed(seed)
+        device_gen.manual_seed(params.seed)
         shared = self.mode == "batch"
         masks = 1 if shared else n
         noise = band_limited_noise(masks, size, self.decay_power, device_gen, x.device,
@@ -81,7 +104,7 @@ class FMix(Mixer):
         else:
             weight = top_k(noise, counts, x.dtype)
         kept = 1.0 - weight.float().mean(1)
-        out = blend_with_partner(x, pairs, weight.view(-1, 1, *size), out)
+        out = blend_with_partner(x, params.pairs, weight.view(-1, 1, *size), out)
         return out, kept.expand(n) if kept.numel() == 1 else kept
 
     def extra_repr(self) -> str:
