@@ -43,7 +43,7 @@ def probe_method(spec: str, model_name: str, data: ImageDataset, model_kwargs: d
         model = build_model(model_name, data.in_channels, data.num_classes, data.image_size,
                             **(model_kwargs or {}))
         check_supported(mixer, model)
-        from ..sample.step import ModelAwareMixer
+        from ..sample import ModelAwareMixer
 
         x = data.normalize(data.train_x[:8])
         y = data.train_y[:8]

@@ -33,6 +33,14 @@ def add(cls: type) -> type:
     return cls
 
 
+def remove(name: str) -> type:
+    """Forget the mixer registered as ``name`` (and its aliases); returns its class."""
+    cls = get(name)
+    for key in [k for k, v in _REGISTRY.items() if v is cls]:
+        del _REGISTRY[key], _CANONICAL[key]
+    return cls
+
+
 def register(name: str, *aliases: str) -> Callable[[type], type]:
     """Class decorator kept while every mixer moves to class-attribute registration (see :func:`add`)."""
 

@@ -8,7 +8,7 @@ state between calls.
 * resize and paste (ResizeMix): :func:`resize_nearest`, :func:`nearest_source`,
   :func:`paste_resized_shared`, :func:`paste_resized_patches`.
 * Fourier masks (FMix): :func:`fourier_noise`, :func:`band_limited_noise`, :func:`spectrum_scale`,
-  :func:`top_k_weight`, :func:`top_k_weight_histogram`, :data:`BAND_TOLERANCE`.
+  :func:`spectrum_band`, :func:`top_k_weight`, :func:`top_k_weight_histogram`, :data:`BAND_TOLERANCE`.
 * grid cells: :func:`cell_index`, :func:`cells_to_pixels`.
 * saliency maps: :func:`spectral_residual`, :func:`gradient_saliency`, :func:`gaussian_blur`,
   :func:`peak_location`.
@@ -32,6 +32,7 @@ from .fourier_noise import (
     BAND_TOLERANCE,
     band_limited_noise,
     fourier_noise,
+    spectrum_band,
     spectrum_scale,
     top_k_weight,
     top_k_weight_histogram,
@@ -68,6 +69,7 @@ __all__ = [
     "shared_region",
     "solve_binary_grids",
     "spectral_residual",
+    "spectrum_band",
     "spectrum_scale",
     "swap_grids",
     "top_k_weight",

@@ -17,6 +17,7 @@ __all__ = [
     "BAND_TOLERANCE",
     "band_limited_noise",
     "fourier_noise",
+    "spectrum_band",
     "spectrum_scale",
     "top_k_weight",
     "top_k_weight_histogram",
@@ -50,7 +51,8 @@ BAND_TOLERANCE = 1e-7
 
 
 @functools.lru_cache(maxsize=32)
-def _band(size: tuple[int, ...], decay_power: float, tol: float) -> tuple[tuple[Tensor, ...], Tensor, float]:
+def spectrum_band(size: tuple[int, ...], decay_power: float, tol: float
+                  ) -> tuple[tuple[Tensor, ...], Tensor, float]:
     """Kept frequency indices per axis (``rfftn`` grid order), their amplitudes, and the dropped share.
 
     The kept set is a box ``|f_k| <= f_c`` on every axis, with the smallest cut-off ``f_c`` (in cycles per
@@ -88,7 +90,7 @@ def _band_bases(size: tuple[int, ...], decay_power: float, tol: float, device: t
     axis (interleaved cos / -sin rows, Hermitian weights 1 or 2, scaled by ``1 / prod(S)`` as ``irfftn``),
     and the kept amplitudes.
     """
-    idx, amp, _ = _band(size, decay_power, tol)
+    idx, amp, _ = spectrum_band(size, decay_power, tol)
     lead = []
     for k, n in enumerate(size[:-1]):
         f = torch.fft.fftfreq(n, dtype=torch.float64)[idx[k]]

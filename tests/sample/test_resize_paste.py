@@ -7,16 +7,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixkit.sample import masks
-from mixkit.sample.masks import (
+from mixkit.sample import make_pairs
+from mixkit.sample.functional import (
     mix_shared_box,
     paste_resized_patches,
     paste_resized_shared,
     place_patches,
     resize_nearest,
+    resize_paste,
     shared_region,
 )
-from mixkit.sample.pairing import make_pairs
 
 
 @settings(max_examples=30, deadline=None)
@@ -36,7 +36,7 @@ def test_resize_nearest_matches_interpolate(dims, data):
 def test_grid_paste_matches_index_paste(grouped, dims, batch, roll, seed, half, data):
     # the grouped path only runs on large batches by default; force it (or the one-grid path) here
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(masks, "_PASTE_GROUP_MIN", 0 if grouped else 1 << 62)
+        patch.setattr(resize_paste, "_PASTE_GROUP_MIN", 0 if grouped else 1 << 62)
         _check_grid_paste(dims, batch, roll, seed, half, data)
 
 

@@ -48,10 +48,10 @@ def test_label_smoothing_smooths_each_label_then_mixes(n, k, smoothing, seed):
         return torch.nn.functional.one_hot(labels, k).float() * (1 - smoothing) + smoothing / k
 
     target = lam.view(-1, 1) * smooth(y) + (1 - lam.view(-1, 1)) * smooth(y[index])
-    torch.testing.assert_close(out.soft_targets(k, smoothing=smoothing), target)
-    torch.testing.assert_close(out.soft_targets(k, smoothing=smoothing).sum(1), torch.ones(n))
+    torch.testing.assert_close(out.soft_targets(k, label_smoothing=smoothing), target)
+    torch.testing.assert_close(out.soft_targets(k, label_smoothing=smoothing).sum(1), torch.ones(n))
     want = -(target * torch.log_softmax(logits, -1)).sum(-1).mean()
-    torch.testing.assert_close(out.loss(logits, smoothing=smoothing), want)
+    torch.testing.assert_close(out.loss(logits, label_smoothing=smoothing), want)
 
 
 def test_soft_labels_are_mixed_as_distributions():

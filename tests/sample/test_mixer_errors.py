@@ -92,7 +92,7 @@ def test_label_rule_errors():
     with pytest.raises(ValueError, match="logits must have shape"):
         out.loss(torch.randn(3, 3))
     with pytest.raises(ValueError, match="smoothing"):
-        out.loss(logits, smoothing=1.0)
+        out.loss(logits, label_smoothing=1.0)
     with pytest.raises(ValueError, match="batch size 4"):
         out.loss(logits, torch.arange(3))
     with pytest.raises(ValueError, match="no labels"):

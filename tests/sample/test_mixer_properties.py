@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mixkit
-from mixkit.sample import registry
-from mixkit.sample.step import ModelAwareMixer
+from mixkit.sample import ModelAwareMixer, registry
 
 COPY_METHODS = ("cutmix", "resizemix", "fmix")
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -155,7 +154,7 @@ def test_cutmix_correct_lam_false_reports_the_sampled_lambda():
     for mode in ("batch", "elem"):
         mixer = mixkit.CutMix(alpha=1.0, correct_lam=False, mode=mode)
         out = mixer(x, generator=torch.Generator().manual_seed(3))
-        _, requested = mixer.draw(16, torch.Generator().manual_seed(3))
+        requested = mixer.draw(x.shape, torch.Generator().manual_seed(3)).lam
         torch.testing.assert_close(out.lam, requested)
         area = (out.x != x).flatten(1).float().mean(1)
         assert not torch.allclose(out.lam, 1 - area), "clipped boxes must make the sampled lambda differ"
@@ -168,7 +167,7 @@ def test_cutmix_box_side_follows_sqrt_one_minus_lam():
     x = _row_ids((4000, 1, 20, 20), torch.float32)
     mixer = mixkit.CutMix(alpha=1.0, mode="elem")
     out = mixer(x, generator=torch.Generator().manual_seed(0))
-    _, lam = mixer.draw(4000, torch.Generator().manual_seed(0))
+    lam = mixer.draw(x.shape, torch.Generator().manual_seed(0)).lam
     moved = out.x[:, 0] != x[:, 0]
     rows, cols = moved.any(2).sum(1), moved.any(1).sum(1)
     side = torch.round(20 * (1 - lam.double()).sqrt()).long()
@@ -216,7 +215,7 @@ def test_fmix_mask_mean_is_the_rounded_requested_share(batch, spatial, mode, see
     numel = math.prod(spatial)
     mixer = mixkit.FMix(alpha=1.0, mode=mode, pairing="flip")
     out = mixer(_row_ids(shape, torch.float64), generator=torch.Generator().manual_seed(seed))
-    _, lam = mixer.draw(batch, torch.Generator().manual_seed(seed))
+    lam = mixer.draw(torch.Size(shape), torch.Generator().manual_seed(seed)).lam
     want = 1 - torch.round((1 - lam.double()) * numel) / numel
     torch.testing.assert_close(out.lam.double(), want, atol=1e-6, rtol=0)
 
@@ -249,8 +248,9 @@ def test_random_choice_switches_methods_and_registry_builds_every_plain_mixer():
     assert {only(x, y, generator=g).extras["method"] for _ in range(5)} == {"cutmix"}
     for name in registry.names():
         mixer = registry.build(name)
-        if isinstance(mixer, ModelAwareMixer) or not getattr(mixer, "plain", True):
-            continue
+        plain_inputs = mixer.tasks & {"classification", "regression", "sequence"}
+        if isinstance(mixer, ModelAwareMixer) or not plain_inputs:
+            continue  # needs the model, or inputs other than (x, y): outliers, point clouds, replay
         out = mixer(x, y, generator=g)
         assert out.x.shape == x.shape and out.lam.shape == (5,)
         torch.testing.assert_close(out.soft_targets(5).sum(1), torch.ones(5))

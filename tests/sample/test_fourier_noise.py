@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixkit.sample.masks import (
-    _band,
+from mixkit.sample.functional import (
     band_limited_noise,
+    spectrum_band,
     spectrum_scale,
     top_k_weight,
     top_k_weight_histogram,
@@ -39,7 +39,7 @@ def test_histogram_top_k_equals_kthvalue_top_k(rows, numel, levels, seed):
 
 def test_band_limited_noise_is_the_inverse_fft_of_the_kept_coefficients():
     for size in ((40, 36), (33,), (6, 8, 10), (224, 224)):
-        idx, amp, dropped = _band(size, 3.0, 1e-7)
+        idx, amp, dropped = spectrum_band(size, 3.0, 1e-7)
         assert dropped <= 1e-7
         noise = band_limited_noise(3, size, 3.0, torch.Generator().manual_seed(1), torch.device("cpu"))
         coeff = torch.randn(3, *amp.shape, 2, generator=torch.Generator().manual_seed(1))
@@ -50,5 +50,5 @@ def test_band_limited_noise_is_the_inverse_fft_of_the_kept_coefficients():
         assert noise.shape == (3, *size)
         assert float((noise - want).abs().max()) <= 1e-4 * float(want.std()) + 1e-12
     # a 224 x 224 field at decay 3 keeps only a small box; small images keep everything
-    assert math.prod(_band((224, 224), 3.0, 1e-7)[1].shape) < 224 * 113 // 4
-    assert _band((32, 32), 3.0, 1e-7)[1].shape == (32, 17)
+    assert math.prod(spectrum_band((224, 224), 3.0, 1e-7)[1].shape) < 224 * 113 // 4
+    assert spectrum_band((32, 32), 3.0, 1e-7)[1].shape == (32, 17)

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mixkit
-from mixkit.sample.mixers.regression import kernel_partners, knn_partners, select_knn_k
+from mixkit.sample import select_knn_k
+from mixkit.sample.functional import kernel_partners, knn_partners
 
 
 def _gen(seed=0):
@@ -149,7 +150,7 @@ def test_regression_mixers_keep_dtype_and_never_nan(dtype):
 
 
 def test_window_kernel_matches_full_kernel_cases():
-    from mixkit.sample.mixers.regression import window_kernel_partners
+    from mixkit.sample.functional import window_kernel_partners
 
     y = torch.tensor([0.0, 0.1, 1.0, 1.3, 5.0, 5.05, 9.0, 8.0])
     out = mixkit.CMixup(bandwidth=1e-3, window=2)(torch.randn(8, 3), y.view(-1, 1), generator=_gen(1))
@@ -168,7 +169,7 @@ def test_window_kernel_matches_full_kernel_cases():
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(2, 40), w=st.integers(1, 6), seed=st.integers(0, 10_000))
 def test_window_partner_is_a_sorted_neighbour_within_the_window(n, w, seed):
-    from mixkit.sample.mixers.regression import window_kernel_partners
+    from mixkit.sample.functional import window_kernel_partners
 
     g = _gen(seed)
     y = torch.randn(n, generator=g)

@@ -8,9 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mixkit
-from mixkit.sample import registry
-from mixkit.sample.mixers.base import Mixer
-from mixkit.sample.pairing import Pairs
+from mixkit.sample import Mixer, MixParams, registry
 
 METHODS = ("none", "mixup", "cutmix", "cutout", "resizemix", "fmix")
 
@@ -78,18 +76,18 @@ def test_disjoint_part_of_one_buffer_is_accepted():
     torch.testing.assert_close(got.x, want.x, rtol=0, atol=0)
 
 
-class _OldStyle(Mixer):
-    """A subclass whose ``mix`` has no ``out`` keyword (written before ``out=`` existed)."""
+class _Doubling(Mixer):
+    """A minimal subclass: only ``apply`` is written (the base draws partners and lam)."""
 
-    def mix(self, x: torch.Tensor, pairs: Pairs, lam: torch.Tensor, generator: torch.Generator | None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-        return x * 2, lam
+    def apply(self, x: torch.Tensor, params: MixParams, out: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.mul(x, 2, out=out), params.lam
 
 
-def test_subclass_without_out_keyword_gets_a_copy():
+def test_subclass_apply_writes_into_out():
     x = torch.randn(3, 2, 4)
     buf = torch.empty_like(x)
-    got = _OldStyle()(x, out=buf)
+    got = _Doubling()(x, out=buf)
     assert got.x is buf
     torch.testing.assert_close(buf, x * 2)
 

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixkit.sample.masks import box_weight, place_boxes, sample_boxes, top_k_weight
+from mixkit.sample.functional import box_weight, place_boxes, sample_boxes, top_k_weight
 
 
 @settings(max_examples=60, deadline=None)
