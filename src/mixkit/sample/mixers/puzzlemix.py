@@ -1,23 +1,24 @@
-"""PuzzleMix: saliency- and smoothness-optimal block labels by graph cut, then transport of salient blocks."""
+"""PuzzleMix (Kim, Choo & Song, "Puzzle Mix: Exploiting Saliency and Local Statistics for Optimal Mixup",
+ICML 2020): saliency- and smoothness-optimal block labels by graph cut, then transport of salient blocks."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
-from ..graphcut import swap_grids
-from ..lam import cpu_generator
-from ..pairing import Pairs, partner_rows
-from ..registry import register
-from ..saliency import gradient_saliency
-from ..step import StepOutput
-from ..validate import check_inputs, check_labels
-from .base import Mixer
-from .grid import _parse_range
+from ..functional.graph_cut import swap_grids
+from ..functional.saliency_maps import gradient_saliency
+from ..pairing import partner_rows
+from ..checks import check_int_range
+from .mixer import MixParams
+from .model_aware import ModelAwareMixer, StepOutput
+
+__all__ = ["PuzzleMix", "PuzzleMixParams", "block_saliency", "boundary_discontinuity", "greedy_transport"]
 
 
 def block_saliency(saliency: Tensor, blocks: int) -> Tensor:
@@ -91,8 +92,20 @@ def _unblock(blocks: Tensor, n: int, shape: torch.Size) -> Tensor:
     return blocks.view(b, n, n, c, h // n, w // n).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
 
 
-@register("puzzlemix", "puzzle")
-class PuzzleMix(Mixer):
+@dataclass(repr=False)
+class PuzzleMixParams(MixParams):
+    """:class:`MixParams` plus the drawn block count ``blocks`` (per side), the saliency maps ``[B, H, W]``
+    of the call's ``x``, and what :meth:`PuzzleMix.apply` computes: the partner fraction of every block
+    ``mask`` ``[B, n, n]``, the graph-cut ``labels`` ``[B, n, n]`` and the number of truncated pairs."""
+
+    blocks: int = 0
+    saliency: Tensor | None = None
+    mask: Tensor | None = None
+    labels: Tensor | None = None
+    truncated_pairs: int = 0
+
+
+class PuzzleMix(ModelAwareMixer):
     """PuzzleMix (Kim, Choo & Song, ICML 2020): give each of ``n x n`` blocks a mixing level
     ``z_i`` in ``{0, 1/(L-1), ..., 1}`` (the fraction taken from the partner; ``L = labels``) by minimising
 
@@ -112,7 +125,7 @@ class PuzzleMix(Mixer):
     ``blocks``, ``truncated_pairs``.
 
     Solver: ``labels=2`` (default) is solved exactly by one s-t min cut over the whole batch
-    (:mod:`mixkit.sample.graphcut`, pymaxflow); ``labels >= 3`` uses alpha-beta swap moves (each an exact
+    (:mod:`mixkit.sample.functional.graph_cut`, pymaxflow); ``labels >= 3`` uses alpha-beta swap moves (each an exact
     binary cut; ``sweeps`` sweeps), the move the authors' release uses, which reaches a local optimum only.
 
     Named simplifications relative to the paper:
@@ -128,22 +141,23 @@ class PuzzleMix(Mixer):
     """
 
     name = "puzzlemix"
+    aliases = ("puzzle",)
     paper = "Puzzle Mix: Exploiting Saliency and Local Statistics for Optimal Mixup (Kim et al., ICML 2020)"
     paper_url = "https://arxiv.org/abs/2009.06962"
     min_rank = 4
     max_rank = 4
-    requires: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, alpha: float = 1.0, blocks: int | tuple[int, int] = (2, 4), beta: float = 1.2,
                  gamma: float = 0.5, eta: float = 0.2, xi: float = 0.8, transport: bool = True,
-                 labels: int = 2, sweeps: int = 2, **kwargs) -> None:
-        super().__init__(alpha, **kwargs)
+                 labels: int = 2, sweeps: int = 2, *, mode: str = "batch", prob: float = 1.0,
+                 pairing: str = "roll", validate: bool = True) -> None:
+        super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
         if not isinstance(labels, int) or not 2 <= labels <= 5:
             raise ValueError(f"labels must be an int in [2, 5] (mixing levels per block), got {labels!r}")
         if not isinstance(sweeps, int) or sweeps < 1:
             raise ValueError(f"sweeps must be a positive int, got {sweeps!r}")
         self.labels, self.sweeps = labels, sweeps
-        self.blocks = _parse_range(blocks, "blocks", low=2)
+        self.blocks = check_int_range(blocks, "blocks", low=2)
         for key, val in (("beta", beta), ("gamma", gamma), ("eta", eta), ("xi", xi)):
             if not float(val) >= 0:
                 raise ValueError(f"{key} must be a number >= 0, got {val!r}")
@@ -181,23 +195,36 @@ class PuzzleMix(Mixer):
             return unary, smooth * self.gamma * dh + potts, smooth * self.gamma * dv + potts
         return unary, potts.expand(b, n, n - 1, k, k), potts.expand(b, n - 1, n, k, k)
 
+    def draw(self, shape: torch.Size, generator: torch.Generator | None) -> PuzzleMixParams:
+        """Partners and ``lam`` (as :class:`Mixer`), then the block count among those dividing ``H`` and ``W``."""
+        base = super().draw(shape, generator)
+        return PuzzleMixParams(base.pairs, base.lam, self._choose_blocks(shape[-2], shape[-1], generator))
+
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
-                saliency: Tensor | None = None) -> MixedBatch:
-        g = cpu_generator(generator)
-        if self.validate:
-            check_inputs(x, 4, 4)
-            check_labels(y, x.shape[0])
+                out: Tensor | None = None, saliency: Tensor | None = None) -> MixedBatch:
+        g = self.check_call(x, y, generator, out)
         if saliency is None:
             raise ValueError("saliency: PuzzleMix needs saliency maps [B, H, W] of x (pass saliency=, or use "
                              "training_step(model, x, y), which computes the gradient saliency)")
         b, _, h, w = x.shape
         if saliency.shape != (b, h, w):
             raise ValueError(f"saliency must have shape {(b, h, w)}, got {tuple(saliency.shape)}")
-        pairs, lam = self.draw(b, g)
-        n = self._choose_blocks(h, w, g)
+        params = self.draw(x.shape, g)
+        params.saliency = saliency
+        x_mixed, lam = self.apply(x, params, out)
+        return MixedBatch(x=x_mixed, index=params.pairs.index.to(x_mixed.device, non_blocking=True),
+                          lam=lam.to(x_mixed.device, torch.float32, non_blocking=True), y=y,
+                          extras=self.extras(params, x_mixed))
+
+    def apply(self, x: Tensor, params: PuzzleMixParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Graph-cut labels, transport, block-wise assembly; the kept fraction ``1 - mean(z)`` ``[B]``."""
+        if params.saliency is None:
+            raise ValueError("params.saliency: PuzzleMix needs saliency maps [B, H, W] of x")
+        b = x.shape[0]
+        pairs, lam, n = params.pairs, params.lam, params.blocks
         idx = pairs.index.to(x.device, non_blocking=True)
         partner = partner_rows(x, pairs, idx)
-        s0 = block_saliency(saliency, n)
+        s0 = block_saliency(params.saliency, n)
         s1 = s0[idx]
         unary, horiz, vert = self.energies(x, partner, s0, s1, lam, n)
         labels, truncated = swap_grids(unary, horiz, vert, self.sweeps)
@@ -212,14 +239,13 @@ class PuzzleMix(Mixer):
         # 0/1 (and 1/2) weights: lerp copies exactly where a block comes from one image
         mixed = torch.lerp(blocks0, blocks1, frac.to(x.dtype).view(b, -1, 1, 1, 1))
         x_out = _unblock(mixed, n, x.shape).contiguous(memory_format=_memory_format(x))
-        lam_true = 1.0 - frac.mean(1)
-        return MixedBatch(x=x_out, index=idx, lam=lam_true, y=y,
-                          extras={"mask": frac.view(b, n, n), "labels": labels, "blocks": n,
-                                  "truncated_pairs": truncated})
+        params.mask, params.labels, params.truncated_pairs = frac.view(b, n, n), labels, truncated
+        return (x_out if out is None else out.copy_(x_out)), 1.0 - frac.mean(1)
 
-    def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
-            ) -> tuple[Tensor, Tensor]:  # pragma: no cover - forward is overridden
-        raise NotImplementedError("PuzzleMix mixes through forward(x, y, saliency=...) or training_step")
+    def extras(self, params: PuzzleMixParams, x_mixed: Tensor) -> dict[str, Any]:
+        """``mask`` (``z``, ``[B, n, n]``), ``labels``, ``blocks`` and ``truncated_pairs``."""
+        return {"mask": params.mask, "labels": params.labels, "blocks": params.blocks,
+                "truncated_pairs": params.truncated_pairs}
 
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
@@ -228,9 +254,6 @@ class PuzzleMix(Mixer):
         out = self(x, y, generator=generator, saliency=saliency)
         logits = model(out.x)
         return StepOutput(loss=out.loss(logits), logits=logits, mixed=out)
-
-    def on_step_end(self, model: nn.Module, step: int) -> None:
-        """Nothing to update."""
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, blocks={self.blocks}, beta={self.beta}, gamma={self.gamma}, "

@@ -9,9 +9,14 @@ from hypothesis import strategies as st
 
 import mixkit
 from mixkit.sample import registry
-from mixkit.sample.graphcut import grid_energy, solve_binary_grids, swap_grids
-from mixkit.sample.mixers.puzzle import block_saliency, greedy_transport
-from mixkit.sample.saliency import peak_location, spectral_residual
+from mixkit.sample import block_saliency, greedy_transport
+from mixkit.sample.functional import (
+    grid_energy,
+    peak_location,
+    solve_binary_grids,
+    spectral_residual,
+    swap_grids,
+)
 
 
 def constant_rows(b, c=3, h=16, w=16, dtype=torch.float32):
@@ -229,7 +234,8 @@ def test_puzzlemix_mask_is_the_brute_force_optimum(gamma):
     out = mixer(x, generator=torch.Generator().manual_seed(9), saliency=sal)
     pairs_idx = out.index
     # rebuild the energy the mixer minimised, with the same draws
-    pairs, lam = mixer.draw(b, torch.Generator().manual_seed(9))
+    params = mixer.draw(x.shape, torch.Generator().manual_seed(9))
+    pairs, lam = params.pairs, params.lam
     assert torch.equal(pairs.index, pairs_idx)
     s0 = block_saliency(sal, n)
     unary, horiz, vert = mixer.energies(x, x[pairs_idx], s0, s0[pairs_idx], lam, n)

@@ -6,8 +6,7 @@ from torch import nn
 
 import mixkit
 from mixkit.bench.models import TinyViT
-from mixkit.sample.mixers.attention import max_min_regions, paste_patches, patch_fraction, transmix_lam
-from mixkit.sample.step import ModelAwareMixer
+from mixkit.sample import ModelAwareMixer, max_min_regions, paste_patches, patch_fraction, transmix_lam
 
 
 def _gen(seed=0):
@@ -115,7 +114,7 @@ def test_smmix_pastes_partners_most_attended_region_into_own_least_attended():
     x = torch.randn(3, 2, 8, 8)
     attn = torch.rand(3, 16, generator=_gen(4))
     mixer = mixkit.SMMix(alpha=1.0)
-    out = mixer.mix(x, torch.arange(3), attn, 2, (4, 4), generator=_gen(5))
+    out = mixer(x, torch.arange(3), generator=_gen(5), cls_attn=attn, patch_size=2, grid=(4, 4))
     mask = out.extras["token_mask"]
     assert mask.any()
     grid = attn.view(3, 4, 4)
@@ -152,7 +151,7 @@ class _HookableViT(nn.Module):
 
 
 def test_attention_capture_gives_any_vit_the_attention_capability():
-    from mixkit.sample.mixers.attention import AttentionCapture
+    from mixkit.sample import AttentionCapture
 
     torch.manual_seed(0)
     vit = _HookableViT()

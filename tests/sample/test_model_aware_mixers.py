@@ -5,9 +5,7 @@ import torch
 from torch import nn
 
 import mixkit
-from mixkit.sample.mixers.learned import MixBlock, _ReverseGrad
-from mixkit.sample.mixers.manifold import mix_hidden
-from mixkit.sample.pairing import make_pairs
+from mixkit.sample import GradientReversal, MixBlock, make_pairs, mix_hidden
 
 
 class Square(nn.Module):
@@ -212,7 +210,8 @@ def test_adautomix_generator_ascends_the_classifier_loss():
     teacher.fc.weight.data.zero_()
     teacher.fc.bias.data.zero_()  # teacher CE is constant: only the adversarial term trains the generator
     mixer.generator_of(8, x.device).out.weight.data.normal_(0, 0.1)
-    pairs, lam = mixer.draw(16, torch.Generator().manual_seed(0))
+    params = mixer.draw(x.shape, torch.Generator().manual_seed(0))
+    pairs, lam = params.pairs, params.lam
     feats = teacher.forward_features(x).detach()
 
     def classifier_loss():
@@ -230,7 +229,7 @@ def test_adautomix_generator_ascends_the_classifier_loss():
 
 def test_reverse_grad_layer():
     x = torch.rand(4, requires_grad=True)
-    (_ReverseGrad.apply(x, 2.0) * 3).sum().backward()
+    (GradientReversal.apply(x, 2.0) * 3).sum().backward()
     torch.testing.assert_close(x.grad, torch.full((4,), -6.0))
 
 
@@ -261,3 +260,41 @@ def test_saliency_training_steps(mixer):
     step.loss.backward()
     assert model.fc.weight.grad.abs().sum() > 0
     torch.testing.assert_close(step.loss, step.mixed.loss(step.logits))
+
+
+@pytest.mark.parametrize("cls", [mixkit.AutoMix, mixkit.AdAutoMix])
+def test_learned_mixer_state_round_trips_into_a_fresh_instance(cls):
+    """A trained mixer's state_dict (generator, teacher, the generator's Adam) loads into a fresh instance,
+    and the next step is then identical."""
+    import copy
+
+    torch.manual_seed(0)
+    model = TinyNet()
+    x, y = data()
+    trained = cls(momentum=0.9)
+    trained.training_step(model, x, y, generator=torch.Generator().manual_seed(0))
+    trained.on_step_end(model, 0)
+    state = trained.state_dict()
+    fresh = cls(momentum=0.9)
+    fresh.load_state_dict(state)
+    assert fresh.block is not None and fresh.optimizer().state_dict()["state"]
+    twin = copy.deepcopy(model)
+    a = trained.training_step(model, x, y, generator=torch.Generator().manual_seed(1))
+    b = fresh.training_step(twin, x, y, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a.loss, b.loss) and torch.equal(a.mixed.x, b.mixed.x)
+    for (k, p), q in zip(trained.block.state_dict().items(), fresh.block.state_dict().values()):
+        assert torch.equal(p, q), k
+    for p, q in zip(trained.teacher.parameters(), fresh.teacher.parameters()):
+        assert torch.equal(p, q)
+    assert "AutoMix(" in repr(fresh) or "AdAutoMix(" in repr(fresh)
+
+
+def test_model_aware_mixers_declare_their_contract():
+    for cls in (mixkit.AutoMix, mixkit.AdAutoMix, mixkit.ManifoldMixup, mixkit.PuzzleMix, mixkit.AttentiveMix,
+                mixkit.TransMix, mixkit.SMMix, mixkit.RankMixup):
+        assert issubclass(cls, mixkit.ModelAwareMixer) and cls.name and cls.paper and cls.paper_url
+    for cls in (mixkit.SaliencyMix, mixkit.EnMix, mixkit.AdpMix, mixkit.MixOE, mixkit.Mix3D):
+        assert issubclass(cls, mixkit.Mixer) and not issubclass(cls, mixkit.ModelAwareMixer)
+    assert mixkit.MixOE.tasks == {"ood_detection"} and mixkit.EnMix.tasks == {"class_incremental"}
+    for m in (mixkit.AutoMix(), mixkit.SMMix(), mixkit.RankMixup(), mixkit.MixOE(), mixkit.Mix3D(), mixkit.AdpMix()):
+        assert " object at 0x" not in repr(m)

@@ -1,21 +1,20 @@
-"""Manifold Mixup: mix hidden states at a random layer of any ``nn.Module`` through a forward hook."""
+"""Manifold Mixup (Verma et al., "Manifold Mixup: Better Representations by Interpolating Hidden States",
+ICML 2019): mix hidden states at a random layer of any ``nn.Module`` through a forward hook."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
-from ..lam import cpu_generator
-from ..pairing import Pairs, partner_rows
-from ..registry import register
-from ..step import StepOutput
-from ..validate import check_inputs, check_labels
-from .base import Mixer, weight_view
+from ..pairing import Pairs, partner_rows, weight_view
+from .mixer import MixParams
+from .model_aware import ModelAwareMixer, StepOutput
+
+__all__ = ["ManifoldMixup", "mix_hidden", "mix_rows"]
 
 INPUT = "input"
 
@@ -23,8 +22,7 @@ INPUT = "input"
 def mix_rows(h: Tensor, pairs: Pairs, lam: Tensor) -> Tensor:
     """``lam * h + (1 - lam) * h[index]`` for any ``[B, ...]`` tensor, differentiable (no ``out=``).
 
-    ``lam``: ``[B]`` (CPU or ``h``'s device). Used on hidden states, where autograd must flow through both
-    rows.
+    ``lam``: ``[B]`` (CPU or ``h``'s device). Used on hidden states, where autograd must flow through both rows.
     """
     return torch.lerp(h, partner_rows(h, pairs), weight_view(1.0 - lam, h))
 
@@ -77,38 +75,33 @@ def _default_layers(model: nn.Module) -> list[str]:
     return out
 
 
-@register("manifoldmixup", "manifold", "manifold_mixup")
-class ManifoldMixup(Mixer):
-    """Manifold Mixup (Verma et al., ICML 2019): pick a layer ``k`` uniformly from the candidates, run the
-    model up to ``k``, replace the hidden state ``h`` by ``lam * h_i + (1 - lam) * h_j`` and finish the
-    forward pass; the loss mixes the labels with the same ``lam ~ Beta(alpha, alpha)`` (the paper uses
-    ``alpha = 2``).
+class ManifoldMixup(ModelAwareMixer):
+    """Manifold Mixup: pick a layer ``k`` uniformly from the candidates, run the model up to ``k``, replace
+    the hidden state ``h`` by ``lam * h_i + (1 - lam) * h_j`` and finish the forward pass; the loss mixes the
+    labels with the same ``lam ~ Beta(alpha, alpha)`` (the paper uses ``alpha = 2``).
 
     Candidates (names in ``model.named_modules()``): ``layers`` if given; else every sub-module whose class is
     in ``module_types`` (classes or class names); else ``model.manifold_layers`` if the model defines it; else
     the model's direct children except the last (which usually is the classifier), each container
     (``nn.Sequential``/``nn.ModuleList``) replaced by its own children, one level down (a stage list becomes
-    its blocks). ``include_input`` adds
-    the input itself (``k = 0``, plain input mixup), as in the paper. Works with any ``nn.Module`` whose
-    chosen
-    layers return a ``[B, ...]`` tensor.
+    its blocks). ``include_input`` adds the input itself (``k = 0``, plain input mixup), as in the paper.
+    Works with any ``nn.Module`` whose chosen layers return a ``[B, ...]`` tensor.
 
     Model-aware: :meth:`training_step` runs the model once with a forward hook (see :func:`mix_hidden`) and
-    returns a :class:`~mixkit.sample.step.StepOutput` whose ``mixed`` is the usual ``MixedBatch`` (``x`` is
-    the
-    model input: mixed only when ``k = 0``; ``extras["layer"]`` names the layer). Calling the mixer directly,
-    ``mixer(x, y)``, mixes at the input only.
+    returns a :class:`StepOutput` whose ``mixed`` is the usual ``MixedBatch`` (``x`` is the model input:
+    mixed only when ``k = 0``; ``extras["layer"]`` names the layer). Calling the mixer directly,
+    ``mixer(x, y)``, mixes at the input only. ``x``: floating ``[B, ...]``.
     """
 
     name = "manifoldmixup"
+    aliases = ("manifold", "manifold_mixup")
     paper = "Manifold Mixup: Better Representations by Interpolating Hidden States (Verma et al., ICML 2019)"
     paper_url = "https://arxiv.org/abs/1806.05236"
-    requires: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, alpha: float = 2.0, layers: Sequence[str] | str | None = None,
-                 module_types: Sequence[type | str] | type | str | None = None, include_input: bool = True,
-                 **kwargs) -> None:
-        super().__init__(alpha, **kwargs)
+                 module_types: Sequence[type | str] | type | str | None = None, include_input: bool = True, *,
+                 mode: str = "batch", prob: float = 1.0, pairing: str = "roll", validate: bool = True) -> None:
+        super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
         self.layers = [layers] if isinstance(layers, str) else (list(layers) if layers is not None else None)
         if module_types is not None and not isinstance(module_types, (list, tuple)):
             module_types = [module_types]
@@ -144,20 +137,19 @@ class ManifoldMixup(Mixer):
                              "or keep include_input=True")
         return cands
 
-    def mix(self, x: Tensor, pairs: Pairs, lam: Tensor, generator: torch.Generator | None
-            ) -> tuple[Tensor, Tensor]:
-        return mix_rows(x, pairs, lam), lam
+    def apply(self, x: Tensor, params: MixParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Input mixup ``lam x + (1 - lam) x[index]`` (differentiable) and ``lam``."""
+        mixed = mix_rows(x, params.pairs, params.lam)
+        return (mixed if out is None else out.copy_(mixed)), params.lam
 
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """Draw partners, ``lam`` and the layer, run ``model`` once with the hidden state mixed, mixed CE."""
-        g = cpu_generator(generator)
-        if self.validate:
-            check_inputs(x)
-            check_labels(y, x.shape[0])
+        g = self.check_call(x, y, generator)
         cands = self.candidate_layers(model)
         layer = cands[int(torch.randint(len(cands), (1,), generator=g))]
-        pairs, lam = self.draw(x.shape[0], g)
+        params = self.draw(x.shape, g)
+        pairs, lam = params.pairs, params.lam
         lam_dev = lam.to(x.device, torch.float32, non_blocking=True)
         if layer == INPUT:
             x_in = mix_rows(x, pairs, lam)
@@ -172,9 +164,6 @@ class ManifoldMixup(Mixer):
         out = MixedBatch(x=x_in, index=pairs.index.to(x.device, non_blocking=True), lam=lam_dev, y=y,
                          extras={"layer": layer})
         return StepOutput(loss=out.loss(logits), logits=logits, mixed=out)
-
-    def on_step_end(self, model: nn.Module, step: int) -> None:
-        """Nothing to update."""
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, layers={self.layers}, module_types={self.module_types}, "

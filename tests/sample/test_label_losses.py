@@ -1,4 +1,4 @@
-"""Decoupled Mixup, RankMixup (MRL, M-NDCG, step), MixOE, label smoothing with mixing, MixSchedule."""
+"""Decoupled Mixup, RankMixup (MRL, M-NDCG, step), MixOE, label smoothing with mixing, MixUntil."""
 
 import math
 
@@ -18,7 +18,7 @@ from mixkit.sample.losses import (
     mixup_ranking_loss,
     mndcg_loss,
 )
-from mixkit.sample.step import ModelAwareMixer
+from mixkit.sample import ModelAwareMixer
 
 
 def _gen(seed=0):
@@ -147,18 +147,18 @@ def test_label_smoothing_composes_with_mixing_smooth_then_mix():
     lam = out.lam.view(-1, 1)
     target = lam * smooth(y) + (1 - lam) * smooth(y[out.index])  # smooth each label, then mix
     ref = -(target * torch.log_softmax(logits, -1)).sum(-1).mean()
-    torch.testing.assert_close(out.loss(logits, smoothing=eps), ref)
-    torch.testing.assert_close(out.soft_targets(7, smoothing=eps), target)
+    torch.testing.assert_close(out.loss(logits, label_smoothing=eps), ref)
+    torch.testing.assert_close(out.soft_targets(7, label_smoothing=eps), target)
     # PyTorch's own label smoothing on each CE term agrees
     torch_ref = (lam.squeeze(1) * F.cross_entropy(logits, y, label_smoothing=eps, reduction="none")
                  + (1 - lam.squeeze(1)) * F.cross_entropy(logits, y[out.index], label_smoothing=eps,
                                                           reduction="none")).mean()
-    torch.testing.assert_close(out.loss(logits, smoothing=eps), torch_ref)
+    torch.testing.assert_close(out.loss(logits, label_smoothing=eps), torch_ref)
 
 
-# ----------------------------------------------------------------------------- MixSchedule
+# ----------------------------------------------------------------------------- MixUntil
 def test_mix_schedule_turns_mixing_off_at_the_chosen_epoch():
-    sched = mixkit.MixSchedule(mixkit.MixUp(alpha=1.0), off_epoch=2)
+    sched = mixkit.MixUntil(mixkit.MixUp(alpha=1.0), off_epoch=2)
     x, y = torch.randn(6, 3), torch.arange(6)
     for epoch in range(4):
         sched.set_epoch(epoch)
@@ -169,14 +169,14 @@ def test_mix_schedule_turns_mixing_off_at_the_chosen_epoch():
             assert not out.extras["mixing"]
             assert torch.equal(out.x, x) and bool((out.lam == 1).all())
     with pytest.raises(ValueError, match="off_epoch"):
-        mixkit.MixSchedule(mixkit.MixUp(), off_epoch=-1)
+        mixkit.MixUntil(mixkit.MixUp(), off_epoch=-1)
     with pytest.raises(ValueError, match="epoch"):
         sched.set_epoch(-3)
 
 
 def test_mix_schedule_delegates_model_aware_steps_while_on():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
-    sched = mixkit.MixSchedule(mixkit.RankMixup(variant="mrl"), off_epoch=1)
+    sched = mixkit.MixUntil(mixkit.RankMixup(variant="mrl"), off_epoch=1)
     x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
     on = sched.training_step(model, x, y, generator=_gen(1))
     assert on.mixed is None  # RankMixup's own step
