@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .validate import check_class_ids, check_labels, check_soft_labels, is_class_ids
+from .checks import check_class_ids, check_labels, check_soft_labels, is_class_ids
 
 
 @dataclass

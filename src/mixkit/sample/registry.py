@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,21 +38,6 @@ def remove(name: str) -> type:
     for key in [k for k, v in _REGISTRY.items() if v is cls]:
         del _REGISTRY[key], _CANONICAL[key]
     return cls
-
-
-def register(name: str, *aliases: str) -> Callable[[type], type]:
-    """Class decorator kept while every mixer moves to class-attribute registration (see :func:`add`)."""
-
-    def deco(cls: type) -> type:
-        for key in (name, *aliases):
-            key = key.lower()
-            if key in _REGISTRY and _REGISTRY[key] is not cls:
-                raise ValueError(f"mixer name {key!r} is already registered to {_REGISTRY[key].__name__}")
-            _REGISTRY[key] = cls
-            _CANONICAL[key] = name.lower()
-        return cls
-
-    return deco
 
 
 @dataclass(frozen=True)

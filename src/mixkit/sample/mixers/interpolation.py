@@ -1,2 +1,0 @@
-"""Temporary alias (removed once every importer moved)."""
-from .mixup import MixUp, NoMix  # noqa: F401
