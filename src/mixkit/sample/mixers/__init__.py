@@ -1,7 +1,9 @@
 """One module per mixing method; importing this package registers every mixer by its ``name``."""
 
+from .adautomix import AdAutoMix, GradientReversal
 from .attention_capture import AttentionCapture
-from .automix import AdAutoMix, AutoMix, MixBlock
+from .attentivemix import AttentiveMix
+from .automix import AutoMix, MixBlock
 from .cmixup import CMixup
 from .cutmix import BoxParams, CutMix
 from .cutout import Cutout, CutoutParams
@@ -20,7 +22,7 @@ from .random_choice import RandomChoice
 from .rankmixup import RankMixup
 from .regmix_knn import RegMixKNN, select_knn_k
 from .resizemix import ResizeMix, ResizeParams
-from .saliencymix import AttentiveMix, SaliencyMix
+from .saliencymix import SaliencyMix
 from .seqmix import SeqCutMix, SeqMixUp
 from .smmix import SMMix, max_min_regions, paste_patches
 from .smoothmix import SmoothMix, SmoothParams
@@ -40,6 +42,7 @@ __all__ = [
     "EnMix",
     "FMix",
     "FourierParams",
+    "GradientReversal",
     "GridMix",
     "GridParams",
     "ManifoldMixup",
