@@ -264,3 +264,14 @@ def test_mixer_call_compiles():
     want = mixer(x, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(got.x, want.x)
     torch.testing.assert_close(got.lam, want.lam)
+
+
+def test_mix_until_state_round_trips_and_reprs_are_readable():
+    window = mixkit.MixUntil(mixkit.MixUp(), off_epoch=3)
+    window.set_epoch(4)
+    fresh = mixkit.MixUntil(mixkit.MixUp(), off_epoch=3)
+    fresh.load_state_dict(window.state_dict())
+    assert fresh.epoch == 4 and not fresh.active
+    params = mixkit.CutMix(mode="elem").draw(torch.Size((3, 1, 4, 4)), torch.Generator().manual_seed(0))
+    for obj in (window, mixkit.build("mixup|cutmix@2"), params):
+        assert "object at 0x" not in repr(obj)
