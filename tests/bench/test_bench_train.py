@@ -8,7 +8,7 @@ from mixkit.bench.data import ImageDataset
 from mixkit.bench.models import SmallCNN, TinyViT
 from mixkit.bench.suites import default_methods
 from mixkit.bench.train import MethodUnsupported, RunConfig, check_supported, make_optimizer, train_run
-from mixkit.sample import MixedBatch, StepOutput, registry
+from mixkit.sample import MixedBatch, Mixer, ModelAwareMixer, StepOutput, registry
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +31,7 @@ def easy_data(n_train=192, n_test=64, k=4, seed=0) -> ImageDataset:
     return ImageDataset("easy", tx, ty, vx, vy, k)
 
 
-class FakeLearnedMixer(nn.Module):
+class FakeLearnedMixer(ModelAwareMixer):
     """A model-aware, learned 'mixer' for testing the loop's protocol support: scales the input by a learned
     factor, runs the model through forward_features/head and counts on_step_end calls."""
 
@@ -61,12 +61,12 @@ class FakeLearnedMixer(nn.Module):
 
 @pytest.fixture
 def fake_registered():
-    registry.register("fake-learned")(FakeLearnedMixer)
+    FakeLearnedMixer.name = "fake-learned"
+    registry.add(FakeLearnedMixer)
     FakeLearnedMixer.trace.clear()
     FakeLearnedMixer.ends.clear()
     yield
-    registry._REGISTRY.pop("fake-learned")
-    registry._CANONICAL.pop("fake-learned")
+    registry.remove("fake-learned")
 
 
 def test_training_learns_and_reports_every_metric():
@@ -121,12 +121,10 @@ def test_check_supported_and_optimizer_groups():
     check_supported(mixer, vit)
     with pytest.raises(MethodUnsupported, match="attention"):
         check_supported(mixer, cnn)
-    not_plain = nn.Identity()
-    not_plain.plain = False
-    with pytest.raises(MethodUnsupported, match="not a plain mixer"):
-        check_supported(not_plain, cnn)
-    regression_only = nn.Identity()
-    regression_only.tasks = frozenset({"regression"})
+    points_only = type("PointsOnly", (Mixer,), {"tasks": frozenset({"point_cloud_segmentation"})})()
+    with pytest.raises(MethodUnsupported, match="point_cloud_segmentation"):
+        check_supported(points_only, cnn)
+    regression_only = type("RegressionOnly", (Mixer,), {"tasks": frozenset({"regression"})})()
     with pytest.raises(MethodUnsupported, match="regression"):
         check_supported(regression_only, cnn)
     opt, sched = make_optimizer(cnn, mixer, RunConfig(dataset="x", method="none", epochs=2), steps=10)

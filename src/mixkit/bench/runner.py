@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..sample import registry
+from ..sample import ModelAwareMixer, registry
 from .train import RunConfig, prepare_data, train_run
 
 
@@ -68,7 +68,7 @@ def store_result(cache_root: Path, key: str, result: dict[str, Any]) -> dict[str
 def _model_aware(spec: str) -> bool:
     try:
         name, _ = registry.parse_choice(spec.partition("|")[0].partition("@")[0])
-        return callable(getattr(registry.get(name), "training_step", None))
+        return issubclass(registry.get(name), ModelAwareMixer)
     except ValueError:
         return False
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..sample import ModelAwareMixer, StepOutput, registry
+from ..sample import Mixer, ModelAwareMixer, RandomChoice, StepOutput, registry
 from . import metrics
 from .augment import random_crop_flip
 from .data import ImageDataset, load_dataset
@@ -110,24 +110,21 @@ def build_mixer(spec: str) -> nn.Module:
 
 
 def check_supported(mixer: nn.Module, model: nn.Module, task: str = "classification") -> None:
-    """Raise :class:`MethodUnsupported` if ``mixer`` needs model capabilities ``model`` lacks (``requires``),
-    declares ``tasks`` that exclude ``task``, or is marked ``plain = False`` without being model-aware.
-    Combinators are checked through their members."""
-    members = list(getattr(mixer, "mixers", [])) or [mixer]
+    """Raise :class:`MethodUnsupported` if ``mixer`` needs model capabilities ``model`` lacks (its declared
+    ``requires``) or declares ``tasks`` that exclude ``task``. Random choices are checked through their
+    members; mixers that are not :class:`~mixkit.sample.Mixer` subclasses declare nothing and pass."""
+    members = list(mixer.mixers) if isinstance(mixer, RandomChoice) else [mixer]
     caps = model_capabilities(model)
     for m in members:
-        needs = frozenset(getattr(m, "requires", frozenset()))
-        missing = needs - caps
+        if not isinstance(m, Mixer):
+            continue
+        missing = m.requires - caps
         if missing:
             raise MethodUnsupported(f"{type(m).__name__} requires {sorted(missing)}, which "
                                     f"{type(model).__name__} "
                                     f"does not offer (it has {sorted(caps) or 'none'})")
-        if not isinstance(m, ModelAwareMixer) and getattr(m, "plain", True) is False:
-            raise MethodUnsupported(f"{type(m).__name__} is not a plain mixer(x, y) -> MixedBatch call "
-                                    "(it needs inputs the image-classification loop does not have)")
-        tasks = getattr(m, "tasks", None)
-        if tasks is not None and task not in tasks:
-            raise MethodUnsupported(f"{type(m).__name__} is for {sorted(tasks)}, not {task}")
+        if task not in m.tasks:
+            raise MethodUnsupported(f"{type(m).__name__} is for {sorted(m.tasks)}, not {task}")
     if len(members) > 1 and any(isinstance(m, ModelAwareMixer) for m in members):
         raise MethodUnsupported("random choice over model-aware mixers is not supported by the loop")
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .validate import check_class_ids, check_labels, check_soft_labels, is_class_ids
+from .checks import check_class_ids, check_labels, check_soft_labels, is_class_ids
 
 
 @dataclass
@@ -63,12 +63,12 @@ class MixedBatch:
         lam = self._lam_like(y).to(y.dtype)
         return torch.lerp(y[self.index.to(y.device)], y, lam)
 
-    def soft_targets(self, num_classes: int, smoothing: float = 0.0, y: Tensor | None = None) -> Tensor:
+    def soft_targets(self, num_classes: int, label_smoothing: float = 0.0, y: Tensor | None = None) -> Tensor:
         """Mixed target distribution ``[B, num_classes]`` (float32): each label is smoothed, then mixed.
 
         Rows sum to 1. Prefer :meth:`loss`, which never builds this tensor.
         """
-        _check_smoothing(smoothing)
+        _check_label_smoothing(label_smoothing)
         y = self._labels(y)
         idx = self.index.to(y.device)
         if is_class_ids(y):
@@ -80,19 +80,20 @@ class MixedBatch:
         else:
             check_soft_labels(y, num_classes)
             t = torch.lerp(y[idx].float(), y.float(), self._lam_like(y))
-        if smoothing:
-            t = t * (1 - smoothing) + smoothing / num_classes
+        if label_smoothing:
+            t = t * (1 - label_smoothing) + label_smoothing / num_classes
         return t
 
-    def loss(self, logits: Tensor, y: Tensor | None = None, smoothing: float = 0.0,
+    def loss(self, logits: Tensor, y: Tensor | None = None, label_smoothing: float = 0.0,
              reduction: str = "mean") -> Tensor:
         """Mixed cross-entropy ``lam * CE(logits, y) + (1 - lam) * CE(logits, y[index])``.
 
         ``logits``: ``[B, K]``; ``y``: class ids ``[B]`` (no one-hot is built: one ``log_softmax`` and two
-        gathers) or soft labels ``[B, K]`` (mixed as distributions). ``smoothing`` smooths each label before
-        mixing. Computed in float32 for half-precision logits. ``reduction``: ``mean``, ``sum`` or ``none``.
+        gathers) or soft labels ``[B, K]`` (mixed as distributions). ``label_smoothing`` smooths each label
+        before mixing. Computed in float32 for half-precision logits. ``reduction``: ``mean``, ``sum`` or
+        ``none``.
         """
-        _check_smoothing(smoothing)
+        _check_label_smoothing(label_smoothing)
         y = self._labels(y)
         if logits.dim() != 2 or logits.shape[0] != self.index.shape[0]:
             raise ValueError(
@@ -108,20 +109,20 @@ class MixedBatch:
             nll_own = -logp.gather(1, y.view(-1, 1)).squeeze(1)
             nll_other = -logp.gather(1, y[idx].view(-1, 1)).squeeze(1)
             per_row = torch.lerp(nll_other, nll_own, lam)
-            if smoothing:
-                per_row = (1 - smoothing) * per_row - smoothing * logp.mean(-1)
+            if label_smoothing:
+                per_row = (1 - label_smoothing) * per_row - label_smoothing * logp.mean(-1)
         else:
             check_soft_labels(y, num_classes)
             target = torch.lerp(y[idx].to(logp.dtype), y.to(logp.dtype), lam.view(-1, 1))
-            if smoothing:
-                target = target * (1 - smoothing) + smoothing / num_classes
+            if label_smoothing:
+                target = target * (1 - label_smoothing) + label_smoothing / num_classes
             per_row = -(target * logp).sum(-1)
         return _reduce(per_row, reduction)
 
 
-def _check_smoothing(smoothing: float) -> None:
-    if not 0.0 <= float(smoothing) < 1.0:
-        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
+def _check_label_smoothing(label_smoothing: float) -> None:
+    if not 0.0 <= float(label_smoothing) < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
 
 
 def _reduce(per_row: Tensor, reduction: str) -> Tensor:

@@ -108,3 +108,8 @@ def _split_weight(w: Tensor, n: int, s: int) -> tuple[Tensor, Tensor]:
     if w.dim() == 0 or w.shape[0] == 1:
         return w, w
     return w[: n - s], w[n - s :]
+
+
+def weight_view(values: Tensor, x: Tensor) -> Tensor:
+    """``values`` ([B] CPU) as a ``[B, 1, ...]`` tensor in ``x``'s dtype on ``x``'s device."""
+    return values.to(x.device, x.dtype, non_blocking=True).view(-1, *([1] * (x.dim() - 1)))

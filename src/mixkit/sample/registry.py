@@ -12,32 +12,37 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 _REGISTRY: dict[str, type] = {}
 _CANONICAL: dict[str, str] = {}
+_DEFAULTS: dict[type, dict[str, Any]] = {}
 
 
-def register(name: str, *aliases: str) -> Callable[[type], type]:
-    """Class decorator: make a mixer buildable by ``name`` (and aliases) through :func:`build`."""
+def add(cls: type) -> type:
+    """Make a mixer class buildable by its ``name`` and ``aliases`` class attributes (called by
+    ``Mixer.__init_subclass__``, so defining ``name`` on a subclass is all it takes)."""
+    name = cls.name.lower()
+    for key in (name, *(a.lower() for a in cls.aliases)):
+        if key in _REGISTRY and _REGISTRY[key] is not cls:
+            raise ValueError(f"mixer name {key!r} is already registered to {_REGISTRY[key].__name__}")
+        _REGISTRY[key] = cls
+        _CANONICAL[key] = name
+    return cls
 
-    def deco(cls: type) -> type:
-        for key in (name, *aliases):
-            key = key.lower()
-            if key in _REGISTRY and _REGISTRY[key] is not cls:
-                raise ValueError(f"mixer name {key!r} is already registered to {_REGISTRY[key].__name__}")
-            _REGISTRY[key] = cls
-            _CANONICAL[key] = name.lower()
-        return cls
 
-    return deco
+def remove(name: str) -> type:
+    """Forget the mixer registered as ``name`` (and its aliases); returns its class."""
+    cls = get(name)
+    for key in [k for k, v in _REGISTRY.items() if v is cls]:
+        del _REGISTRY[key], _CANONICAL[key]
+    return cls
 
 
 @dataclass(frozen=True)
 class MethodInfo:
-    """What ``mixkit list`` prints for one registered method."""
+    """What ``mixkit list`` prints for one registered method, read from the class attributes."""
 
     name: str
     cls: type
@@ -45,16 +50,24 @@ class MethodInfo:
     paper_url: str
     defaults: dict[str, Any]
     aliases: tuple[str, ...]
+    release: str = ""
+    tasks: frozenset[str] = frozenset()
+    requires: frozenset[str] = frozenset()
+    model_aware: bool = False
 
 
 def available() -> list[MethodInfo]:
     """Every registered method (canonical names, sorted), with its paper and default parameters."""
+    from .mixers.model_aware import ModelAwareMixer  # late import: the mixers import this module
+
     out = []
     for name in sorted(set(_CANONICAL.values())):
         cls = _REGISTRY[name]
         aliases = tuple(sorted(k for k, v in _CANONICAL.items() if v == name and k != name))
-        out.append(MethodInfo(name, cls, getattr(cls, "paper", ""), getattr(cls, "paper_url", ""),
-                              _defaults(cls), aliases))
+        out.append(MethodInfo(name, cls, cls.paper, cls.paper_url, defaults(cls), aliases,
+                              release=cls.release, tasks=frozenset(cls.tasks),
+                              requires=frozenset(cls.requires),
+                              model_aware=issubclass(cls, ModelAwareMixer)))
     return out
 
 
@@ -72,7 +85,7 @@ def get(name: str) -> type:
 
 def build(spec: Any, **overrides: Any):
     """Build a mixer from a spec string (see module doc), a class, or return a mixer instance as is."""
-    from .mixers.combinators import RandomChoice  # late import: combinators import this module
+    from .mixers.random_choice import RandomChoice  # late import: the mixers import this module
 
     if not isinstance(spec, str):
         if isinstance(spec, type):
@@ -119,7 +132,7 @@ def _instantiate(name: str, kwargs: dict[str, Any]):
     try:
         return cls(**kwargs)
     except TypeError as err:
-        params = ", ".join(_defaults(cls)) or "none"
+        params = ", ".join(defaults(cls)) or "none"
         raise ValueError(f"bad arguments for mixing method {name!r}: {err}; accepted: {params}") from None
 
 
@@ -147,9 +160,15 @@ def _literal(value: str) -> Any:
         return value
 
 
-def _defaults(cls: type) -> dict[str, Any]:
-    """Keyword defaults a class accepts: its own ``__init__``'s, plus its parents' only while each
-    ``__init__`` passes ``**kwargs`` on (a subclass with a closed signature hides its parent's)."""
+def defaults(cls: type) -> dict[str, Any]:
+    """Keyword defaults a mixer class accepts, read once per class from its ``__init__`` (and its
+    parents' only while each ``__init__`` passes ``**kwargs`` on)."""
+    if cls not in _DEFAULTS:
+        _DEFAULTS[cls] = _init_defaults(cls)
+    return dict(_DEFAULTS[cls])
+
+
+def _init_defaults(cls: type) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")

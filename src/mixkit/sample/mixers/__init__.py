@@ -1,37 +1,82 @@
-"""One module per mixer family; importing this package registers every mixer by name."""
+"""One module per mixing method; importing this package registers every mixer by its ``name``."""
 
-from .attention import (
-    AttentionCapture,
-    SMMix,
-    TransMix,
-    max_min_regions,
-    paste_patches,
-    patch_fraction,
-    transmix_lam,
-)
-from .base import Mixer
-from .calibration import RankMixup
-from .combinators import RandomChoice
-from .cut import CutMix, Cutout, ResizeMix
-from .fourier import FMix
-from .grid import GridMix, SmoothMix
-from .incremental import AdpMix, EnMix
-from .interpolation import MixUp, NoMix
-from .learned import AdAutoMix, AutoMix, MixBlock
-from .manifold import ManifoldMixup
-from .outlier import MixOE, MixOEBatch
-from .pointcloud import Mix3D, PointMixBatch
-from .puzzle import PuzzleMix
-from .regression import CMixup, RegMixKNN, kernel_partners, knn_partners, select_knn_k, window_kernel_partners
-from .saliency import AttentiveMix, SaliencyMix
-from .schedule import MixSchedule
-from .sequence import SeqCutMix, SeqMixUp
+from .adautomix import AdAutoMix, GradientReversal
+from .attention_capture import AttentionCapture
+from .attentivemix import AttentiveMix
+from .automix import AutoMix, MixBlock
+from .cmixup import CMixup
+from .cutmix import BoxParams, CutMix
+from .cutout import Cutout, CutoutParams
+from .dualmix import AdpMix, EnMix
+from .fmix import FMix, FourierParams
+from .gridmix import GridMix, GridParams
+from .manifold_mixup import ManifoldMixup, mix_hidden
+from .mix3d import Mix3D, PointMixBatch
+from .mixer import Mixer, MixParams
+from .mixing_window import MixUntil
+from .mixoe import MixOE, MixOEBatch
+from .mixup import MixUp, NoMix
+from .model_aware import ModelAwareMixer, StepOutput
+from .puzzlemix import PuzzleMix, block_saliency, greedy_transport
+from .random_choice import RandomChoice
+from .rankmixup import RankMixup
+from .regmix_knn import RegMixKNN, select_knn_k
+from .resizemix import ResizeMix, ResizeParams
+from .saliencymix import SaliencyMix
+from .seqmix import SeqCutMix, SeqMixUp
+from .smmix import SMMix, max_min_regions, paste_patches
+from .smoothmix import SmoothMix, SmoothParams
+from .transmix import TransMix, patch_fraction, transmix_lam
 
-__all__ = ["Mixer", "MixUp", "NoMix", "RandomChoice"]
-__all__ += ["CutMix", "Cutout", "FMix", "ResizeMix"]
-__all__ += ["AdpMix", "CMixup", "EnMix", "Mix3D", "MixOE", "MixOEBatch", "MixSchedule", "PointMixBatch",
-            "RankMixup", "RegMixKNN", "SeqCutMix", "SeqMixUp", "kernel_partners", "knn_partners",
-            "select_knn_k", "SMMix", "TransMix", "max_min_regions", "paste_patches", "patch_fraction",
-            "transmix_lam", "AttentionCapture", "window_kernel_partners"]
-__all__ += ["AttentiveMix", "GridMix", "ManifoldMixup", "PuzzleMix", "SaliencyMix", "SmoothMix"]
-__all__ += ["AdAutoMix", "AutoMix", "MixBlock"]
+__all__ = [
+    "AdAutoMix",
+    "AdpMix",
+    "AttentionCapture",
+    "AttentiveMix",
+    "AutoMix",
+    "BoxParams",
+    "CMixup",
+    "CutMix",
+    "Cutout",
+    "CutoutParams",
+    "EnMix",
+    "FMix",
+    "FourierParams",
+    "GradientReversal",
+    "GridMix",
+    "GridParams",
+    "ManifoldMixup",
+    "Mix3D",
+    "MixBlock",
+    "MixOE",
+    "MixOEBatch",
+    "MixParams",
+    "MixUntil",
+    "MixUp",
+    "Mixer",
+    "ModelAwareMixer",
+    "NoMix",
+    "PointMixBatch",
+    "PuzzleMix",
+    "RandomChoice",
+    "RankMixup",
+    "RegMixKNN",
+    "ResizeMix",
+    "ResizeParams",
+    "SMMix",
+    "SaliencyMix",
+    "SeqCutMix",
+    "SeqMixUp",
+    "SmoothMix",
+    "SmoothParams",
+    "StepOutput",
+    "TransMix",
+    "block_saliency",
+    "greedy_transport",
+    "max_min_regions",
+    "mix_hidden",
+    "paste_patches",
+    "patch_fraction",
+    "select_knn_k",
+    "transmix_lam",
+]

@@ -1,0 +1,17 @@
+"""Losses and label rules beyond the mixed cross-entropy of :meth:`MixedBatch.loss`.
+
+* :func:`decoupled_mixup_loss`, :func:`decoupled_regularizer`: Decoupled Mixup (Liu et al., NeurIPS 2023).
+* :func:`mixup_ranking_loss` (MRL), :func:`mndcg_loss` (M-NDCG), :func:`softmax_confidence`: RankMixup
+  (Noh et al., ICCV 2023).
+* :func:`mixoe_targets`, :func:`mixoe_loss`: MixOE (Zhang et al., WACV 2023).
+
+Every loss works from class ids (no one-hot for many classes), computes in float32 for half-precision
+logits, and takes ``reduction`` in ``{"mean", "sum", "none"}``.
+"""
+
+from .decoupled_mixup import decoupled_mixup_loss, decoupled_regularizer
+from .mixoe_loss import mixoe_loss, mixoe_targets
+from .ranking import mixup_ranking_loss, mndcg_loss, softmax_confidence
+
+__all__ = ["decoupled_mixup_loss", "decoupled_regularizer", "mixoe_loss", "mixoe_targets",
+           "mixup_ranking_loss", "mndcg_loss", "softmax_confidence"]

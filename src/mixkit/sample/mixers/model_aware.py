@@ -1,0 +1,55 @@
+"""``ModelAwareMixer``: mixers that need the model to mix or to label, and ``StepOutput``, one step's result.
+
+Plain mixers only see ``(x, y)``: ``out = mixer(x, y); loss = out.loss(model(out.x))``. Methods that need the
+model (PuzzleMix's gradient saliency, Manifold Mixup's hidden states, AutoMix's learned generator, TransMix's
+attention, AttentiveMix's feature maps) subclass :class:`ModelAwareMixer`, and a training loop
+(``mixkit.bench.train`` or the user's own) does::
+
+    if isinstance(mixer, ModelAwareMixer):
+        step = mixer.training_step(model, x, y, generator=g)   # forward(s) + loss inside
+    else:
+        out = mixer(x, y, generator=g)
+        logits = model(out.x)
+        step = StepOutput(loss=out.loss(logits), logits=logits, mixed=out)
+    step.loss.backward(); optimizer.step()
+    mixer.on_step_end(model, step_index)                     # EMA teachers etc. (no-op by default)
+
+Learned mixers are ``nn.Module`` s: put ``mixer.parameters()`` into the optimizer (or let the mixer own its
+optimizer, documented per method). ``requires`` names model capabilities a method needs, e.g.
+``{"attention"}`` for a model with ``forward_with_attention(x) -> (logits, cls_attention[B, N_patches])``,
+``{"features"}`` for ``forward_features(x) -> [B, C, h, w]`` and ``head(features) -> logits``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..batch import MixedBatch
+from .mixer import Mixer
+
+__all__ = ["ModelAwareMixer", "StepOutput"]
+
+
+@dataclass
+class StepOutput:
+    """One training step's result: scalar ``loss`` to backpropagate, ``logits`` ``[B, K]`` of the mixed batch
+    (for accuracy bookkeeping), and the ``MixedBatch`` when the method produced one."""
+
+    loss: Tensor
+    logits: Tensor | None = None
+    mixed: MixedBatch | None = None
+
+
+class ModelAwareMixer(Mixer):
+    """A mixer that runs the model itself. See the module docstring for the loop that drives it."""
+
+    def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
+                      generator: torch.Generator | None = None) -> StepOutput:
+        """Forward pass(es) of ``model`` on the mixed batch and the loss to backpropagate."""
+        raise NotImplementedError(f"{type(self).__name__} must implement training_step(model, x, y)")
+
+    def on_step_end(self, model: nn.Module, step: int) -> None:
+        """Called after the optimizer step ``step`` (0-based); no-op by default."""

@@ -1,0 +1,106 @@
+"""ResizeMix: shrink the whole partner to a patch and paste it into each row."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..functional.boxes import Boxes, mix_shared_box, place_patches, region_fraction, shared_region
+from ..functional.resize_paste import paste_resized_patches, paste_resized_shared, resize_nearest
+from ..pairing import make_pairs
+from .cutmix import copy_of, shared_rows
+from .mixer import Mixer, MixParams
+
+__all__ = ["ResizeMix", "ResizeParams"]
+
+
+@dataclass(repr=False)
+class ResizeParams(MixParams):
+    """ResizeMix's draw: the patch scale ``tau`` per row ([B] float64, CPU; 0 for rows left alone) and the
+    patch placement, one shared ``region`` (batch mode; ``None`` when the patch is empty) or per-row
+    ``boxes``. ``lam`` is already the exact own share ``1 - patch area``."""
+
+    tau: Tensor | None = None
+    region: tuple[slice, ...] | None = None
+    boxes: Boxes | None = None
+
+
+class ResizeMix(Mixer):
+    """ResizeMix (Qin et al. 2020): shrink the whole partner ``x_j`` to a patch and paste it into ``x_i``.
+
+    The patch side is ``tau * S_k`` on every spatial axis (rounded), ``tau ~ U(scale)`` with the paper's
+    ``scale = (0.1, 0.8)``; the patch is placed uniformly *inside* the image, so ``out.lam = 1 - patch
+    area / image area`` exactly (rows left alone keep 1). Unlike CutMix, nothing of the partner is cut
+    away, so its object stays visible. ``x``: ``[B, C, *S]`` with 1-3 spatial axes.
+
+    Simplification: the resize is nearest neighbour only (``F.interpolate(mode="nearest")``, reproduced
+    exactly by the per-row path), so the pasted patch is a subsample of the partner; smoother
+    interpolation modes are not offered.
+    ``mode``: ``batch`` shares one ``tau`` and location; ``pair`` shares ``tau`` within a pair (needs
+    ``pairing="flip"``); ``elem`` draws both per row. There is no ``alpha`` (``tau`` is uniform).
+    """
+
+    name = "resizemix"
+    paper = "ResizeMix: Mixing Data with Preserved Object Information and True Labels (Qin et al., 2020)"
+    paper_url = "https://arxiv.org/abs/2012.11101"
+    min_rank = 3
+    max_rank = 5
+
+    def __init__(self, scale: tuple[float, float] = (0.1, 0.8), *, mode: str = "batch", prob: float = 1.0,
+                 pairing: str = "roll", validate: bool = True) -> None:
+        super().__init__(1.0, mode=mode, prob=prob, pairing=pairing, validate=validate)
+        try:
+            lo, hi = (float(v) for v in scale)
+        except (TypeError, ValueError):
+            raise ValueError(f"scale must be a pair (low, high), got {scale!r}") from None
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"scale must satisfy 0 <= low <= high <= 1, got {scale!r}")
+        self.scale = (lo, hi)
+
+    def draw(self, shape: torch.Size, generator: torch.Generator | None) -> ResizeParams:
+        n, size = shape[0], tuple(shape[2:])
+        pairs = make_pairs(n, self.pairing, generator)
+        lo, hi = self.scale
+        draws = lo + (hi - lo) * torch.rand(1 if self.mode == "batch" else n, generator=generator,
+                                            dtype=torch.float64)
+        if self.mode == "batch":
+            tau = draws.expand(n).clone()
+        elif self.mode == "pair":
+            tau = draws[torch.minimum(torch.arange(n), pairs.index)]
+        else:
+            tau = draws
+        tau = self.leave_untouched(tau, pairs, generator, 0.0)
+        if self.mode == "batch":  # one patch size and place, in host ints
+            active = tau > 0
+            v = float(tau[active][0]) if bool(active.any()) else 0.0
+            sides = tuple(min(round(v * s), s) for s in size)
+            if math.prod(sides) == 0:
+                return ResizeParams(pairs, torch.ones(n), tau=tau)
+            region = shared_region(sides, size, generator, inside=True)
+            lam = torch.where(active, 1.0 - region_fraction(region, size), 1.0)
+            return ResizeParams(pairs, lam, tau=tau, region=region)
+        sides = torch.round(tau[:, None] * torch.tensor(size, dtype=torch.float64)).long()
+        boxes = place_patches(sides, size, generator)
+        return ResizeParams(pairs, 1.0 - boxes.area(), tau=tau, boxes=boxes)
+
+    def apply(self, x: Tensor, params: ResizeParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        pairs, lam = params.pairs, params.lam
+        if params.boxes is None:
+            region = params.region
+            if region is None:
+                return copy_of(x, out), lam
+            rows = shared_rows(params.tau > 0)
+            pasted = None if rows is not None else paste_resized_shared(x, pairs, region, out)
+            if pasted is None:
+                sides = tuple(sl.stop - sl.start for sl in region[2:])
+                pasted = mix_shared_box(x, resize_nearest(x, sides), pairs, rows, region, out)
+            return pasted, lam
+        if not bool((params.boxes.area() > 0).any()):
+            return copy_of(x, out), lam
+        return paste_resized_patches(copy_of(x, out), x, pairs.index, params.boxes, shift=pairs.shift), lam
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, mode={self.mode!r}, prob={self.prob}, pairing={self.pairing!r}"
