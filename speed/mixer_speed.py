@@ -32,27 +32,16 @@ from collections.abc import Callable
 import torch
 
 import mixkit
-from mixkit.sample import ModelAwareMixer, registry
+from mixkit.sample import registry
 
 SHAPES = ((256, 3, 32, 32), (128, 3, 224, 224))
 
 
 def default_methods() -> list[str]:
-    """Every registered plain ``(x, y) -> MixedBatch`` mixer that takes a ``mode`` (the table's two rows).
-
-    Model-aware mixers (see ``speed/saliency_mixer_speed.py``) and mixers marked ``plain = False`` (Mix3D,
-    MixOE: other inputs) are left out.
+    """Every registered mixer called as ``mixer(x, y) -> MixedBatch`` that takes a ``mode`` (the table's two
+    rows). Model-aware mixers are timed by ``speed/saliency_mixer_speed.py``.
     """
-    names = []
-    for name in registry.names():
-        try:
-            mixer = registry.build(name, mode="batch")
-        except (TypeError, ValueError):
-            continue
-        if isinstance(mixer, ModelAwareMixer) or not getattr(mixer, "plain", True):
-            continue
-        names.append(name)
-    return names
+    return [info.name for info in registry.available() if not info.model_aware and "mode" in info.defaults]
 
 
 def timeit(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device,

@@ -1,15 +1,132 @@
 """mixkit: mix training data at every level for PyTorch.
 
-* ``mixkit.sample``: the mixup family (MixUp, CutMix, ...) returning a :class:`MixedBatch`.
-* ``mixkit.domain``: data-source mixtures streamed by :class:`MixtureSampler`.
-* ``mixkit.bench``: the benchmark behind ``mixkit bench``.
+* :mod:`mixkit.sample`: the mixup family (MixUp, CutMix, ...) returning a :class:`MixedBatch`.
+* :mod:`mixkit.domain`: data-source mixtures streamed by :class:`MixtureSampler`.
+* :mod:`mixkit.bench` and :mod:`mixkit.cli`: the benchmark and the ``mixkit`` command (applications).
+
+The names below are the everyday ones; everything else is reached through its subpackage
+(``mixkit.sample.functional``, ``mixkit.sample.losses``, ``mixkit.domain.online``, ``mixkit.domain.search``).
 """
 
 from . import domain, sample
-from .domain import *  # noqa: F403
-from .domain import __all__ as _domain_all
-from .sample import *  # noqa: F403
-from .sample import __all__ as _sample_all
+from .domain import (
+    DGA,
+    ODM,
+    Aioli,
+    Constant,
+    Cooldown,
+    DoReMi,
+    EndUpsample,
+    LinearSchedule,
+    MixtureDataset,
+    MixtureEpochSampler,
+    MixtureIterableDataset,
+    MixtureSampler,
+    RegMixSearch,
+    RnB,
+    ScheduleDriver,
+    StepSchedule,
+    proportional,
+    temperature,
+    uniform,
+    unimax,
+)
+from .sample import (
+    AdAutoMix,
+    AdpMix,
+    AttentiveMix,
+    AutoMix,
+    CMixup,
+    CutMix,
+    Cutout,
+    EnMix,
+    FMix,
+    GridMix,
+    ManifoldMixup,
+    Mix3D,
+    MixedBatch,
+    Mixer,
+    MixOE,
+    MixUntil,
+    MixUp,
+    ModelAwareMixer,
+    NoMix,
+    PuzzleMix,
+    RandomChoice,
+    RankMixup,
+    RegMixKNN,
+    ResizeMix,
+    SaliencyMix,
+    SeqCutMix,
+    SeqMixUp,
+    SMMix,
+    SmoothMix,
+    StepOutput,
+    TransMix,
+    available,
+    build,
+)
 
 __version__ = "0.1.0"
-__all__ = [*_sample_all, *_domain_all, "__version__"]
+
+__all__ = [
+    # sample mixing
+    "AdAutoMix",
+    "AdpMix",
+    "AttentiveMix",
+    "AutoMix",
+    "CMixup",
+    "CutMix",
+    "Cutout",
+    "EnMix",
+    "FMix",
+    "GridMix",
+    "ManifoldMixup",
+    "Mix3D",
+    "MixOE",
+    "MixUntil",
+    "MixUp",
+    "MixedBatch",
+    "Mixer",
+    "ModelAwareMixer",
+    "NoMix",
+    "PuzzleMix",
+    "RandomChoice",
+    "RankMixup",
+    "RegMixKNN",
+    "ResizeMix",
+    "SMMix",
+    "SaliencyMix",
+    "SeqCutMix",
+    "SeqMixUp",
+    "SmoothMix",
+    "StepOutput",
+    "TransMix",
+    "available",
+    "build",
+    # domain mixing
+    "Aioli",
+    "Constant",
+    "Cooldown",
+    "DGA",
+    "DoReMi",
+    "EndUpsample",
+    "LinearSchedule",
+    "MixtureDataset",
+    "MixtureEpochSampler",
+    "MixtureIterableDataset",
+    "MixtureSampler",
+    "ODM",
+    "RegMixSearch",
+    "RnB",
+    "ScheduleDriver",
+    "StepSchedule",
+    "proportional",
+    "temperature",
+    "uniform",
+    "unimax",
+    # subpackages
+    "domain",
+    "sample",
+    "__version__",
+]

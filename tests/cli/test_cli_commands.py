@@ -57,4 +57,13 @@ def test_text_domains_suite_runs_search_then_train(tmp_path: Path):
     assert (out / "latest-recommended.json").is_file()
     assert len(list((out / "search").iterdir())) == 1 and len(list((out / "train").iterdir())) == 1
     section = read_section(page.read_text(), "text-domains")
-    assert "| odm |" in section and "| static |" in section and "held-out Spearman" in section
+    assert "| odm |" in section and "| static |" in section
+    assert "held-out Spearman" in read_section(page.read_text(), "regmix-search")
+
+
+def test_results_key_chooses_the_section(tmp_path: Path):
+    page = tmp_path / "results.md"
+    argv = ["bench", "--suite", "regmix-active", "--results-page", str(page), "--results-key", "custom",
+            "--", "--seeds", "1", "--domains", "3", "--initial", "4", "--active", "2", "--batch", "2"]
+    assert main(argv) == 0
+    assert read_section(page.read_text(), "custom") and "regmix-active" not in page.read_text()

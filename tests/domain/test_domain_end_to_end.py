@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from domain_fakes import Tagged
 from torch.utils.data import DataLoader
 
-from domain_fakes import Tagged
-from mixkit.domain import MixtureDataset, MixtureSampler, MixtureEpochSampler
+from mixkit.domain import MixtureDataset, MixtureEpochSampler, MixtureSampler
 
 
 def test_ranks_workers_kill_resume_and_verify_from_counters(tmp_path):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import mixkit
+from mixkit.sample import ModelAwareMixer
 from mixkit.sample.losses import (
     decoupled_mixup_loss,
     decoupled_regularizer,
@@ -18,7 +19,6 @@ from mixkit.sample.losses import (
     mixup_ranking_loss,
     mndcg_loss,
 )
-from mixkit.sample import ModelAwareMixer
 
 
 def _gen(seed=0):

@@ -296,5 +296,6 @@ def test_model_aware_mixers_declare_their_contract():
     for cls in (mixkit.SaliencyMix, mixkit.EnMix, mixkit.AdpMix, mixkit.MixOE, mixkit.Mix3D):
         assert issubclass(cls, mixkit.Mixer) and not issubclass(cls, mixkit.ModelAwareMixer)
     assert mixkit.MixOE.tasks == {"ood_detection"} and mixkit.EnMix.tasks == {"class_incremental"}
-    for m in (mixkit.AutoMix(), mixkit.SMMix(), mixkit.RankMixup(), mixkit.MixOE(), mixkit.Mix3D(), mixkit.AdpMix()):
+    for m in (mixkit.AutoMix(), mixkit.SMMix(), mixkit.RankMixup(), mixkit.MixOE(), mixkit.Mix3D(),
+              mixkit.AdpMix()):
         assert " object at 0x" not in repr(m)

@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mixkit
-from mixkit.sample import registry
-from mixkit.sample import block_saliency, greedy_transport
+from mixkit.sample import block_saliency, greedy_transport, registry
 from mixkit.sample.functional import (
     grid_energy,
     peak_location,

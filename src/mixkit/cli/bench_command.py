@@ -25,6 +25,8 @@ from typing import Any
 
 from mixkit.bench.studies import STUDIES
 
+from .results_args import add_results_arguments, publish
+
 
 def _subset(value: str) -> int | None:
     if value.lower() in ("all", "none", "0"):
@@ -80,9 +82,7 @@ def add_commands(sub: Any) -> None:
                    help="parallel processes for independent method x seed runs (default: cores; 1 on cuda)")
     p.add_argument("--out", default="results", help="output root (default: results)")
     p.add_argument("--force", action="store_true", help="re-run configurations that already have results")
-    p.add_argument("--results-page", metavar="PATH",
-                   help="also write the suite's table into this Markdown page (e.g. docs/results.md), "
-                        "between the markers of its section")
+    add_results_arguments(p, "the suite's own: sample-quick, sample-full, or the study suite's name")
     p.add_argument("suite_args", nargs=argparse.REMAINDER, metavar="-- SUITE_OPTIONS",
                    help="options of a study suite, after '--'")
     p.set_defaults(func=run_bench)
@@ -141,17 +141,18 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def _run_study(args: argparse.Namespace, suite_args: list[str]) -> int:
-    from mixkit.bench.results_page import write_section
-
     if args.suite == "text-domains":
-        code, table = run_text_domains(suite_args, Path(args.out) / "text-domains")
-    else:
-        from mixkit.bench.studies import run_study
+        code, search_table, train_table = run_text_domains(suite_args, Path(args.out) / "text-domains")
+        if code == 0:
+            publish(args, "text-domains", train_table)
+            if not args.results_key:  # the search's table goes into its own section
+                publish(args, "regmix-search", search_table)
+        return code
+    from mixkit.bench.studies import run_study
 
-        code, table = run_study(args.suite, suite_args)
-    if code == 0 and args.results_page and table:
-        write_section(args.results_page, args.suite, table)
-        print(f"updated section {args.suite!r} of {args.results_page}")
+    code, table = run_study(args.suite, suite_args)
+    if code == 0:
+        publish(args, args.suite, table)
     return code
 
 
@@ -178,10 +179,10 @@ def text_domains_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_text_domains(argv: list[str], out: Path) -> tuple[int, str]:
+def run_text_domains(argv: list[str], out: Path) -> tuple[int, str, str]:
     """``mixkit mixture search`` then ``mixkit mixture train --weights <recommended>`` under ``out``.
 
-    Returns the exit code and the Markdown of both tables (the search's, then the comparison's).
+    Returns the exit code and the Markdown of the search's table and of the comparison's.
     """
     from . import build_parser, search_command, train_command
 
@@ -201,16 +202,13 @@ def run_text_domains(argv: list[str], out: Path) -> tuple[int, str]:
         ["mixture", "train", "--method", a.method, "--weights", str(out / "latest-recommended.json"),
          "--steps", str(a.steps), "--seeds", a.seeds, "--out", str(out), *workload])
     _, train_table = train_command.train(train_args)
-    table = ("#### Mixture search (RegMix-style, proxy runs)\n\n" + search_table
-             + "\n#### Static and online mixing at equal compute\n\n" + train_table)
-    return 0, table
+    return 0, search_table, train_table
 
 
 def _run_image_suite(args: argparse.Namespace) -> int:
     import torch
 
     from mixkit.bench.data import DatasetNotFoundError
-    from mixkit.bench.results_page import write_section
     from mixkit.bench.runner import load_gallery, run_all
     from mixkit.bench.sample_report import (
         aggregate,
@@ -322,9 +320,7 @@ def _run_image_suite(args: argparse.Namespace) -> int:
     print()
     print(table)
     print(f"wrote {out_dir}/ (results.json, table.md, curves.png, reliability.png, final.png, gallery.png)")
-    if args.results_page:
-        write_section(args.results_page, f"sample-{args.suite}", table)
-        print(f"updated section 'sample-{args.suite}' of {args.results_page}")
+    publish(args, f"sample-{args.suite}", table)
     return 0 if any(r["status"] == "ok" for r in rows) else 1
 
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .results_args import add_results_arguments, publish
 from .workload_args import add_workload_arguments
+
+RESULTS_KEY = "regmix-search"
 
 
 def add_command(mixture_subparsers) -> None:
@@ -55,12 +58,14 @@ def add_command(mixture_subparsers) -> None:
         "--out", default="results/mixture-search", help="results root (default results/mixture-search)"
     )
     p.add_argument("--no-progress", action="store_true")
+    add_results_arguments(p, RESULTS_KEY)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``mixkit mixture search``: run the search and write its outputs."""
-    search(args)
+    _, table = search(args)
+    publish(args, RESULTS_KEY, table)
     return 0
 
 

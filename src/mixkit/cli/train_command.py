@@ -11,7 +11,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .results_args import add_results_arguments, publish
 from .workload_args import add_workload_arguments
+
+RESULTS_KEY = "text-domains"
 
 if TYPE_CHECKING:
     from mixkit.domain.online import OnlineMixer
@@ -47,6 +50,7 @@ def add_command(mixture_subparsers) -> None:
         "--out", default="results/mixture-train", help="results root (default results/mixture-train)"
     )
     p.add_argument("--no-progress", action="store_true")
+    add_results_arguments(p, RESULTS_KEY)
     p.set_defaults(func=run)
 
 
@@ -88,7 +92,8 @@ def make_method(name: str, domains: list[str], targets: list[str], steps: int, s
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``mixkit mixture train``: train, compare and write the outputs."""
-    train(args)
+    _, table = train(args)
+    publish(args, RESULTS_KEY, table)
     return 0
 
 

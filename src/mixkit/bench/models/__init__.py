@@ -1,6 +1,6 @@
 """Reference networks of the benchmark: ``SmallCNN``, ``PreActResNet18``, ``TinyViT``; ``build_model``.
 
-Capabilities (what model-aware mixers may ``require``, see ``mixkit.sample.step``):
+Capabilities (what model-aware mixers may ``require``, see ``mixkit.sample.ModelAwareMixer``):
 
 * ``"features"``: ``forward_features(x) -> [B, C, h, w]`` and ``head(features) -> logits``.
 * ``"attention"``: ``forward_with_attention(x) -> (logits, cls_attn [B, N_patches])`` plus ``patch_size`` and

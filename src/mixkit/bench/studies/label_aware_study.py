@@ -295,8 +295,8 @@ def run_decoupled(seeds: list[int], train_size: int, epochs: int, width: int, et
                     else:
                         mixed = mixer(xb, yb, generator=g)
                         logits = model(mixed.x)
-                        loss = (mixkit.decoupled_mixup_loss(logits, mixed, eta=eta) if "decoupled" in method
-                                else mixed.loss(logits))
+                        loss = (mixkit.sample.losses.decoupled_mixup_loss(logits, mixed, eta=eta)
+                                if "decoupled" in method else mixed.loss(logits))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()

@@ -64,7 +64,8 @@ class AttentiveMix(ModelAwareMixer):
     max_rank = 4
 
     def __init__(self, alpha: float = 1.0, top_k: int | None = 6, teacher: nn.Module | None = None, *,
-                 mode: str = "batch", prob: float = 1.0, pairing: str = "roll", validate: bool = True) -> None:
+                 mode: str = "batch", prob: float = 1.0, pairing: str = "roll",
+                 validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
         if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
             raise ValueError(f"top_k must be a non-negative int or None, got {top_k!r}")
@@ -88,7 +89,8 @@ class AttentiveMix(ModelAwareMixer):
                           lam=lam.to(x_mixed.device, torch.float32, non_blocking=True), y=y,
                           extras=self.extras(params, x_mixed))
 
-    def apply(self, x: Tensor, params: AttentiveMixParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def apply(self, x: Tensor, params: AttentiveMixParams,
+              out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Paste the partner's most activated cells; the exact kept fraction ``[B]`` float32 on the device."""
         features = params.features
         if features is None:

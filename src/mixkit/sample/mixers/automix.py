@@ -197,7 +197,8 @@ class AutoMix(ModelAwareMixer):
                        y: Tensor, index: Tensor, lam: Tensor) -> Tensor:
         """AutoMix: the teacher's mixed CE on the generated batch plus the mask-ratio loss."""
         lam_true = mask.flatten(1).mean(1).detach()  # label weights are not a path for the generator
-        ce = mixed_cross_entropy(classifier_head(teacher, teacher.forward_features(x_mix)), y, index, lam_true)
+        logits = classifier_head(teacher, teacher.forward_features(x_mix))
+        ce = mixed_cross_entropy(logits, y, index, lam_true)
         return ce + self.mask_weight * self.mask_ratio_loss(mask, lam)
 
     def mask_ratio_loss(self, mask: Tensor, lam: Tensor) -> Tensor:
@@ -323,6 +324,6 @@ class AutoMix(ModelAwareMixer):
                 unexpected_keys[:] = [k for k in unexpected_keys if not k.startswith(head)]
 
     def extra_repr(self) -> str:
-        return (f"alpha={self.alpha}, mode={self.mode!r}, pairing={self.pairing!r}, momentum={self.momentum}, "
-                f"mask_weight={self.mask_weight}, margin={self.margin}, lr={self.lr}, "
-                f"own_optimizer={self.own_optimizer}")
+        return (f"alpha={self.alpha}, mode={self.mode!r}, pairing={self.pairing!r}, "
+                f"momentum={self.momentum}, mask_weight={self.mask_weight}, margin={self.margin}, "
+                f"lr={self.lr}, own_optimizer={self.own_optimizer}")

@@ -188,8 +188,9 @@ class AdpMix(Mixer):
         n = x.shape[0]
         if n == n_new:
             x_out = x if out is None else out.copy_(x)
-            return MixedBatch(x=x_out, index=torch.arange(n, device=x.device), lam=torch.ones(n, device=x.device),
-                              y=y, extras={"mixing": False, "num_stream": n_new})
+            return MixedBatch(x=x_out, index=torch.arange(n, device=x.device),
+                              lam=torch.ones(n, device=x.device), y=y,
+                              extras={"mixing": False, "num_stream": n_new})
         params = self.draw(x.shape, g, n_new)
         x_out, lam_in = self.apply(x, params, out)
         index = params.pairs.index.to(x.device, non_blocking=True)

@@ -22,7 +22,8 @@ INPUT = "input"
 def mix_rows(h: Tensor, pairs: Pairs, lam: Tensor) -> Tensor:
     """``lam * h + (1 - lam) * h[index]`` for any ``[B, ...]`` tensor, differentiable (no ``out=``).
 
-    ``lam``: ``[B]`` (CPU or ``h``'s device). Used on hidden states, where autograd must flow through both rows.
+    ``lam``: ``[B]`` (CPU or ``h``'s device). Used on hidden states, where autograd must flow through both
+    rows.
     """
     return torch.lerp(h, partner_rows(h, pairs), weight_view(1.0 - lam, h))
 
@@ -100,7 +101,8 @@ class ManifoldMixup(ModelAwareMixer):
 
     def __init__(self, alpha: float = 2.0, layers: Sequence[str] | str | None = None,
                  module_types: Sequence[type | str] | type | str | None = None, include_input: bool = True, *,
-                 mode: str = "batch", prob: float = 1.0, pairing: str = "roll", validate: bool = True) -> None:
+                 mode: str = "batch", prob: float = 1.0, pairing: str = "roll",
+                 validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
         self.layers = [layers] if isinstance(layers, str) else (list(layers) if layers is not None else None)
         if module_types is not None and not isinstance(module_types, (list, tuple)):

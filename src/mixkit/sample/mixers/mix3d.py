@@ -90,7 +90,8 @@ class Mix3D(Mixer):
         return Mix3DParams(pairs, torch.ones(n), active)
 
     def centred(self, x: Tensor, valid: Tensor | None) -> Tensor:
-        """``x`` ``[B, N, C]`` with each scene's (valid) coordinate mean moved to the origin (if ``center``)."""
+        """``x`` ``[B, N, C]`` with each scene's (valid) coordinate mean moved to the origin (if
+        ``center``)."""
         if not (self.center and self.xyz_channels):
             return x
         xyz = x[..., : self.xyz_channels]

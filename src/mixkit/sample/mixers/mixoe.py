@@ -20,8 +20,8 @@ __all__ = ["MixOE", "MixOEBatch", "MixOEParams"]
 
 @dataclass
 class MixOEBatch:
-    """ID/outlier mixtures: ``x`` ``[B, ...]``, ``lam`` ``[B]`` float32 (ID share), ``y`` ID class ids ``[B]``,
-    ``outlier_index`` ``[B]`` int64 (the outlier row mixed into each ID row).
+    """ID/outlier mixtures: ``x`` ``[B, ...]``, ``lam`` ``[B]`` float32 (ID share), ``y`` ID class ids
+    ``[B]``, ``outlier_index`` ``[B]`` int64 (the outlier row mixed into each ID row).
 
     ``loss(logits)`` is the cross-entropy against ``lam * onehot(y) + (1 - lam) * uniform`` (no one-hot
     built); ``targets(num_classes)`` materialises that target.

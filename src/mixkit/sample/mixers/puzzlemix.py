@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
+from ..checks import check_int_range
 from ..functional.graph_cut import swap_grids
 from ..functional.saliency_maps import gradient_saliency
 from ..pairing import partner_rows
-from ..checks import check_int_range
 from .mixer import MixParams
 from .model_aware import ModelAwareMixer, StepOutput
 
@@ -125,8 +125,9 @@ class PuzzleMix(ModelAwareMixer):
     ``blocks``, ``truncated_pairs``.
 
     Solver: ``labels=2`` (default) is solved exactly by one s-t min cut over the whole batch
-    (:mod:`mixkit.sample.functional.graph_cut`, pymaxflow); ``labels >= 3`` uses alpha-beta swap moves (each an exact
-    binary cut; ``sweeps`` sweeps), the move the authors' release uses, which reaches a local optimum only.
+    (:mod:`mixkit.sample.functional.graph_cut`, pymaxflow); ``labels >= 3`` uses alpha-beta swap moves
+    (each an exact binary cut; ``sweeps`` sweeps), the move the authors' release uses, which reaches a local
+    optimum only.
 
     Named simplifications relative to the paper:
       * Non-submodular boundary pairs are truncated (count in ``extras["truncated_pairs"]``).
@@ -196,7 +197,8 @@ class PuzzleMix(ModelAwareMixer):
         return unary, potts.expand(b, n, n - 1, k, k), potts.expand(b, n - 1, n, k, k)
 
     def draw(self, shape: torch.Size, generator: torch.Generator | None) -> PuzzleMixParams:
-        """Partners and ``lam`` (as :class:`Mixer`), then the block count among those dividing ``H`` and ``W``."""
+        """Partners and ``lam`` (as :class:`Mixer`), then the block count among those dividing ``H`` and
+        ``W``."""
         base = super().draw(shape, generator)
         return PuzzleMixParams(base.pairs, base.lam, self._choose_blocks(shape[-2], shape[-1], generator))
 

@@ -159,16 +159,17 @@ class SMMix(ModelAwareMixer):
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
                 out: Tensor | None = None, cls_attn: Tensor | None = None, patch_size: int | None = None,
                 grid: tuple[int, int] | None = None) -> MixedBatch:
-        """Region mixing of ``x`` ``[B, C, gh * p, gw * p]`` from the clean attention ``cls_attn`` ``[B, N]``."""
+        """Region mixing of ``x`` ``[B, C, gh * p, gw * p]`` from the clean attention ``cls_attn``
+        ``[B, N]``."""
         g = self.check_call(x, y, generator, out)
         if cls_attn is None or patch_size is None or grid is None:
-            raise ValueError("cls_attn, patch_size and grid: SMMix places its region with the clean attention "
-                             "[B, N] of x on the patch grid (or use training_step(model, x, y))")
+            raise ValueError("cls_attn, patch_size and grid: SMMix places its region with the clean "
+                             "attention [B, N] of x on the patch grid (or use training_step(model, x, y))")
         gh, gw = grid
         n = x.shape[0]
         if x.shape[-2] != gh * patch_size or x.shape[-1] != gw * patch_size:
-            raise ValueError(f"x must be [B, C, {gh * patch_size}, {gw * patch_size}] for a {gh}x{gw} grid of "
-                             f"{patch_size}-pixel patches, got {tuple(x.shape)}")
+            raise ValueError(f"x must be [B, C, {gh * patch_size}, {gw * patch_size}] for a {gh}x{gw} "
+                             f"grid of {patch_size}-pixel patches, got {tuple(x.shape)}")
         attn = check_cls_attention(cls_attn, n, gh * gw).detach()
         base = self.draw(x.shape, g)
         params = SMMixParams(base.pairs, base.lam, attn, int(patch_size), (gh, gw))
@@ -204,7 +205,8 @@ class SMMix(ModelAwareMixer):
 
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
-        """Clean attention (no grad), region mixing, attention labels, optional token and consistency terms."""
+        """Clean attention (no grad), region mixing, attention labels, optional token and consistency
+        terms."""
         p, gh, gw = attention_grid(model)
         use_tokens = self.uses_tokens
         if use_tokens and not (callable(getattr(model, "forward_tokens", None))

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..batch import MixedBatch
 from ..functional.boxes import Boxes, box_weight, sample_boxes
 from ..pairing import blend_with_partner
 from .attention_capture import attention_grid, check_cls_attention
@@ -127,7 +126,8 @@ class TransMix(ModelAwareMixer):
         return x_out, (1.0 - params.boxes.area()).to(x.device, non_blocking=True)
 
     def extras(self, params: TransMixParams, x_mixed: Tensor) -> dict[str, Any]:
-        """``partner_mask`` (``[B, 1, H, W]`` bool, True = partner pixel) and ``area_lam`` (``[B]`` float32)."""
+        """``partner_mask`` (``[B, 1, H, W]`` bool, True = partner pixel) and ``area_lam`` (``[B]``
+        float32)."""
         return {"partner_mask": box_weight(params.boxes, x_mixed).bool(),
                 "area_lam": (1.0 - params.boxes.area()).to(x_mixed.device, torch.float32, non_blocking=True)}
 
