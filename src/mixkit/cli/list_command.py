@@ -1,4 +1,5 @@
-"""``mixkit list``: the registered sample-mixing methods with their paper and default parameters."""
+"""``mixkit list``: the registered sample-mixing methods with their paper, the authors' release and their
+default parameters."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r.name:<{width}}  {r.paper}{alias}")
         if r.paper_url:
             print(f"{'':<{width}}  {r.paper_url}")
+        if r.release:
+            print(f"{'':<{width}}  release: {r.release}")
         if defaults and args.verbose:
             print(f"{'':<{width}}  defaults: {defaults}")
     return 0

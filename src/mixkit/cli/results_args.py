@@ -15,7 +15,8 @@ def add_results_arguments(p: argparse.ArgumentParser, default_key: str) -> None:
 
 
 def publish(args: argparse.Namespace, default_key: str, table: str) -> None:
-    """Write ``table`` into ``args.results_page`` under ``args.results_key`` (or ``default_key``), if asked."""
+    """Write ``table`` into ``args.results_page`` under ``args.results_key`` (or ``default_key``) when a
+    page was asked for."""
     if not args.results_page or not table:
         return
     from mixkit.bench.results_page import write_section

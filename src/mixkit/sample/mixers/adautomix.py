@@ -49,6 +49,7 @@ class AdAutoMix(AutoMix):
     name = "adautomix"
     paper = "Adversarial AutoMixup (Qin et al., ICLR 2024)"
     paper_url = "https://arxiv.org/abs/2312.11954"
+    release = "JinXins/Adversarial-AutoMixup"
 
     def __init__(self, alpha: float = 1.0, *, adv_weight: float = 1.0, cos_weight: float = 1.0,
                  mode: str = "elem", pairing: str = "roll", in_channels: int | None = None,

@@ -133,6 +133,7 @@ class AutoMix(ModelAwareMixer):
     name = "automix"
     paper = "AutoMix: Unveiling the Power of Mixup for Stronger Classifiers (Liu et al., ECCV 2022)"
     paper_url = "https://arxiv.org/abs/2103.13027"
+    release = "Westlake-AI/openmixup"
     requires = frozenset({"features"})
     min_rank = 4
     max_rank = 4

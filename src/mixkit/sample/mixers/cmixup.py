@@ -111,6 +111,7 @@ class CMixup(PartnerMixer):
     aliases = ("c-mixup", "c_mixup")
     paper = "C-Mixup: Improving Generalization in Regression (Yao et al., NeurIPS 2022)"
     paper_url = "https://arxiv.org/abs/2210.05775"
+    release = "huaxiuyao/C-Mixup"
     tasks = frozenset({"regression"})
 
     def __init__(self, alpha: float = 2.0, bandwidth: float = 1.0, *, mode: str = "batch", prob: float = 1.0,

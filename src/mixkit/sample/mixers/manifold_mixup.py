@@ -98,6 +98,7 @@ class ManifoldMixup(ModelAwareMixer):
     aliases = ("manifold", "manifold_mixup")
     paper = "Manifold Mixup: Better Representations by Interpolating Hidden States (Verma et al., ICML 2019)"
     paper_url = "https://arxiv.org/abs/1806.05236"
+    release = "vikasverma1077/manifold_mixup"
 
     def __init__(self, alpha: float = 2.0, layers: Sequence[str] | str | None = None,
                  module_types: Sequence[type | str] | type | str | None = None, include_input: bool = True, *,

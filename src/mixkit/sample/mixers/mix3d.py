@@ -70,6 +70,7 @@ class Mix3D(Mixer):
     name = "mix3d"
     paper = "Mix3D: Out-of-Context Data Augmentation for 3D Scenes (Nekrasov et al., 3DV 2021)"
     paper_url = "https://arxiv.org/abs/2110.02210"
+    release = "kumuji/mix3d"
     tasks = frozenset({"point_cloud_segmentation"})
     min_rank = 3
     max_rank = 3

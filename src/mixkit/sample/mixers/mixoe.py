@@ -70,6 +70,7 @@ class MixOE(Mixer):
     paper = ("Mixture Outlier Exposure: Towards Out-of-Distribution Detection in Fine-grained Environments "
              "(Zhang et al., WACV 2023)")
     paper_url = "https://arxiv.org/abs/2106.03917"
+    release = "zjysteven/MixOE"
     tasks = frozenset({"ood_detection"})
 
     def __init__(self, alpha: float = 1.0, variant: str = "mixup", *, validate: bool = True) -> None:

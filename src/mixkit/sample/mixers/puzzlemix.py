@@ -145,6 +145,7 @@ class PuzzleMix(ModelAwareMixer):
     aliases = ("puzzle",)
     paper = "Puzzle Mix: Exploiting Saliency and Local Statistics for Optimal Mixup (Kim et al., ICML 2020)"
     paper_url = "https://arxiv.org/abs/2009.06962"
+    release = "snu-mllab/PuzzleMix"
     min_rank = 4
     max_rank = 4
 

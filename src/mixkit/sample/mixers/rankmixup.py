@@ -54,6 +54,7 @@ class RankMixup(ModelAwareMixer):
     aliases = ("rank_mixup",)
     paper = "RankMixup: Ranking-Based Mixup Training for Network Calibration (Noh et al., ICCV 2023)"
     paper_url = "https://arxiv.org/abs/2308.11990"
+    release = "cvlab-yonsei/RankMixup"
 
     def __init__(self, alpha: float = 2.0, variant: str = "mndcg", num_mixed: int = 3, margin: float = 0.1,
                  weight: float = 0.5, *, validate: bool = True) -> None:

@@ -59,6 +59,7 @@ class SaliencyMix(Mixer):
     paper = ("SaliencyMix: A Saliency Guided Data Augmentation Strategy for Better Regularization "
              "(Uddin et al., ICLR 2021)")
     paper_url = "https://arxiv.org/abs/2006.01791"
+    release = "afm-shahab-uddin/SaliencyMix"
     min_rank = 4
     max_rank = 4
 

@@ -129,6 +129,7 @@ class SMMix(ModelAwareMixer):
     name = "smmix"
     paper = "SMMix: Self-Motivated Image Mixing for Vision Transformers (Chen et al., ICCV 2023)"
     paper_url = "https://arxiv.org/abs/2212.12977"
+    release = "ChenMnZ/SMMix"
     requires = frozenset({"attention"})
     min_rank = 4
     max_rank = 4

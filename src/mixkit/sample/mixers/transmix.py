@@ -101,6 +101,7 @@ class TransMix(ModelAwareMixer):
     name = "transmix"
     paper = "TransMix: Attend to Mix for Vision Transformers (Chen et al., CVPR 2022)"
     paper_url = "https://arxiv.org/abs/2111.09833"
+    release = "Beckschen/TransMix"
     requires = frozenset({"attention"})
     min_rank = 4
     max_rank = 4
