@@ -32,7 +32,7 @@ from collections.abc import Callable
 import torch
 
 import mixkit
-from mixkit.sample import registry
+from mixkit.sample import build, registry
 
 SHAPES = ((256, 3, 32, 32), (128, 3, 224, 224))
 
@@ -125,7 +125,7 @@ def run_shape(methods: list[str], modes: list[str], device: torch.device, shape:
         for mode in modes:
             row = {**base, "method": spec, "mode": mode}
             try:
-                mixer = registry.build(spec, mode=mode)
+                mixer = build(spec, mode=mode)
                 mixer(x, y, generator=g)
             except (TypeError, ValueError) as err:
                 rows.append({**row, "ms": None, "ratio": None, "note": str(err)[:80]})

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mixkit
-from mixkit.sample import registry
+from mixkit.sample import build, registry
 
 
 class _FakeCudaGenerator:
@@ -24,12 +24,12 @@ def test_alpha_must_be_positive(cls, alpha):
 @pytest.mark.parametrize("shape", [(4, 10), (4,), (2, 1, 2, 2, 2, 2)])
 def test_spatial_mixers_reject_wrong_rank(spec, shape):
     with pytest.raises(ValueError, match=r"x must have rank 3\.\.5"):
-        registry.build(spec)(torch.randn(shape))
+        build(spec)(torch.randn(shape))
 
 
 @pytest.mark.parametrize("spec", ["mixup", "cutmix", "resizemix", "fmix", "cutout"])
 def test_input_and_label_checks(spec):
-    mixer = registry.build(spec)
+    mixer = build(spec)
     x = torch.randn(4, 3, 6, 6)
     with pytest.raises(ValueError, match="batch size 4"):
         mixer(x, torch.arange(5))
@@ -66,15 +66,15 @@ def test_bad_mode_pairing_and_method_arguments():
 
 def test_registry_errors():
     with pytest.raises(ValueError, match="unknown mixing method 'cutmixx'.*cutmix"):
-        registry.build("cutmixx")
+        build("cutmixx")
     with pytest.raises(ValueError, match="bad arguments for mixing method 'cutmix'"):
-        registry.build("cutmix:beta=2")
+        build("cutmix:beta=2")
     with pytest.raises(ValueError, match="alpha"):
-        registry.build("fmix:alpha=0")
+        build("fmix:alpha=0")
     with pytest.raises(ValueError, match="expected key=value"):
-        registry.build("cutmix:1.0")
+        build("cutmix:1.0")
     with pytest.raises(ValueError, match="empty"):
-        registry.build("  ")
+        build("  ")
 
 
 def test_label_rule_errors():
@@ -108,4 +108,4 @@ def test_registry_lists_only_arguments_a_method_accepts():
     assert info["cutmix"]["correct_lam"] is True and info["cutmix"]["alpha"] == 1.0
     assert info["fmix"]["decay_power"] == 3.0
     for name, defaults in info.items():  # every listed default is accepted back by the spec parser
-        registry.build(name, **defaults)
+        build(name, **defaults)

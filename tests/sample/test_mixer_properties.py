@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mixkit
-from mixkit.sample import ModelAwareMixer, registry
+from mixkit.sample import ModelAwareMixer, build, registry
 
 COPY_METHODS = ("cutmix", "resizemix", "fmix")
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -62,7 +62,7 @@ def test_lam_is_exact_share_of_own_pixels(case):
     method, shape, mode, pairing, prob, dtype, channels_last, seed = case
     n = shape[0]
     x = _layout(_row_ids(shape, dtype), channels_last)
-    mixer = registry.build(method, mode=mode, pairing=pairing, prob=prob)
+    mixer = build(method, mode=mode, pairing=pairing, prob=prob)
     out = mixer(x, torch.arange(n), generator=torch.Generator().manual_seed(seed))
     _check_common(out, x, n)
     flat = out.x.reshape(n, -1).double()
@@ -108,7 +108,7 @@ def test_label_mass_and_loss_match_soft_targets(case, classes):
     x = _layout(torch.rand(shape, generator=g).to(dtype), channels_last)
     y = torch.randint(0, classes, (n,), generator=g)
     kwargs = {} if method == "cutout" else {"pairing": pairing}
-    out = registry.build(method, mode=mode, prob=prob, **kwargs)(x, y, generator=g)
+    out = build(method, mode=mode, prob=prob, **kwargs)(x, y, generator=g)
     targets = out.soft_targets(classes)
     torch.testing.assert_close(targets.sum(1), torch.ones(n))
     logits = torch.randn(n, classes, generator=g)
@@ -121,7 +121,7 @@ def test_label_mass_and_loss_match_soft_targets(case, classes):
 def test_seeded_calls_reproduce(case):
     method, shape, mode, pairing, prob, dtype, channels_last, seed = case
     x = _layout(torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(dtype), channels_last)
-    mixer = registry.build(method, mode=mode, pairing=pairing, prob=prob)
+    mixer = build(method, mode=mode, pairing=pairing, prob=prob)
     a = mixer(x, generator=torch.Generator().manual_seed(seed))
     b = mixer(x, generator=torch.Generator().manual_seed(seed))
     assert torch.equal(a.x, b.x) and torch.equal(a.index, b.index) and torch.equal(a.lam, b.lam)
@@ -240,14 +240,14 @@ def test_fmix_masks_are_low_frequency_and_differ_per_row():
 def test_random_choice_switches_methods_and_registry_builds_every_plain_mixer():
     x, y = torch.randn(5, 3, 8, 8), torch.arange(5)
     g = torch.Generator().manual_seed(0)
-    chooser = registry.build("mixup:alpha=0.4|cutmix:alpha=1.0,mode=elem@3|fmix|resizemix|cutout")
+    chooser = build("mixup:alpha=0.4|cutmix:alpha=1.0,mode=elem@3|fmix|resizemix|cutout")
     assert isinstance(chooser, mixkit.RandomChoice)
     seen = {chooser(x, y, generator=g).extras["method"] for _ in range(40)}
     assert seen == {"mixup", "cutmix", "fmix", "resizemix", "cutout"}
     only = mixkit.RandomChoice([mixkit.MixUp(), mixkit.CutMix()], weights=[0.0, 1.0])
     assert {only(x, y, generator=g).extras["method"] for _ in range(5)} == {"cutmix"}
     for name in registry.names():
-        mixer = registry.build(name)
+        mixer = build(name)
         plain_inputs = mixer.tasks & {"classification", "regression", "sequence"}
         if isinstance(mixer, ModelAwareMixer) or not plain_inputs:
             continue  # needs the model, or inputs other than (x, y): outliers, point clouds, replay

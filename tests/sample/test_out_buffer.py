@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mixkit
-from mixkit.sample import Mixer, MixParams, registry
+from mixkit.sample import Mixer, MixParams, build
 
 METHODS = ("none", "mixup", "cutmix", "cutout", "resizemix", "fmix")
 
@@ -25,7 +25,7 @@ def test_out_matches_fresh_result(method, mode, pairing, prob, batch, rank, chan
     spec = f"{method}:mode={mode},prob={prob}"
     if method not in ("none", "cutout"):
         spec += f",pairing={pairing}"
-    mixer = registry.build(spec)
+    mixer = build(spec)
     x = torch.randn(batch, 2, *([5] * (rank - 2)))
     if channels_last and rank in (4, 5):
         x = x.contiguous(memory_format=torch.channels_last if rank == 4 else torch.channels_last_3d)
@@ -51,7 +51,7 @@ def test_random_choice_passes_out():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_bad_out_is_rejected(method):
-    mixer = registry.build(method)
+    mixer = build(method)
     x = torch.randn(4, 3, 6, 6)
     with pytest.raises(TypeError, match="out"):
         mixer(x, out=x.numpy())
@@ -95,7 +95,7 @@ def test_subclass_apply_writes_into_out():
 def test_out_with_another_layout_than_x():
     x = torch.randn(4, 3, 6, 7)
     for method in METHODS:
-        mixer = registry.build(f"{method}:mode=elem")
+        mixer = build(f"{method}:mode=elem")
         want = mixer(x, generator=torch.Generator().manual_seed(5))
         for buf in (torch.empty_like(x, memory_format=torch.channels_last),
                     torch.empty(4, 3, 7, 6).transpose(2, 3)):  # spatial axes that do not flatten to a view

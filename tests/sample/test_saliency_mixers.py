@@ -16,6 +16,7 @@ from mixkit.sample.functional import (
     spectral_residual,
     swap_grids,
 )
+from mixkit.sample.spec import spec_name
 
 
 def constant_rows(b, c=3, h=16, w=16, dtype=torch.float32):
@@ -134,7 +135,7 @@ def test_registry_names_and_paper_attributes():
                 "automix": mixkit.AutoMix, "adautomix": mixkit.AdAutoMix}
     for name, cls in expected.items():
         assert registry.get(name) is cls
-        assert cls.name == registry.spec_name(name)
+        assert cls.name == spec_name(name)
         assert cls.paper and cls.paper_url.startswith("https://")
     assert isinstance(mixkit.build("gridmix:grid=4,alpha=0.5"), mixkit.GridMix)
     aware = (mixkit.AttentiveMix, mixkit.PuzzleMix, mixkit.ManifoldMixup, mixkit.AutoMix, mixkit.AdAutoMix)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..sample import ModelAwareMixer, registry
+from ..sample.spec import parse_choice
 from .train import RunConfig, prepare_data, train_run
 
 
@@ -67,7 +68,7 @@ def store_result(cache_root: Path, key: str, result: dict[str, Any]) -> dict[str
 
 def _model_aware(spec: str) -> bool:
     try:
-        name, _ = registry.parse_choice(spec.partition("|")[0].partition("@")[0])
+        name, _ = parse_choice(spec.partition("|")[0].partition("@")[0])
         return issubclass(registry.get(name), ModelAwareMixer)
     except ValueError:
         return False

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..sample import Mixer, ModelAwareMixer, RandomChoice, StepOutput, registry
+from ..sample import Mixer, ModelAwareMixer, RandomChoice, StepOutput, build, registry
+from ..sample.spec import parse_choice, spec_name
 from . import metrics
 from .augment import random_crop_flip
 from .data import ImageDataset, load_dataset
@@ -84,7 +85,7 @@ def code_version(method: str) -> str:
              *sorted((here / "models").glob("*.py")),
              *(sample / f for f in ("batch.py", "lam.py", "pairing.py", "step.py"))]
     for choice in method.split("|"):
-        name, _ = registry.parse_choice(choice.partition("@")[0])
+        name, _ = parse_choice(choice.partition("@")[0])
         try:
             files.append(Path(inspect.getfile(registry.get(name))))
         except (ValueError, TypeError):
@@ -99,11 +100,11 @@ def code_version(method: str) -> str:
 def method_label(spec: str) -> str:
     """Label of a method in tables and plots: the spec as written, canonical name for bare names."""
     s = spec.strip()
-    return registry.spec_name(s) if ":" not in s and "@" not in s else s
+    return spec_name(s) if ":" not in s and "@" not in s else s
 
 
 def build_mixer(spec: str) -> nn.Module:
-    mixer = registry.build(spec)
+    mixer = build(spec)
     if not isinstance(mixer, nn.Module):
         raise TypeError(f"method {spec!r} did not build an nn.Module mixer")
     return mixer

@@ -2,10 +2,10 @@
 
 Mixers are in :mod:`mixkit.sample.mixers` (one module per method, all exported here), their kernels in
 :mod:`mixkit.sample.functional`, loss-side methods in :mod:`mixkit.sample.losses`, and
-:func:`build`/:func:`available` find mixers by name (:mod:`mixkit.sample.registry`).
+:func:`build`/:func:`available` find mixers by name (:mod:`mixkit.sample.spec`, :mod:`mixkit.sample.registry`).
 """
 
-from . import functional, losses, registry
+from . import functional, losses, registry, spec
 from .batch import MixedBatch
 from .lam import sample_beta, sample_lam
 from .losses import (
@@ -70,7 +70,8 @@ from .mixers import (
     transmix_lam,
 )
 from .pairing import Pairs, make_pairs
-from .registry import available, build
+from .registry import available
+from .spec import build
 
 __all__ = [
     "AdAutoMix",
@@ -135,6 +136,7 @@ __all__ = [
     "paste_patches",
     "patch_fraction",
     "registry",
+    "spec",
     "sample_beta",
     "sample_lam",
     "select_knn_k",

@@ -81,6 +81,7 @@ class Mixer(nn.Module):
     release: ClassVar[str] = ""
     tasks: ClassVar[frozenset[str]] = frozenset({"classification"})
     requires: ClassVar[frozenset[str]] = frozenset()
+    model_aware: ClassVar[bool] = False  # True for ModelAwareMixer: it runs the model (training_step)
     min_rank: ClassVar[int] = 2
     max_rank: ClassVar[int | None] = None
 

@@ -23,6 +23,7 @@ optimizer, documented per method). ``requires`` names model capabilities a metho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -45,6 +46,8 @@ class StepOutput:
 
 class ModelAwareMixer(Mixer):
     """A mixer that runs the model itself. See the module docstring for the loop that drives it."""
+
+    model_aware: ClassVar[bool] = True
 
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
