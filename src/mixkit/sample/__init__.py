@@ -69,7 +69,7 @@ from .mixers import (
     select_knn_k,
     transmix_lam,
 )
-from .pairing import Pairs, make_pairs
+from .pairing import Pairs, blend_with_partner, make_pairs
 from .registry import available
 from .spec import build
 
@@ -126,6 +126,7 @@ __all__ = [
     "functional",
     "greedy_transport",
     "losses",
+    "blend_with_partner",
     "make_pairs",
     "max_min_regions",
     "mix_hidden",
