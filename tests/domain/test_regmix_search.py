@@ -11,12 +11,14 @@ from mixkit.domain.search import (
     repetition_caps,
     run_proxies,
 )
+from optional_extras import needs
 
 SIZES = {"web": 4000, "books": 2000, "code": 500, "de": 1000}
 TOTAL = 5000
 LAW = SyntheticLaw(names=tuple(SIZES), t=(0.4, -1.0, -2.0, 0.3))
 
 
+@needs("search")
 @pytest.mark.parametrize("regressor", ["law", "loglinear", "gbt"])
 def test_regressor_recovers_known_law_and_search_finds_optimum(regressor):
     s = RegMixSearch(SIZES, TOTAL, max_epochs=4, regressor=regressor, n_members=3, seed=0)

@@ -6,6 +6,7 @@ from torch import nn
 
 import mixkit
 from mixkit.sample import GradientReversal, MixBlock, make_pairs, mix_hidden
+from optional_extras import needs
 
 
 class Square(nn.Module):
@@ -249,8 +250,10 @@ def test_learned_mixer_errors():
 
 
 # ------------------------------------------------------------------ training_step of PuzzleMix / AttentiveMix
-@pytest.mark.parametrize("mixer", [mixkit.PuzzleMix(blocks=(2, 4), mode="elem"),
-                                   mixkit.AttentiveMix(top_k=None, mode="elem")])
+@pytest.mark.parametrize("mixer", [
+    pytest.param(mixkit.PuzzleMix(blocks=(2, 4), mode="elem"), marks=needs("puzzlemix")),
+    mixkit.AttentiveMix(top_k=None, mode="elem"),
+])
 def test_saliency_training_steps(mixer):
     model = TinyNet()
     x, y = data()
