@@ -135,7 +135,7 @@ def make_optimizer(model: nn.Module, mixer: nn.Module, cfg: RunConfig, steps: in
     """SGD (Nesterov momentum) with linear warmup then cosine decay to zero over ``steps`` steps."""
     groups: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     mixer_params = [p for p in mixer.parameters() if p.requires_grad]
-    if mixer_params and not getattr(mixer, "owns_optimizer", False):
+    if mixer_params and not (isinstance(mixer, ModelAwareMixer) and mixer.owns_optimizer):
         groups.append({"params": mixer_params, "weight_decay": 0.0})
     opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                           nesterov=True)

@@ -54,5 +54,11 @@ class ModelAwareMixer(Mixer):
         """Forward pass(es) of ``model`` on the mixed batch and the loss to backpropagate."""
         raise NotImplementedError(f"{type(self).__name__} must implement training_step(model, x, y)")
 
+    @property
+    def owns_optimizer(self) -> bool:
+        """True when the mixer steps its own parameters inside :meth:`training_step`; a training loop then
+        leaves ``mixer.parameters()`` out of its optimizer. False by default."""
+        return False
+
     def on_step_end(self, model: nn.Module, step: int) -> None:
         """Called after the optimizer step ``step`` (0-based); no-op by default."""
