@@ -140,7 +140,7 @@ class Aioli(OnlineMixer):
         self.probe_rounds = probe_rounds
         self.probe_steps = probe_steps
         self.one_hot_factor = check_positive(one_hot_factor, "one_hot_factor")
-        if self.one_hot_factor > 1 or self.one_hot_factor <= 1.0 / k:
+        if estimator == "probe" and (self.one_hot_factor > 1 or self.one_hot_factor <= 1.0 / k):
             raise ValueError(f"one_hot_factor must be in (1/K, 1] = (1/{k}, 1], got {one_hot_factor!r}")
         self.ema = None if ema is None else check_fraction(ema, "ema")
         self.normalize = bool(normalize)
@@ -185,7 +185,7 @@ class Aioli(OnlineMixer):
         return self._to_dict(self._p)
 
     def probe_mixture(self, j: int) -> torch.Tensor:
-        """float64 ``[K]``: ``one_hot_factor`` on domain ``j``, ``(1 - one_hot_factor) / (K - 1)`` on the rest."""
+        """float64 ``[K]``: ``one_hot_factor`` on ``j``, ``(1 - one_hot_factor) / (K - 1)`` on the rest."""
         k = len(self.domains)
         q = torch.full((k,), (1 - self.one_hot_factor) / (k - 1), dtype=torch.float64)
         q[j] = self.one_hot_factor
