@@ -48,8 +48,7 @@ def test_run_search_reports_runs_curve_and_a_good_recommendation():
 
 @needs("search")
 def test_run_search_default_recommends_with_gbt_and_names_its_library():
-    rep = run_search(LAW, SIZES, TOTAL, n_initial=45, n_active=0, n_holdout=10, n_candidates=3000,
-                     regressor_options={"gbt": {"params": {"n_jobs": 1}} if lightgbm_available() else {}})
+    rep = run_search(LAW, SIZES, TOTAL, n_initial=45, n_active=0, n_holdout=10, n_candidates=3000)
     rec = rep["recommended"]
     assert rec["regressor"] == "gbt" and set(rep["best"]) == {"gbt", "loglinear"}
     expected = ("lightgbm", "LGBMRegressor") if lightgbm_available() else (

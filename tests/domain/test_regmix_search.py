@@ -61,6 +61,10 @@ def test_gbt_uses_lightgbm_when_installed_else_histogram_boosting():
         GBTRegressor(library="xgboost")
     with pytest.raises(ValueError, match="early_stopping_rounds"):
         GBTRegressor(early_stopping_rounds=-1)
+    with pytest.raises(ValueError, match="threads"):
+        GBTRegressor(threads=0)
+    with pytest.raises(TypeError, match="params"):
+        GBTRegressor(params=[("n_jobs", 2)])
     # below 40 runs the release's 20 samples per leaf allow no split: constant predictions, Spearman 0
     s = _search("gbt", 30, regressor_options={"library": "sklearn"})
     s.fit()

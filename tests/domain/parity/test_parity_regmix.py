@@ -142,6 +142,7 @@ def test_gbt_wrapper_matches_a_direct_lightgbm_fit_with_the_release_settings():
         "seed": 42,
         "learning_rate": 1e-2,
         "verbosity": -1,
+        "n_jobs": 1,  # one thread, as the wrapper uses by default: fast on a busy machine
     }
     direct = lgb.LGBMRegressor(**release).fit(
         x, y, eval_set=[(xv, yv)], eval_metric="l2", callbacks=[lgb.early_stopping(3, verbose=False)]
@@ -180,6 +181,7 @@ def test_early_stopping_rule_matches_lightgbm_on_its_own_staged_predictions():
         "seed": 42,
         "verbosity": -1,
         "metric": ["l1", "l2"],
+        "n_jobs": 1,
     }
     full = lgb.LGBMRegressor(**params).fit(x, y)
     staged = np.stack([full.predict(xv, num_iteration=k) for k in range(1, 301)])

@@ -21,6 +21,7 @@ asked for, measure disagreement. Inputs are mixtures as ``float64 [N, K]`` array
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 from collections.abc import Mapping
@@ -173,13 +174,16 @@ class GBTRegressor(BootstrapEnsemble):
     or ``"auto"`` when it is installed), else scikit-learn's ``HistGradientBoostingRegressor`` with the
     matching settings (``library="sklearn"``). ``params`` overrides single settings of the library in use.
     With an ``eval_set``, training stops early as released (``early_stopping_rounds`` on L1 and L2; 0 turns
-    it off). Member 0 uses the release's seed 42."""
+    it off). Member 0 uses the release's seed 42. ``threads`` (mixkit's, not a model setting): OpenMP threads
+    of a fit or prediction, 1 by default (the proxy data are small, and more threads only oversubscribe a
+    machine that also trains proxies; LightGBM may differ in the last bits across thread counts); ``None``
+    leaves the library's default."""
 
     name = "gbt"
 
     def __init__(self, n_members: int = 8, seed: int = 0, library: str = "auto",
                  params: Mapping[str, Any] | None = None,
-                 early_stopping_rounds: int = RELEASE_EARLY_STOPPING_ROUNDS) -> None:
+                 early_stopping_rounds: int = RELEASE_EARLY_STOPPING_ROUNDS, threads: int | None = 1) -> None:
         super().__init__(n_members, seed)
         if library not in GBT_LIBRARIES:
             raise ValueError(f"library must be one of {GBT_LIBRARIES}, got {library!r}")
@@ -190,6 +194,9 @@ class GBTRegressor(BootstrapEnsemble):
         if isinstance(early_stopping_rounds, bool) or not isinstance(early_stopping_rounds, int) \
                 or early_stopping_rounds < 0:
             raise ValueError(f"early_stopping_rounds must be an int >= 0, got {early_stopping_rounds!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        self.threads = threads
         self.library = library
         base = RELEASE_LGBM_PARAMS if library == "lightgbm" else HISTGB_PARAMS
         if params is not None and not isinstance(params, Mapping):
@@ -210,7 +217,16 @@ class GBTRegressor(BootstrapEnsemble):
 
             model, lib, version = "HistGradientBoostingRegressor", "scikit-learn", sklearn.__version__
         return {"regressor": self.name, "model": model, "library": lib, "version": version,
-                "params": {**self.params, "early_stopping_rounds": self.early_stopping_rounds}}
+                "params": {**self.params, "early_stopping_rounds": self.early_stopping_rounds},
+                "threads": self.threads}
+
+    def _limit(self):
+        """A context that limits the OpenMP threads of scikit-learn to ``threads``."""
+        if self.threads is None or self.library == "lightgbm":
+            return contextlib.nullcontext()
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(self.threads)
 
     def _member0_seed(self, rng: np.random.Generator) -> int:
         rng.integers(2**31)  # keep the bootstrap stream independent of the library
@@ -222,7 +238,8 @@ class GBTRegressor(BootstrapEnsemble):
         if self.library == "lightgbm":
             import lightgbm as lgb
 
-            model = lgb.LGBMRegressor(**{**self.params, "seed": seed})
+            extra = {} if self.threads is None else {"n_jobs": self.threads}
+            model = lgb.LGBMRegressor(**{**extra, **self.params, "seed": seed})
             if stop:
                 callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
                 if "eval_X" in inspect.signature(model.fit).parameters:  # LightGBM >= 4.7 spelling
@@ -233,19 +250,21 @@ class GBTRegressor(BootstrapEnsemble):
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         params = {**self.params, "random_state": seed}
-        model = HistGradientBoostingRegressor(**params).fit(x, y)
-        if not stop:
-            return model
-        ex, ey = eval_set
-        staged = np.stack(list(model.staged_predict(ex)))  # [T, M]
-        keep = early_stopping_iteration(np.abs(staged - ey).mean(1), ((staged - ey) ** 2).mean(1),
-                                        self.early_stopping_rounds)
-        if keep == staged.shape[0]:
-            return model
-        return HistGradientBoostingRegressor(**{**params, "max_iter": keep}).fit(x, y)
+        with self._limit():
+            model = HistGradientBoostingRegressor(**params).fit(x, y)
+            if not stop:
+                return model
+            ex, ey = eval_set
+            staged = np.stack(list(model.staged_predict(ex)))  # [T, M]
+            keep = early_stopping_iteration(np.abs(staged - ey).mean(1), ((staged - ey) ** 2).mean(1),
+                                            self.early_stopping_rounds)
+            if keep == staged.shape[0]:
+                return model
+            return HistGradientBoostingRegressor(**{**params, "max_iter": keep}).fit(x, y)
 
     def _predict_one(self, member: Any, x: np.ndarray) -> np.ndarray:
-        return np.asarray(member.predict(x), dtype=np.float64)
+        with self._limit():
+            return np.asarray(member.predict(x), dtype=np.float64)
 
 
 class HuberGBTRegressor(BootstrapEnsemble):
