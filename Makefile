@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[bench,dev]"
+	$(PY) -m pip install -q -e ".[bench,dev,search]"
 	# optional extras whose code paths the suite tests (Hugging Face sources, Ray proxy runs); not fatal
 	-$(PY) -m pip install -q -e ".[hf,ray]"
+	# LightGBM, the regressor of the RegMix release (the search falls back to scikit-learn without it)
+	-$(PY) -m pip install -q -e ".[lightgbm]"
 	touch $(STAMP)
 
 test: $(STAMP)

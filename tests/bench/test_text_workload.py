@@ -20,7 +20,7 @@ from mixkit.bench.text import (
 from mixkit.bench.text.text_domains import FORTUNES_DIR, parse_fortune_file
 from mixkit.bench.text.workload import RunConfig, per_domain_mean, train_mixture
 from mixkit.domain import MixtureSampler
-from mixkit.domain.online import ODM, Aioli, DoReMi
+from mixkit.domain.online import DGA, ODM, Aioli, DoReMi, RnB
 
 HAVE_FORTUNES = (FORTUNES_DIR / "de").is_dir()
 
@@ -105,7 +105,7 @@ def test_online_method_and_sampler_resume_bit_for_bit():
 
     def fresh():
         return MixtureSampler(sizes, {"a": 1, "b": 1, "c": 1}, seed=3, block_size=256), Aioli(
-            list(sizes), window=6, update_every=3
+            list(sizes), estimator="window", window=6, update_every=3
         )
 
     def step(sampler, method, t):
@@ -160,11 +160,24 @@ def test_train_mixture_runs_online_methods_through_the_sampler():
     base, ref = train_mixture(data, config=cfg, return_model=True)
     assert set(base.val_loss) == {"low", "high", "mid"} and base.wall_s > 0
     assert base.target_loss == pytest.approx(sum(base.val_loss.values()) / 3)
-    for method in (DoReMi(data.names, step_size=0.5), ODM(data.names)):
+    for method in (
+        DoReMi(data.names),
+        ODM(data.names, warmup_steps=2),
+        Aioli(data.names, round_steps=8, probe_rounds=1, probe_steps=1),
+        DGA(data.names, target="__target__", every=2),
+        RnB(data.names, round_steps=3, eval_proportions={"high": 1.0}),
+    ):
         r = train_mixture(data, method=method, config=cfg, reference_model=ref, target="high")
         assert r.target_loss == pytest.approx(r.val_loss["high"])
         assert len(r.weights_history) == 4 and r.weights_history[-1][1] == r.final_weights
-        assert r.final_weights != r.weights_history[0][1]
+        assert r.final_weights != r.weights_history[0][1], type(method).__name__
+    # DoReMi's proxy keeps sampling at the reference mixture and reports the averaged weights
+    assert (
+        "average_weights"
+        in train_mixture(data, method=DoReMi(data.names), config=cfg, reference_model=ref).extra
+    )
+    with pytest.raises(ValueError, match="reference_model"):
+        train_mixture(data, method=DoReMi(data.names), config=cfg)
     with pytest.raises(ValueError, match="target"):
         train_mixture(data, config=cfg, target="nope")
 
@@ -194,7 +207,7 @@ def test_cli_train_and_search_write_results(tmp_path: Path):
                 "mixture",
                 "train",
                 "--method",
-                "aioli,rnb",
+                "all",
                 "--steps",
                 "6",
                 "--out",
@@ -206,8 +219,20 @@ def test_cli_train_and_search_write_results(tmp_path: Path):
     )
     run = next((tmp_path / "t" / "train").iterdir())
     res = json.loads((run / "results.json").read_text())
-    assert set(res["results"]) == {"uniform", "proportional", "aioli", "rnb"}
+    assert set(res["results"]) == {
+        "uniform",
+        "proportional",
+        "doremi",
+        "odm",
+        "odm-exp3",
+        "aioli",
+        "aioli-window",
+        "dga",
+        "rnb",
+    }
     assert "| rnb |" in (run / "table.md").read_text()
+    doremi = res["results"]["doremi"][0]
+    assert "proxy_target_loss" in doremi["extra"] and "average_weights" in doremi["extra"]
     assert (
         main(
             [

@@ -3,7 +3,6 @@ DataLoader as a torch Sampler, and every object has a readable repr."""
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
@@ -46,11 +45,17 @@ def _signal(step: int) -> dict:
 
 METHODS = {
     "doremi": lambda: DoReMi(NAMES, reference_losses={"a": 1.2, "b": 1.1, "c": 1.4}, step_size=0.5),
-    "odm": lambda: ODM(NAMES),
-    "aioli-window": lambda: Aioli(NAMES, window=5, update_every=2, perturb_every=2, seed=3),
-    "aioli-probe": lambda: Aioli(NAMES, estimator="probe", round_steps=6, probe_fraction=0.5),
+    "odm": lambda: ODM(NAMES, warmup_steps=3),
+    "odm-exp3": lambda: ODM(NAMES, rule="exp3"),
+    "aioli-window": lambda: Aioli(
+        NAMES, estimator="window", window=5, update_every=2, perturb_every=2, seed=3
+    ),
+    "aioli-probe": lambda: Aioli(NAMES, round_steps=8, probe_rounds=1, probe_steps=2, seed=1),
     "dga": lambda: DGA(NAMES, target="target", every=2),
-    "rnb": lambda: RnB(NAMES, every=2),
+    "dga-basis": lambda: DGA(
+        NAMES, target="target", every=2, ema=0.3, basis={"p": {"a": 1, "b": 1}, "q": {"c": 1}}
+    ),
+    "rnb": lambda: RnB(NAMES, round_steps=3),
 }
 
 
@@ -58,15 +63,18 @@ def _run(method, steps: range) -> list[dict[str, float]]:
     out = []
     for step in steps:
         if method.wants_signal(step):
-            out.append(method.update(step, **_signal(step)))
+            signal = _signal(step)
+            if isinstance(method, RnB):  # R&B takes the training domains' gradients only
+                signal["grads_by_domain"] = {n: signal["grads_by_domain"][n] for n in NAMES}
+            out.append(method.update(step, **signal))
     return out
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_online_method_state_loads_into_a_fresh_instance(name):
     method = METHODS[name]()
-    _run(method, range(13))
-    state = copy.deepcopy(method.state_dict())
+    _run(method, range(-1, 13))
+    state = json.loads(json.dumps(method.state_dict()))  # plain JSON, like the sampler's
     fresh = METHODS[name]()
     fresh.load_state_dict(state)
     assert fresh.weights == method.weights and fresh.steps_seen == method.steps_seen
@@ -146,4 +154,19 @@ def test_reprs_are_readable(tmp_path):
         text = repr(obj)
         assert " at 0x" not in text and text.startswith(type(obj).__name__ + "("), text
     assert repr(Constant({"a": 1, "b": 3})) == "Constant({a: 0.25, b: 0.75})"
-    assert repr(ODM(["a", "b"])) == "ODM(weights={a: 0.5, b: 0.5}, smoothing=0.9, steps_seen=0)"
+    assert repr(ODM(["a", "b"])) == (
+        "ODM(weights={a: 0.5, b: 0.5}, rule='smoothed_mean', smoothing=0.9, warmup_steps=0, steps_seen=0)"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_online_state_is_validated_on_load(name):
+    state = json.loads(json.dumps(METHODS[name]().state_dict()))
+    for field in [f for f in state if f not in ("method", "domains")]:
+        broken = dict(state)
+        del broken[field]
+        with pytest.raises(ValueError, match=repr(field)):
+            METHODS[name]().load_state_dict(broken)
+    broken = dict(state, p=[float("nan")] * len(NAMES))
+    with pytest.raises(ValueError, match="'p'"):
+        METHODS[name]().load_state_dict(broken)

@@ -24,50 +24,62 @@ def test_doremi_hand_step():
     pa, pb = softmax2(math.log(0.5) + 1.0, math.log(0.5) + 0.0)
     assert w["a"] == pytest.approx(0.9 * pa + 0.05, abs=1e-12)
     assert w["b"] == pytest.approx(0.9 * pb + 0.05, abs=1e-12)
-    assert m.average_weights["a"] == pytest.approx(w["a"])
+    # the release's average includes the initial weights (its update counter starts at 1)
+    assert m.average_weights["a"] == pytest.approx((0.5 + w["a"]) / 2)
 
 
-def test_doremi_absent_domain_gets_zero_excess():
-    m = DoReMi(["a", "b", "c"], step_size=1.0, smoothing=0.0)
+def test_doremi_absent_domain_keeps_its_last_score():
+    # changed with the release's rule: an absent domain keeps its last score (initially log V), not 0
+    m = DoReMi(["a", "b", "c"], step_size=1.0, smoothing=0.0, initial_score=0.0)
     w = m.update(0, losses_by_domain={"a": 1.0})
     e = math.e
     assert w["a"] == pytest.approx(e / (e + 2))
     assert w["b"] == pytest.approx(1 / (e + 2)) and w["c"] == pytest.approx(w["b"])
+    m.update(1, losses_by_domain={"b": 0.5})
+    assert m.scores == {"a": 1.0, "b": 0.5, "c": 0.0}
+    assert DoReMi(["a", "b"]).scores["a"] == pytest.approx(math.log(256))
+
+
+def test_doremi_reweight_mode_keeps_sampling_fixed():
+    m = DoReMi(AB, initial_weights={"a": 0.25, "b": 0.75})
+    m.update(0, losses_by_domain={"a": 9.0, "b": 0.0})
+    assert m.sampling_weights == {"a": 0.25, "b": 0.75} and m.weights["a"] > 0.9
+    r = DoReMi(AB, mode="resample")
+    r.update(0, losses_by_domain={"a": 9.0, "b": 0.0})
+    assert r.sampling_weights == r.weights and float(r.loss_weights().sum()) == 2.0
 
 
 def test_odm_hand_step():
-    m = ODM(AB, smoothing=0.9)
-    w = m.update(0, losses_by_domain={"a": 2.0, "b": 1.0})
-    # reward = 0.1 * loss / 0.5; eps_prev = 1/K = 0.5; eps_2 = min(1/2, sqrt(ln 2 / (2 * 2)))
-    ra, rb = 0.1 * 2.0 / 0.5, 0.1 * 1.0 / 0.5
+    # changed with the release's smoothed-mean rule: EMA of exp(loss), linear normalisation
+    m = ODM(AB, smoothing=0.9, warmup_steps=1)
+    assert not m.wants_signal(0) and m.wants_signal(1)
+    w = m.update(1, losses_by_domain={"a": 2.0, "b": 1.0})  # iteration t = 2
+    ra, rb = 0.1 * math.exp(2.0), 0.1 * math.exp(1.0)
     eps = min(0.5, math.sqrt(math.log(2) / 4))
-    sa, sb = softmax2(0.5 * ra, 0.5 * rb)
-    assert w["a"] == pytest.approx((1 - 2 * eps) * sa + eps, abs=1e-12)
-    assert w["b"] == pytest.approx((1 - 2 * eps) * sb + eps, abs=1e-12)
+    assert w["a"] == pytest.approx((1 - 2 * eps) * ra / (ra + rb) + eps, abs=1e-12)
 
 
 def test_dga_hand_step():
-    m = DGA(AB, target="t", step_size=1.0, ema=0.5, floor=0.0, every=1)
+    m = DGA(AB, target="t", step_size=1.0, ema=0.5, every=1, similarity="cosine")
     grads = {"a": torch.tensor([2.0, 0.0]), "b": torch.tensor([0.0, 3.0]), "t": torch.tensor([1.0, 0.0])}
     w = m.update(0, grads_by_domain=grads)  # cosines [1, 0]
     pa, _ = softmax2(math.log(0.5) + 1.0, math.log(0.5))
     assert w["a"] == pytest.approx(0.5 * 0.5 + 0.5 * pa, abs=1e-12)
-    # dot similarity scales with the gradient norms
-    d = DGA(AB, target="t", step_size=0.1, ema=0.0, floor=0.0, similarity="dot")
+    # the paper's inner product (default) scales with the gradient norms
+    d = DGA(AB, target="t", step_size=0.1)
     w = d.update(0, grads_by_domain=grads)  # dots [2, 0]
     assert w["a"] == pytest.approx(softmax2(0.2, 0.0)[0], abs=1e-12)
 
 
 def test_rnb_hand_step():
-    m = RnB(AB, step_size=1.0, ema=0.0, floor=0.0, gram="cosine", initial_weights={"a": 0.75, "b": 0.25})
-    grads = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([1.0, 1.0])}
-    w = m.update(0, grads_by_domain=grads)
-    c = 1 / math.sqrt(2)
-    sa, sb = 0.75 + 0.25 * c, 0.75 * c + 0.25
-    assert w["a"] == pytest.approx(softmax2(math.log(0.75) + sa, math.log(0.25) + sb)[0], abs=1e-12)
-    d = RnB(AB, step_size=1.0, ema=0.0, floor=0.0, gram="dot")
-    w = d.update(0, grads_by_domain=grads)  # G = [[1, 1], [1, 2]] / 2, s = G @ [.5, .5] = [.5, .75]
-    assert w["a"] == pytest.approx(softmax2(0.5, 0.75)[0], abs=1e-12)
+    # changed with the paper's rule: p = softmax(lambda * G p_eval / ||G p_eval||) at the end of each round
+    m = RnB(AB, temperature=3.0, round_steps=2)
+    m.update(0, grads_by_domain={"a": torch.tensor([2.0, 0.0])}, counts_by_domain={"a": 2})
+    assert m.weights == {"a": 0.5, "b": 0.5}  # mid-round: unchanged
+    w = m.update(1, grads_by_domain={"b": torch.tensor([1.0, 1.0])})
+    # mean gradients a = [1, 0], b = [1, 1]: G = [[1, 1], [1, 2]], v = G [.5, .5] = [1, 1.5]
+    n = math.sqrt(1 + 1.5**2)
+    assert w["a"] == pytest.approx(softmax2(3 * 1 / n, 3 * 1.5 / n)[0], abs=1e-12)
 
 
 def test_aioli_law_scores_and_update():
@@ -115,11 +127,15 @@ def _simulate(method, steps, rates, floors, start, signal="losses"):
     "make,margin",
     [
         (lambda n: DoReMi(n, reference_losses={d: 1.0 for d in n}, step_size=0.1), 0.1),
-        (lambda n: ODM(n), 0.02),  # EXP3 moves slowly: eps_t * reward with eps_t ~ sqrt(ln K / (K t))
-        (lambda n: Aioli(n, estimator="window", window=30, update_every=10, step_size=0.3), 0.2),
-        (lambda n: Aioli(n, estimator="probe", round_steps=60, step_size=0.5), 0.2),
+        (lambda n: ODM(n), 0.05),  # the smoothed mean of exp(loss) follows the loss as it falls
+        (
+            lambda n: ODM(n, rule="exp3"),
+            0.02,
+        ),  # EXP3 moves slowly: eps_t * reward, eps_t ~ sqrt(ln K / (K t))
+        (lambda n: Aioli(n, estimator="window", window=30, update_every=10, window_step_size=0.3), 0.2),
+        (lambda n: Aioli(n, round_steps=60, probe_rounds=1, probe_steps=4, step_size=5.0), 0.2),
     ],
-    ids=["doremi", "odm", "aioli-window", "aioli-probe"],
+    ids=["doremi", "odm", "odm-exp3", "aioli-window", "aioli-probe"],
 )
 def test_loss_methods_move_toward_artificially_high_loss(make, margin):
     names = ["easy1", "hard", "easy2"]
@@ -138,7 +154,7 @@ def test_loss_methods_move_toward_artificially_high_loss(make, margin):
     "make",
     [
         lambda n: DGA(n, target="hard", every=1, step_size=1.0),
-        lambda n: RnB(n, every=1, step_size=1.0),
+        lambda n: RnB(n, round_steps=1),
     ],
     ids=["dga", "rnb"],
 )
@@ -158,7 +174,9 @@ def test_grad_methods_move_toward_high_loss_domain(make):
 
 def test_aioli_probe_estimates_linear_law_and_reports_overhead():
     names = ["a", "b", "c"]
-    m = Aioli(names, estimator="probe", round_steps=60, probe_fraction=0.7, probe_skew=0.8)
+    m = Aioli(
+        names, round_steps=60, probe_rounds=2, probe_steps=3, one_hot_factor=0.8, ema=None, normalize=False
+    )
     a_true = torch.tensor([[0.02, 0.0, 0.01], [0.0, 0.01, 0.0], [0.005, 0.0, 0.03]], dtype=torch.float64)
     loss = torch.tensor([5.0, 5.0, 5.0], dtype=torch.float64)
     m.update(-1, losses_by_domain=dict(zip(names, loss.tolist())))
@@ -167,26 +185,27 @@ def test_aioli_probe_estimates_linear_law_and_reports_overhead():
         loss = loss - a_true @ q
         if m.wants_signal(step):
             m.update(step, losses_by_domain=dict(zip(names, loss.tolist())))
-    assert m.last_a is not None and torch.allclose(m.last_a, a_true, atol=1e-9)
-    assert m.probe_steps == 3 * 14  # 70 % of 60 steps = 42 probe steps, 14 per domain
+    # the release does not divide by the segment length: A is the loss decrease per 3-step segment
+    assert m.last_a is not None and torch.allclose(m.last_a, 3 * a_true, atol=1e-9)
+    assert m.probe_steps_used == 2 * 3 * 3  # 2 sweeps x 3 domains x 3 steps
 
 
 def test_aioli_window_uses_no_probe_steps_and_perturbs_near_p():
-    m = Aioli(["a", "b", "c"], perturbation=0.1)
+    m = Aioli(["a", "b", "c"], estimator="window", perturbation=0.1)
     for step in range(40):
         m.update(step, losses_by_domain={"a": 1.0, "b": 2.0})
         cur = torch.tensor(list(m.weights.values()))
         law = torch.tensor(list(m.law_weights.values()))
         assert (cur / law).log().abs().max() < 1.0
-    assert m.probe_steps == 0 and m.eval_calls == 0
+    assert m.probe_steps_used == 0 and m.eval_calls == 0
 
 
 ALL = [
     lambda n: DoReMi(n, reference_losses={d: 0.5 for d in n}),
     lambda n: ODM(n),
-    lambda n: Aioli(n, window=10, update_every=5),
+    lambda n: Aioli(n, estimator="window", window=10, update_every=5),
     lambda n: DGA(n, target=n[0], every=1),
-    lambda n: RnB(n, every=1),
+    lambda n: RnB(n, round_steps=3),
 ]
 
 
@@ -236,7 +255,9 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="lacks"):
         DGA(AB, target="t").update(0, grads_by_domain={"a": torch.ones(2), "b": torch.ones(2)})
     with pytest.raises(ValueError, match="non-finite"):
-        RnB(AB).update(0, grads_by_domain={"a": torch.tensor([float("nan"), 1.0]), "b": torch.ones(2)})
+        RnB(AB, round_steps=1).update(
+            0, grads_by_domain={"a": torch.tensor([float("nan"), 1.0]), "b": torch.ones(2)}
+        )
     with pytest.raises(ValueError, match="estimator"):
         Aioli(AB, estimator="magic")
     with pytest.raises(ValueError, match="not DoReMi"):

@@ -1,17 +1,22 @@
-"""``mixkit mixture search``: recommend a mixture of your corpora with RegMix-style search.
+"""``mixkit mixture search``: recommend a mixture of your corpora with a RegMix search (Liu et al. 2024;
+release github.com/sail-sg/regmix).
 
-Trains small byte-GPT proxies on proposed mixtures (Dirichlet draws around a tempered token prior, capped so
-no domain repeats more than --max-epochs times in the target budget), fits gradient-boosted trees and the
-exponential mixing law, adds proxy runs where the regressors are least certain, and reports the recommended
-mixture with its predicted target loss and the Spearman correlation on held-out proxy runs.
+Trains small byte-GPT proxies on mixtures proposed as released (Dirichlet draws around the tempered token
+prior at strengths log-spaced over [0.1, 5], capped so no domain repeats more than --max-epochs times in the
+target budget), fits LightGBM with the release's hyper-parameters (scikit-learn's histogram boosting
+without LightGBM; early-stopped on the held-out runs) and, as a comparison, mixkit's log-linear model, adds
+proxy runs where the regressors are least certain (mixkit's own; --active 0 for the release's protocol), and
+recommends the mean of the 128 best of 100,000 Dirichlet(token distribution) candidates under the first
+regressor, with its predicted target loss and the Spearman correlation on held-out proxy runs.
 
-Writes ``results.json``, ``recommended.json`` (usable as ``mixkit mixture train --weights``), ``table.md`` and
-``correlation.png`` under ``--out``.
+Writes ``results.json``, ``recommended.json`` (usable as ``mixkit mixture train --weights``; it names the
+regressor and library that produced it), ``table.md`` and ``correlation.png`` under ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .results_args import add_results_arguments, publish
@@ -29,7 +34,8 @@ def add_command(mixture_subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_workload_arguments(p, steps=150, steps_help="steps per proxy run (default 150)")
-    p.add_argument("--initial", type=int, default=16, help="random proxy runs to start with (default 16)")
+    p.add_argument("--initial", type=int, default=48,
+                   help="random proxy runs to start with (default 48; LightGBM splits from 40 runs)")
     p.add_argument("--active", type=int, default=16, help="proxy runs chosen by uncertainty (default 16)")
     p.add_argument("--batch", type=int, default=8, help="proxy runs per active round (default 8)")
     p.add_argument(
@@ -40,9 +46,29 @@ def add_command(mixture_subparsers) -> None:
         action="store_true",
         help="also run a random-proposal arm of the same size to compare correlation vs runs",
     )
-    p.add_argument("--regressor", default="both", choices=("gbt", "loglinear", "law", "both", "all"),
-                   help="both = gbt + loglinear (default); all adds the exponential mixing law; the first "
-                        "one listed drives the uncertainty-based proposals")
+    p.add_argument("--regressor", default="both",
+                   choices=("gbt", "loglinear", "law", "gbt-huber", "both", "all"),
+                   help="gbt = LightGBM as released (default, first); both = gbt + loglinear; all adds the "
+                        "exponential mixing law and gbt-huber. The first listed makes the recommendation "
+                        "(see --recommend-by) and drives the uncertainty-based proposals")
+    p.add_argument("--recommend-by", default="first", choices=("first", "spearman"),
+                   help="first: the first regressor's recommendation (default, as released); spearman: the "
+                        "regressor with the best held-out Spearman (mixkit's own)")
+    p.add_argument("--gbt-library", default="auto", choices=("auto", "lightgbm", "sklearn"),
+                   help="gbt: LightGBM (auto: when installed) or scikit-learn's "
+                        "HistGradientBoostingRegressor")
+    p.add_argument("--candidates", type=int, default=100_000,
+                   help="candidates scored for the recommendation (default 100000, as released)")
+    p.add_argument("--top-k", type=int, default=128,
+                   help="the recommendation averages the top-k candidates (default 128, as released)")
+    p.add_argument("--proposal", default="regmix", choices=("regmix", "cycled"),
+                   help="regmix: the release's proposals (default); cycled: mixkit's earlier "
+                        "Dirichlet(prior x K x c) scheme")
+    p.add_argument("--minimum-weight", type=float, default=2e-4,
+                   help="proposal weights below this become 0 and weights round to its multiples (release "
+                        "2e-4)")
+    p.add_argument("--respect-caps", action="store_true",
+                   help="keep only candidates within the repetition caps (mixkit's own; off as released)")
     p.add_argument("--max-epochs", type=float, default=4.0, help="repetition cap per domain (default 4)")
     p.add_argument("--temperature", type=float, default=0.5, help="prior: token counts ** temperature")
     p.add_argument(
@@ -93,8 +119,12 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
     resolve_target(args.target, data.names)
     sizes = data.total_bytes()
     total = args.target_tokens or 10 * cfg.tokens
-    regressors = {"both": ("gbt", "loglinear"), "all": ("gbt", "loglinear", "law")}.get(
+    regressors = {"both": ("gbt", "loglinear"), "all": ("gbt", "loglinear", "law", "gbt-huber")}.get(
         args.regressor, (args.regressor,))
+    if regressors[0] == "gbt" and args.initial + args.active < 40:
+        print(f"warning: {args.initial + args.active} fitted proxy runs: gbt (20 runs per leaf, as released) "
+              "makes no split below 40, so its predictions are constant and the recommendation falls back "
+              "to the mean of the first candidates; use more runs (the release fits 512)", file=sys.stderr)
     n_total = args.holdout + args.initial + args.active * (2 if args.compare_random else 1)
     bar = None
     if not args.no_progress:
@@ -121,6 +151,13 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
         workers=args.workers,
         seed=args.seed,
         progress=(lambda n: bar.update(1)) if bar is not None else None,
+        n_candidates=args.candidates,
+        top_k=args.top_k,
+        recommend_by=args.recommend_by,
+        proposal=args.proposal,
+        proposal_options={"minimum": args.minimum_weight} if args.proposal == "regmix" else None,
+        regressor_options={"gbt": {"library": args.gbt_library}},
+        respect_caps=args.respect_caps,
     )
     if bar is not None:
         bar.close()
@@ -140,6 +177,8 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
         f"Proxy: byte GPT d={args.d_model} L={args.layers}, {args.steps} steps x {args.batch_size} x "
         f"{args.seq_len} bytes; target = {args.target} val loss; caps: {args.max_epochs} epochs of "
         f"{total:.0f} tokens\n"
+        f"Recommendation: mean of the top {args.top_k} of {args.candidates} candidates under "
+        f"{_regressor_line(report['recommended'])} (by {args.recommend_by})\n"
     )
     table = search_table(report, list(sizes), regressors, header)
     (folder / "table.md").write_text(table)
@@ -147,10 +186,16 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
     rec = report["recommended"]
     print(table)
     print(
-        f"recommended ({rec['regressor']}): " + ", ".join(f"{k}={v:.3f}" for k, v in rec["mixture"].items())
+        f"recommended ({_regressor_line(rec)}): "
+        + ", ".join(f"{k}={v:.3f}" for k, v in rec["mixture"].items())
     )
     print(
         f"wrote {folder}/results.json, recommended.json, table.md"
         + (", " + ", ".join(plots) if plots else "")
     )
     return folder, table
+
+
+def _regressor_line(rec) -> str:
+    """``gbt (LGBMRegressor, lightgbm 4.7.0)``: the regressor that produced a recommendation."""
+    return f"{rec['regressor']} ({rec['model']}, {rec['library']} {rec['version']})"

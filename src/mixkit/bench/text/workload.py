@@ -132,6 +132,16 @@ def per_domain_mean(values: Tensor, ids: Tensor, k: int) -> tuple[Tensor, Tensor
     return sums / counts.clamp_min(1), counts
 
 
+def token_cross_entropy(model: ByteGPT, chunks: Tensor) -> Tensor:
+    """Per-token next-byte cross-entropy ``[B, T]`` of ``chunks [B, T + 1]`` (its row mean is
+    ``model.token_losses``)."""
+    logits = model(chunks[:, :-1])
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), chunks[:, 1:].reshape(-1), reduction="none"
+    )
+    return ce.view(chunks.shape[0], -1)
+
+
 def _flat_grad(loss: Tensor, params: list[Tensor], retain: bool) -> Tensor:
     grads = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
     return torch.cat(
@@ -151,8 +161,14 @@ def clean_weights(weights: Mapping[str, float], tiny: float = 1e-12) -> dict[str
 def make_sampler(sizes: Mapping[str, int], weights: Mapping[str, float], seed: int, batch_size: int = 16):
     """A :class:`MixtureSampler` over ``sizes``. Its block is kept small (``max(256, 4 * batch_size)`` slots)
     because online methods call ``set_weights`` every step and a weight change regenerates the block."""
-    return MixtureSampler(sizes=dict(sizes), weights=clean_weights(weights), seed=seed, rank=0, world_size=1,
-                          block_size=max(256, 4 * batch_size))
+    return MixtureSampler(
+        sizes=dict(sizes),
+        weights=clean_weights(weights),
+        seed=seed,
+        rank=0,
+        world_size=1,
+        block_size=max(256, 4 * batch_size),
+    )
 
 
 def train_mixture(
@@ -172,7 +188,8 @@ def train_mixture(
         weights: static mixture (uniform when ``None`` and no method).
         method: an online method; its ``weights`` feed ``sampler.set_weights`` after each ``update``.
         target: domains whose mean validation loss is ``target_loss`` (and DGA's target gradient).
-        reference_model: for DoReMi, a trained model whose per-domain loss on the same batch is the reference.
+        reference_model: for DoReMi, a trained model whose per-token loss on the same batch is the reference
+            (required for DoReMi: the proxy run of the paper's protocol).
         progress: called as ``progress(step, weights)`` after each step (e.g. a tqdm update).
     """
     cfg = config or RunConfig()
@@ -184,8 +201,12 @@ def train_mixture(
     if method is not None and list(method.domains) != names:
         raise ValueError(f"method domains {method.domains} differ from data domains {names}")
     start_w = (
-        method.weights if method is not None else (dict(weights) if weights else {n: 1 / k for n in names})
+        method.sampling_weights
+        if method is not None
+        else (dict(weights) if weights else {n: 1 / k for n in names})
     )
+    if method is not None and method.needs == "token_losses" and reference_model is None:
+        raise ValueError(f"{type(method).__name__} needs reference_model (a trained reference model)")
     torch.manual_seed(cfg.seed)
     model = ByteGPT(
         ByteGPTConfig(seq_len=cfg.seq_len, d_model=cfg.d_model, n_layer=cfg.n_layer, n_head=cfg.n_head)
@@ -204,6 +225,7 @@ def train_mixture(
     if method is not None and method.needs == "grads" and getattr(method, "target", None) is not None:
         target_batch = torch.cat([data.val_batch(n, cfg.signal_chunks, signal_offset) for n in targets])
 
+    head = model.head.weight
     grad_cache: dict[str, Tensor] = {}  # last gradient of each domain, for domains absent from a batch
 
     def give_signal(step: int, seq_losses: Tensor | None, ids: Tensor | None, chunks: Tensor | None) -> None:
@@ -216,14 +238,19 @@ def train_mixture(
             means, counts = per_domain_mean(seq_losses.detach(), ids, k)
             present = counts > 0
             losses = {n: v for n, v, c in zip(names, means.tolist(), present.tolist()) if c}
-            if reference_model is not None and hasattr(method, "set_reference_losses"):
-                with torch.no_grad():
-                    ref_means, _ = per_domain_mean(reference_model.token_losses(chunks), ids, k)
-                method.set_reference_losses(
-                    {n: v for n, v, c in zip(names, ref_means.tolist(), present.tolist()) if c}
-                )
             method.update(step, losses_by_domain=losses)
-        else:  # grads: one gradient per domain present in the batch, cached for absent ones
+        elif getattr(method, "gradient_scope", "all") == "final_layer":
+            # R&B: each present domain's summed-loss gradient of the output layer, from this step's graph
+            means, counts = per_domain_mean(seq_losses, ids, k)
+            grads, n_by = {}, {}
+            for i, n in enumerate(names):
+                if counts[i] > 0:
+                    grads[n] = torch.autograd.grad(means[i] * counts[i], head, retain_graph=True)[0].reshape(
+                        -1
+                    )
+                    n_by[n] = float(counts[i])
+            method.update(step, grads_by_domain=grads, counts_by_domain=n_by)
+        else:  # grads of all parameters: one gradient per domain present in the batch, cached for absent ones
             means, counts = per_domain_mean(seq_losses, ids, k)
             cache = grad_cache
             for i, n in enumerate(names):
@@ -237,20 +264,34 @@ def train_mixture(
             if target_batch is not None:
                 grads[method.target] = _flat_grad(model.token_losses(target_batch).mean(), params, False)
             method.update(step, grads_by_domain=grads)
-        sampler.set_weights(method.weights)
+        sampler.set_weights(method.sampling_weights)
         method_s += time.perf_counter() - t
 
     if method is not None and method.wants_signal(-1):
         give_signal(-1, None, None, None)
-        sampler.set_weights(method.weights)
+        sampler.set_weights(method.sampling_weights)
 
     for step in range(cfg.steps):
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
         chunks, ids = _batch(sampler, data, names, cfg.batch_size)
-        seq_losses = model.token_losses(chunks)
-        loss = seq_losses.mean()
         wants = method is not None and method.wants_signal(step)
+        if method is not None and method.needs == "token_losses":
+            # DoReMi's proxy step (release order): update the weights from the per-token clipped excess
+            # loss, then train on the loss reweighted with the new weights
+            t_sig = time.perf_counter()
+            token_ce = token_cross_entropy(model, chunks)
+            seq_losses = token_ce.mean(dim=1)
+            with torch.no_grad():
+                ref_ce = token_cross_entropy(reference_model, chunks)
+            method.update_tokens(step, token_ce.detach(), ref_ce, ids)
+            loss = method.reweighted_loss(token_ce, ids)
+            sampler.set_weights(method.sampling_weights)
+            method_s += time.perf_counter() - t_sig
+            wants = False
+        else:
+            seq_losses = model.token_losses(chunks)
+            loss = seq_losses.mean()
         if wants and method.needs == "grads":
             give_signal(step, seq_losses, ids, chunks)  # before backward: reuses this step's graph
         opt.zero_grad(set_to_none=True)
@@ -278,7 +319,7 @@ def train_mixture(
         method_s=method_s,
     )
     if method is not None:
-        for attr in ("probe_steps", "eval_calls", "average_weights", "law_weights"):
+        for attr in ("probe_steps_used", "eval_calls", "average_weights", "law_weights", "basis_weights"):
             if hasattr(method, attr):
                 result.extra[attr] = getattr(method, attr)
     return (result, model) if return_model else result

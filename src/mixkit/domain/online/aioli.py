@@ -1,28 +1,33 @@
 """Aioli (Chen et al. 2024, "Aioli: A Unified Optimization Framework for Language Model Data Mixing",
-https://arxiv.org/abs/2411.05735): estimate a *linear dynamic mixing law* during training and move the
-proportions along it.
+https://arxiv.org/abs/2411.05735), as released in https://github.com/HazyResearch/aioli
+(``trainer/aioli_trainer.py``: ``AioliTrainer.train`` and ``learn_params_subroutine``; settings from
+``scripts/arxiv_books_stackexchange/aioli/run.sh``): estimate a linear dynamic mixing law during training
+and set the proportions from it.
 
-Mixing law: one step on mixture ``p`` changes the loss of domain ``i`` by ``-sum_j A_ij p_j``. Given an
-estimate of ``A [K, K]``, the update is exponentiated gradient on the total loss decrease,
-``p = softmax(log p + step_size * s / max|s|)`` with ``s_j = sum_i A_ij``, then a floor.
+``estimator="probe"`` (default, the release). Training is split into rounds of ``round_steps`` steps. Each
+round starts with the held-out loss ``L0`` of every domain, then ``probe_rounds`` sweeps over the domains in
+random order (one ``torch.randperm(K)`` per sweep from a generator seeded with ``(seed, round)``); for domain
+``j`` it trains ``probe_steps`` steps on the probe mixture ``q_j`` (``one_hot_factor`` on ``j``, the rest
+spread evenly), evaluates, and adds the loss decrease ``prev - L`` to column ``j`` of ``D`` (``prev`` is the
+previous evaluation). Then ``D /= probe_rounds``; with ``one_hot_factor < 1`` each row is solved against
+the probe mixtures, ``A[i] = Q^{-1} D[i]`` (``Q[j] = q_j``); ``normalize``: ``A -= min(A)`` when negative,
+``A /= sum(A)``; ``ema``: ``E = A`` on the first round, else ``E = (1 - ema) A + ema E``, and the new
+proportions are recomputed from the prior ``p0``: ``p = softmax(log p0 + step_size * colsum(E))``
+(without ``ema``: multiplicative, ``log p += step_size * colsum(A)``). The rest of the round trains on ``p``.
+Defaults from the release script: ``step_size=0.1`` (eta), ``round_steps=250``, ``probe_rounds=4``,
+``probe_steps=6``, ``one_hot_factor=0.5``, ``ema=0.5``, ``normalize=True``. Deviations: the probe order
+comes from torch's generator instead of numpy's global one; ``floor`` (default 0) is an option of ours.
 
-Two estimators of ``A`` behind the same interface (``estimator=``):
-
-* ``"probe"`` -- the reference method: each round of ``round_steps`` steps starts with ``probe_fraction`` of
-  its steps on ``K`` skewed probe mixtures ``q_j = skew * e_j + (1 - skew) * p`` (the reference code spends
-  140 of every 200 steps this way), with held-out losses of every domain measured before and after each probe
-  segment. ``Delta L [:, j] = -A q_j`` gives ``A = -Delta L (Q^T)^{-1}``.
-* ``"window"`` -- mixkit's cheaper estimate: no probe steps and no extra evaluation. Training runs on the
-  current ``p`` multiplied by small seeded log-normal perturbations (``perturbation``, refreshed every
-  ``perturb_every`` steps); per-domain *training* losses (free: computed anyway, measured before the step's
-  update) are regressed, over a sliding window of ``window`` steps, on the cumulative mixture consumed so far:
-  ``L_i(t) ~ c_i - sum_j A_ij C_j(t)`` with ``C(t) = sum_{tau < t} w(tau)`` (ridge least squares). The
-  sampler's low-discrepancy schedule realises the requested weights to within one sequence per prefix, so the
-  requested weights are the consumed ones.
+``estimator="window"`` -- mixkit's own cheaper estimate, not the paper's: no probe steps and no extra
+evaluation. Training runs on the current ``p`` multiplied by small seeded log-normal perturbations
+(``perturbation``, refreshed every ``perturb_every`` steps); per-domain *training* losses are regressed, over
+a sliding window of ``window`` steps, on the cumulative mixture consumed so far,
+``L_i(t) ~ c_i - sum_j A_ij C_j(t)`` (ridge least squares), and every ``update_every`` steps
+``p = softmax(log p + window_step_size * s / max|s|)`` with ``s_j = sum_i A_ij``, then the floor.
 
 Loop contract: call ``update(step, ...)`` after training step ``step`` whenever ``wants_signal(step)``;
 ``needs`` says what to pass (``"eval_losses"``: held-out loss of every domain; ``"losses"``: training batch
-losses). A loop first asks ``wants_signal(-1)`` to take a baseline before training.
+losses). A loop first asks ``wants_signal(-1)`` (the probe estimator's first ``L0``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ from mixkit.domain.online.online_method import (
     check_positive,
     exp_update,
     mix_floor,
+    state_has,
+    state_int,
+    state_matrix,
+    state_vector,
 )
 
 
@@ -70,69 +79,93 @@ def fit_window_law(cum: torch.Tensor, losses: torch.Tensor, seen: torch.Tensor, 
 
 
 class Aioli(OnlineMixer):
-    """Online linear mixing-law estimation (see module docstring for both estimators)."""
+    """Online linear mixing-law estimation (see the module docstring for both estimators).
 
-    _repr_fields = ("estimator", "step_size", "floor")
+    Args:
+        domains: domain names.
+        step_size: the release's ``eta`` (probe estimator).
+        estimator: ``"probe"`` (release) or ``"window"`` (mixkit's own).
+        round_steps, probe_rounds, probe_steps, one_hot_factor, ema, normalize, seed: the probe estimator
+            (release ``update_steps``, ``lp_rounds``, ``lp_steps``, ``one_hot_factor``, ``ema``,
+            ``aioli_normalize_A``); ``ema=None`` for the multiplicative update.
+        floor: mixed with uniform after each update (0: none, as released).
+        window, update_every, perturbation, perturb_every, ridge, window_step_size: the window estimator.
+        initial_weights: the prior ``p0`` (uniform, as released, when None).
+    """
+
+    _repr_fields = ("estimator", "step_size", "round_steps", "floor")
 
     def __init__(
         self,
         domains: Sequence[str],
-        step_size: float = 0.3,
-        estimator: str = "window",
-        floor: float = 0.02,
-        # probe estimator
-        round_steps: int = 200,
-        probe_fraction: float = 0.7,
-        probe_skew: float = 0.8,
-        # window estimator
+        step_size: float = 0.1,
+        estimator: str = "probe",
+        floor: float = 0.0,
+        # probe estimator (release)
+        round_steps: int = 250,
+        probe_rounds: int = 4,
+        probe_steps: int = 6,
+        one_hot_factor: float = 0.5,
+        ema: float | None = 0.5,
+        normalize: bool = True,
+        seed: int = 0,
+        # window estimator (mixkit)
         window: int = 60,
         update_every: int = 20,
         perturbation: float = 0.3,
         perturb_every: int = 4,
         ridge: float = 1e-3,
-        seed: int = 0,
+        window_step_size: float = 0.3,
         initial_weights: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(domains, initial_weights)
         if estimator not in ("window", "probe"):
-            raise ValueError(f"estimator must be 'window' or 'probe', got {estimator!r}")
+            raise ValueError(f"estimator must be 'probe' or 'window', got {estimator!r}")
         for name, value in (
             ("round_steps", round_steps),
+            ("probe_rounds", probe_rounds),
+            ("probe_steps", probe_steps),
             ("window", window),
             ("update_every", update_every),
             ("perturb_every", perturb_every),
         ):
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        k = len(self.domains)
         self.estimator = estimator
         self.needs = "eval_losses" if estimator == "probe" else "losses"
         self.step_size = check_positive(step_size, "step_size")
         self.floor = check_fraction(floor, "floor")
         self.round_steps = round_steps
-        self.probe_fraction = check_fraction(probe_fraction, "probe_fraction")
-        self.probe_skew = check_positive(probe_skew, "probe_skew")
-        if self.probe_skew > 1:
-            raise ValueError(f"probe_skew must be in (0, 1], got {probe_skew!r}")
-        k = len(self.domains)
-        self.segment = int(round(self.probe_fraction * round_steps)) // k
-        if estimator == "probe" and self.segment < 1:
+        self.probe_rounds = probe_rounds
+        self.probe_steps = probe_steps
+        self.one_hot_factor = check_positive(one_hot_factor, "one_hot_factor")
+        if estimator == "probe" and (self.one_hot_factor > 1 or self.one_hot_factor <= 1.0 / k):
+            raise ValueError(f"one_hot_factor must be in (1/K, 1] = (1/{k}, 1], got {one_hot_factor!r}")
+        self.ema = None if ema is None else check_fraction(ema, "ema")
+        self.normalize = bool(normalize)
+        self.probe_duration = probe_rounds * k * probe_steps
+        if estimator == "probe" and self.probe_duration >= round_steps:
             raise ValueError(
-                f"round_steps * probe_fraction = {round_steps * probe_fraction:.0f} "
-                f"is < one step per domain ({k})"
+                f"round_steps={round_steps} must exceed the probe steps per round "
+                f"probe_rounds * K * probe_steps = {self.probe_duration}"
             )
+        self.seed = int(seed)
         self.window = window
         self.update_every = update_every
         self.perturbation = check_positive(perturbation, "perturbation", allow_zero=True)
         self.perturb_every = perturb_every
         self.ridge = check_positive(ridge, "ridge", allow_zero=True)
-        self.seed = int(seed)
+        self.window_step_size = check_positive(window_step_size, "window_step_size")
         self.last_a: torch.Tensor | None = None
-        self.probe_steps = 0  # steps trained on a probe mixture (overhead of the probe estimator)
+        self.probe_steps_used = 0  # steps trained on a probe mixture (overhead of the probe estimator)
         self.eval_calls = 0  # held-out evaluations requested
+        self._prior = self._p.clone()
         # probe state
-        self._probe_j: int | None = None
         self._prev_eval: torch.Tensor | None = None
         self._delta = torch.zeros(k, k, dtype=torch.float64)
+        self._ema_a: torch.Tensor | None = None
+        self._log_p = torch.log(self._p)
         # window state
         self._cum = torch.zeros(k, dtype=torch.float64)
         self._rows_cum: list[torch.Tensor] = []
@@ -151,10 +184,18 @@ class Aioli(OnlineMixer):
         """The mixing-law proportions ``p`` without probes or perturbations."""
         return self._to_dict(self._p)
 
-    def _probe_mixture(self, j: int) -> torch.Tensor:
-        e = torch.zeros_like(self._p)
-        e[j] = 1.0
-        return self.probe_skew * e + (1 - self.probe_skew) * self._p
+    def probe_mixture(self, j: int) -> torch.Tensor:
+        """float64 ``[K]``: ``one_hot_factor`` on ``j``, ``(1 - one_hot_factor) / (K - 1)`` on the rest."""
+        k = len(self.domains)
+        q = torch.full((k,), (1 - self.one_hot_factor) / (k - 1), dtype=torch.float64)
+        q[j] = self.one_hot_factor
+        return q
+
+    def probe_order(self, round_index: int) -> list[int]:
+        """The domains probed in round ``round_index``: ``probe_rounds`` random permutations, concatenated."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + round_index)
+        k = len(self.domains)
+        return torch.cat([torch.randperm(k, generator=g) for _ in range(self.probe_rounds)]).tolist()
 
     def _perturbed(self, step: int) -> torch.Tensor:
         if self.perturbation == 0:
@@ -164,13 +205,15 @@ class Aioli(OnlineMixer):
         return torch.softmax(torch.log(self._p) + self.perturbation * z, dim=0)
 
     def wants_signal(self, step: int) -> bool:
-        """Window: every step. Probe: at the end of each probe segment and of each round (and at -1)."""
+        """Window: every step. Probe: before training (-1), after each probe segment and at the end of each
+        round (the next round's ``L0``)."""
         if self.estimator == "window":
             return step >= 0
         local = step % self.round_steps
-        k = len(self.domains)
-        return local == self.round_steps - 1 or (
-            (local + 1) % self.segment == 0 and local + 1 <= k * self.segment
+        return (
+            step == -1
+            or local == self.round_steps - 1
+            or (local < self.probe_duration and (local + 1) % self.probe_steps == 0)
         )
 
     def update(
@@ -186,7 +229,21 @@ class Aioli(OnlineMixer):
             self._update_window(step, losses_by_domain)
         return self.weights
 
-    # --- reference estimator: probe rounds ------------------------------------------------------------
+    # --- the release's estimator: probe sweeps ----------------------------------------------------------
+    def _solve_law(self, delta: torch.Tensor) -> torch.Tensor:
+        k = len(self.domains)
+        d = delta / self.probe_rounds
+        if self.one_hot_factor != 1:
+            q = torch.stack([self.probe_mixture(j) for j in range(k)])  # row j = q_j
+            d = torch.linalg.solve(q, d.T).T  # A[i] solves Q A[i] = D[i]
+        if self.normalize:
+            low = d.min()
+            if low < 0:
+                d = d - low
+            total = d.sum()
+            d = d / total if total > 0 else torch.zeros_like(d)
+        return d
+
     def _update_probe(self, step: int, losses_by_domain: Mapping[str, Any] | None) -> None:
         losses, seen = self._loss_vector(losses_by_domain)
         if not bool(seen.all()):
@@ -194,33 +251,37 @@ class Aioli(OnlineMixer):
                 "Aioli(estimator='probe') needs the held-out loss of every domain at each signal"
             )
         self.eval_calls += 1
-        k = len(self.domains)
         local = step % self.round_steps
-        if (
-            self._probe_j is not None
-            and self._prev_eval is not None
-            and (local + 1) == (self._probe_j + 1) * self.segment
-        ):
-            self._delta[:, self._probe_j] = (losses - self._prev_eval) / self.segment
-            self.probe_steps += self.segment
-            self._probe_j += 1
-            if self._probe_j == k:  # all probes done: solve for A and move p
-                q = torch.stack([self._probe_mixture(j) for j in range(k)])
-                self.last_a = -self._delta @ torch.linalg.inv(q.T)
-                self._p = mix_floor(
-                    exp_update(self._p, mixing_law_scores(self.last_a), self.step_size), self.floor
-                )
-                self.steps_seen += 1
-                self._probe_j = None
-        if local == self.round_steps - 1:  # next step starts a round with probe 0
-            self._probe_j = 0
+        if step == -1 or local == self.round_steps - 1:  # L0 of the next round; start its first probe
+            self._prev_eval = losses
+            self._delta = torch.zeros_like(self._delta)
+            self._current = self.probe_mixture(self.probe_order((step + 1) // self.round_steps)[0])
+            return
+        if self._prev_eval is None:
+            raise ValueError(
+                "Aioli(estimator='probe') needs the baseline signal at step -1 (wants_signal(-1))"
+            )
+        order = self.probe_order(step // self.round_steps)
+        m = (local + 1) // self.probe_steps - 1
+        j = order[m]
+        self._delta[:, j] += self._prev_eval - losses
         self._prev_eval = losses
-        if self._probe_j is not None:
-            self._current = self._probe_mixture(self._probe_j)
+        self.probe_steps_used += self.probe_steps
+        if m + 1 < len(order):
+            self._current = self.probe_mixture(order[m + 1])
+            return
+        a = self._solve_law(self._delta)
+        self.last_a = a
+        if self.ema is not None:
+            self._ema_a = a if self._ema_a is None else (1 - self.ema) * a + self.ema * self._ema_a
+            self._log_p = torch.log(self._prior) + self.step_size * self._ema_a.sum(dim=0)
         else:
-            self._current = self._p.clone()
+            self._log_p = self._log_p + self.step_size * a.sum(dim=0)
+        self._p = mix_floor(torch.softmax(self._log_p, dim=0), self.floor)
+        self._current = self._p.clone()
+        self.steps_seen += 1
 
-    # --- cheap estimator: sliding-window least squares --------------------------------------------------
+    # --- mixkit's cheap estimator: sliding-window least squares -----------------------------------------
     def _update_window(self, step: int, losses_by_domain: Mapping[str, Any] | None) -> None:
         losses, seen = self._loss_vector(losses_by_domain)
         # losses were measured on this step's batch before its update: they belong to C before this step
@@ -238,38 +299,55 @@ class Aioli(OnlineMixer):
                 self.ridge,
             )
             self._p = mix_floor(
-                exp_update(self._p, mixing_law_scores(self.last_a), self.step_size), self.floor
+                exp_update(self._p, mixing_law_scores(self.last_a), self.window_step_size), self.floor
             )
             self.steps_seen += 1
         self._current = self._perturbed(step + 1)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue identically, including the window rows and probe position."""
+        """Everything needed to continue identically, as plain JSON (lists, numbers, ``None``)."""
+        rows = [torch.stack(r).tolist() if r else [] for r in (self._rows_cum, self._rows_loss)]
         return {
             **self._base_state(),
-            "current": self._current.clone(),
-            "probe_j": self._probe_j,
-            "prev_eval": None if self._prev_eval is None else self._prev_eval.clone(),
-            "delta": self._delta.clone(),
-            "cum": self._cum.clone(),
-            "rows": [
-                torch.stack(r) if r else None for r in (self._rows_cum, self._rows_loss, self._rows_seen)
-            ],
-            "probe_steps": self.probe_steps,
+            "current": self._current.tolist(),
+            "prior": self._prior.tolist(),
+            "log_p": self._log_p.tolist(),
+            "prev_eval": None if self._prev_eval is None else self._prev_eval.tolist(),
+            "delta": self._delta.tolist(),
+            "ema_a": None if self._ema_a is None else self._ema_a.tolist(),
+            "last_a": None if self.last_a is None else self.last_a.tolist(),
+            "cum": self._cum.tolist(),
+            "rows_cum": rows[0],
+            "rows_loss": rows[1],
+            "rows_seen": [[bool(b) for b in r.tolist()] for r in self._rows_seen],
+            "probe_steps_used": self.probe_steps_used,
             "eval_calls": self.eval_calls,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`."""
+        """Restore a :meth:`state_dict` (validated; ``ValueError`` names a bad field)."""
         super().load_state_dict(state)
-        self._current = state["current"].clone()
-        self._probe_j = state["probe_j"]
-        self._prev_eval = None if state["prev_eval"] is None else state["prev_eval"].clone()
-        self._delta = state["delta"].clone()
-        self._cum = state["cum"].clone()
-        rows = state["rows"]
-        self._rows_cum, self._rows_loss, self._rows_seen = (
-            [] if r is None else list(r.unbind(0)) for r in rows
-        )
-        self.probe_steps = int(state["probe_steps"])
-        self.eval_calls = int(state["eval_calls"])
+        k = len(self.domains)
+        self._current = state_vector(state, "current", k, positive=True)
+        self._prior = state_vector(state, "prior", k, positive=True)
+        self._log_p = state_vector(state, "log_p", k)
+        self._prev_eval = None if not state_has(state, "prev_eval") else state_vector(state, "prev_eval", k)
+        self._delta = state_matrix(state, "delta", k, k)
+        self._ema_a = None if not state_has(state, "ema_a") else state_matrix(state, "ema_a", k, k)
+        self.last_a = None if not state_has(state, "last_a") else state_matrix(state, "last_a", k, k)
+        self._cum = state_vector(state, "cum", k)
+        rows_cum = state_matrix(state, "rows_cum", None, k)
+        rows_loss = state_matrix(state, "rows_loss", rows_cum.shape[0], k)
+        state_has(state, "rows_seen")
+        seen = state["rows_seen"]
+        if (
+            not isinstance(seen, list)
+            or len(seen) != rows_cum.shape[0]
+            or any(not isinstance(r, list) or len(r) != k for r in seen)
+        ):
+            raise ValueError(f"state field 'rows_seen' must be {rows_cum.shape[0]} lists of {k} booleans")
+        self._rows_cum = list(rows_cum.unbind(0))
+        self._rows_loss = list(rows_loss.unbind(0))
+        self._rows_seen = [torch.tensor([bool(b) for b in r]) for r in seen]
+        self.probe_steps_used = state_int(state, "probe_steps_used")
+        self.eval_calls = state_int(state, "eval_calls")

@@ -113,6 +113,12 @@ class OnlineMixer:
         """Current sampling weights, ``{domain: float}`` summing to 1."""
         return self._to_dict(self._p)
 
+    @property
+    def sampling_weights(self) -> dict[str, float]:
+        """The mixture the sampler should draw the next batch from (``weights`` unless a method keeps
+        sampling fixed, like DoReMi's loss-reweighting proxy)."""
+        return self.weights
+
     def __repr__(self) -> str:
         params = "".join(f", {name}={getattr(self, name)!r}" for name in self._repr_fields)
         weights = ", ".join(f"{d}: {v:.4g}" for d, v in self.weights.items())
@@ -176,22 +182,110 @@ class OnlineMixer:
         return {
             "method": type(self).__name__,
             "domains": list(self.domains),
-            "p": self._p.clone(),
+            "p": self._p.tolist(),
             "steps_seen": self.steps_seen,
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit for bit (tensors cloned)."""
+        """Everything needed to continue bit for bit, as plain JSON types (lists, numbers, strings)."""
         return self._base_state()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; raises if it belongs to another method or domain list."""
+        """Restore a :meth:`state_dict`; raises ``ValueError`` naming the field that is missing or malformed,
+        or when the state belongs to another method or domain list."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
         if state.get("method") != type(self).__name__:
             raise ValueError(f"state is for {state.get('method')!r}, not {type(self).__name__}")
-        if list(state["domains"]) != self.domains:
-            raise ValueError(f"state domains {state['domains']} differ from {self.domains}")
-        self._p = state["p"].clone()
-        self.steps_seen = int(state["steps_seen"])
+        if "domains" not in state or list(state["domains"]) != self.domains:
+            raise ValueError(f"state field 'domains' {state.get('domains')} differs from {self.domains}")
+        self._p = state_vector(state, "p", len(self.domains), positive=True)
+        self.steps_seen = state_int(state, "steps_seen")
+
+
+def state_vector(
+    state: Mapping[str, Any], name: str, size: int | None, positive: bool = False, allow_none: bool = False
+) -> Tensor:
+    """A float64 vector from the JSON list ``state[name]`` (``None`` entries -> ``-inf`` when ``allow_none``);
+    raises ``ValueError`` naming the field when it is missing, the wrong length or not finite."""
+    if name not in state:
+        raise ValueError(f"state lacks field {name!r}")
+    value = state[name]
+    if isinstance(value, Tensor):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"state field {name!r} must be a list of numbers, got {type(value).__name__}")
+    if size is not None and len(value) != size:
+        raise ValueError(f"state field {name!r} must have {size} entries, got {len(value)}")
+    try:
+        vals = [float("-inf") if (v is None and allow_none) else float(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"state field {name!r} must hold numbers, got {value!r}") from None
+    vec = torch.tensor(vals, dtype=torch.float64)
+    finite = torch.isfinite(vec) | (
+        torch.isneginf(vec) if allow_none else torch.zeros_like(vec, dtype=torch.bool)
+    )
+    if not bool(finite.all()):
+        raise ValueError(f"state field {name!r} holds non-finite values: {value!r}")
+    if positive and (bool((vec < 0).any()) or not float(vec.sum()) > 0):
+        raise ValueError(f"state field {name!r} must be >= 0 with a positive sum, got {value!r}")
+    return vec
+
+
+def state_matrix(state: Mapping[str, Any], name: str, rows: int | None, cols: int | None) -> Tensor:
+    """A finite float64 matrix from the JSON list of lists ``state[name]`` (validated like
+    :func:`state_vector`)."""
+    if name not in state:
+        raise ValueError(f"state lacks field {name!r}")
+    value = state[name]
+    if isinstance(value, Tensor):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)) or (rows is not None and len(value) != rows):
+        raise ValueError(f"state field {name!r} must be a list of {rows} rows")
+    try:
+        mat = torch.tensor([[float(v) for v in row] for row in value], dtype=torch.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"state field {name!r} must be a list of lists of numbers") from None
+    if len(value) == 0:
+        mat = torch.zeros(0, cols or 0, dtype=torch.float64)
+    if mat.dim() != 2 or (cols is not None and mat.shape[1] != cols) or not bool(torch.isfinite(mat).all()):
+        raise ValueError(f"state field {name!r} must be a finite {rows} x {cols} matrix")
+    return mat
+
+
+def state_has(state: Mapping[str, Any], name: str) -> bool:
+    """Whether the present field ``state[name]`` is not ``None``; raises ``ValueError`` if it is missing."""
+    if name not in state:
+        raise ValueError(f"state lacks field {name!r}")
+    return state[name] is not None
+
+
+def state_int(state: Mapping[str, Any], name: str, minimum: int = 0) -> int:
+    """An int ``>= minimum`` from ``state[name]``; raises ``ValueError`` naming the field."""
+    if name not in state:
+        raise ValueError(f"state lacks field {name!r}")
+    value = state[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"state field {name!r} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def state_float(state: Mapping[str, Any], name: str) -> float:
+    """A finite float from ``state[name]``; raises ``ValueError`` naming the field."""
+    if name not in state:
+        raise ValueError(f"state lacks field {name!r}")
+    try:
+        v = float(state[name])
+    except (TypeError, ValueError):
+        raise ValueError(f"state field {name!r} must be a number, got {state[name]!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"state field {name!r} must be finite, got {v}")
+    return v
+
+
+def log_list(vec: Tensor) -> list[float | None]:
+    """A float64 vector with ``-inf`` entries as a JSON list (``-inf`` -> ``None``)."""
+    return [None if math.isinf(v) and v < 0 else v for v in vec.tolist()]
 
 
 def small_to_host(t: Tensor, what: str) -> Tensor:
@@ -212,32 +306,3 @@ def exp_update(p: Tensor, score: Tensor, step_size: float) -> Tensor:
     """Exponentiated-gradient step ``p * exp(step_size * score)`` renormalised, computed in log space."""
     logits = torch.log(p) + step_size * score
     return torch.softmax(logits, dim=0)
-
-
-class GradientSignalMixer(OnlineMixer):
-    """Shared part of the gradient-signal methods (DGA, R&B): every ``every`` steps the loop passes per-domain
-    gradients, a score per domain becomes an exponentiated-gradient proposal, smoothed by an EMA and a floor:
-    ``p = floor_mix(ema * p + (1 - ema) * softmax(log p + step_size * score))``."""
-
-    needs = "grads"
-
-    def __init__(self, domains: Sequence[str], step_size: float, ema: float, floor: float, every: int,
-                 initial_weights: Mapping[str, float] | None = None) -> None:
-        super().__init__(domains, initial_weights)
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive int, got {every!r}")
-        self.step_size = check_positive(step_size, "step_size")
-        self.ema = check_fraction(ema, "ema")
-        self.floor = check_fraction(floor, "floor")
-        self.every = every
-
-    def wants_signal(self, step: int) -> bool:
-        """True every ``every`` steps (when the loop should compute the per-domain gradients)."""
-        return step % self.every == 0
-
-    def _smoothed_step(self, scores: Tensor) -> dict[str, float]:
-        """Apply one proposal from ``scores`` ([K] float64) with the EMA and floor; return the new weights."""
-        proposal = exp_update(self._p, scores, self.step_size)
-        self._p = mix_floor(self.ema * self._p + (1 - self.ema) * proposal, self.floor)
-        self.steps_seen += 1
-        return self.weights
