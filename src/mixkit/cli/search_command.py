@@ -36,7 +36,9 @@ def add_command(mixture_subparsers) -> None:
     add_workload_arguments(p, steps=150, steps_help="steps per proxy run (default 150)")
     p.add_argument("--initial", type=int, default=48,
                    help="random proxy runs to start with (default 48; LightGBM splits from 40 runs)")
-    p.add_argument("--active", type=int, default=16, help="proxy runs chosen by uncertainty (default 16)")
+    p.add_argument("--active", type=int, default=0,
+                   help="extra proxy runs chosen where the regressors disagree (mixkit's own option, "
+                        "not in the release; default 0)")
     p.add_argument("--batch", type=int, default=8, help="proxy runs per active round (default 8)")
     p.add_argument(
         "--holdout", type=int, default=8, help="random held-out runs for the correlation (default 8)"
