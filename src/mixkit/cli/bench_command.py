@@ -168,9 +168,11 @@ def text_domains_parser() -> argparse.ArgumentParser:
     add_workload_arguments(p, steps=300, steps_help="training steps of each compared run (default 300)")
     p.add_argument("--proxy-steps", type=int, default=100,
                    help="steps per proxy run of the search (default 100)")
-    p.add_argument("--initial", type=int, default=48, help="random proxy runs the regressor is fitted on (default 48)")
+    p.add_argument("--initial", type=int, default=48,
+                   help="random proxy runs the regressor is fitted on (default 48)")
     p.add_argument("--active", type=int, default=0,
-                   help="extra proxy runs chosen where the regressors disagree (mixkit's own option; default 0)")
+                   help="extra proxy runs chosen where the regressors disagree "
+                        "(mixkit's own option; default 0)")
     p.add_argument("--holdout", type=int, default=12, help="held-out proxy runs (default 12)")
     p.add_argument("--batch", type=int, default=8, help="proxy runs per active round (default 8)")
     p.add_argument("--method", default="all",
