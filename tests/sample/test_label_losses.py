@@ -106,6 +106,17 @@ def test_mndcg_zero_iff_confidences_equal_label_values():
     assert float(mndcg_loss(under, rel)) > 0.1
 
 
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(2, 6), seed=st.integers(0, 10_000))
+def test_mndcg_in_unit_interval_and_zero_at_the_label_values(m, seed):
+    g = _gen(seed)
+    rel = torch.cat([torch.ones(3, 1), 0.5 + 0.5 * torch.rand(3, m - 1, generator=g)], 1)
+    conf = torch.rand(3, m, generator=g) * 0.9 + 0.1
+    loss = mndcg_loss(conf, rel, reduction="none")
+    assert bool(((loss >= 0) & (loss < 1)).all())
+    assert float(mndcg_loss(rel.clone(), rel)) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_mndcg_by_hand():
     conf, rel = torch.tensor([[0.2, 0.9]]), torch.tensor([[1.0, 0.7]])
     dcg = 0.2 / math.log2(2) + 0.9 / math.log2(3)
