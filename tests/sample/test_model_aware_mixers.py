@@ -56,7 +56,7 @@ def data(b=8, seed=0):
 def test_manifold_mixes_at_the_chosen_layer(layer):
     model = Sequence()
     x = torch.rand(6, 3)
-    mixer = mixkit.ManifoldMixup(alpha=1.0, layers=[layer], include_input=False, mode="elem")
+    mixer = mixkit.ManifoldMixup(alpha=1.0, layers=[layer], include_input=False, mode="elem", criterion="ce")
     step = mixer.training_step(model, x, torch.arange(6) % 3, generator=torch.Generator().manual_seed(0))
     lam = step.mixed.lam.view(-1, 1)
     j = step.mixed.index
@@ -95,6 +95,8 @@ def test_manifold_errors():
         mixkit.ManifoldMixup(layers=["nope"]).training_step(model, torch.rand(4, 3), torch.arange(4))
     with pytest.raises(ValueError, match="module_types"):
         mixkit.ManifoldMixup(module_types=[nn.Conv2d]).candidate_layers(model)
+    with pytest.raises(ValueError, match="criterion"):
+        mixkit.ManifoldMixup(criterion="mse")
 
     class Skips(nn.Module):
         def __init__(self):
