@@ -233,7 +233,7 @@ def test_puzzlemix_mask_is_the_brute_force_optimum(gamma):
     b, n = 6, 3
     x = torch.rand(b, 3, 12, 12, generator=g)
     sal = torch.rand(b, 12, 12, generator=g) ** 4
-    mixer = mixkit.PuzzleMix(blocks=n, gamma=gamma, transport=False, mode="elem")
+    mixer = mixkit.PuzzleMix(blocks=n, gamma=gamma, transport=False, mode="elem", labels=2)
     out = mixer(x, generator=torch.Generator().manual_seed(9), saliency=sal)
     pairs_idx = out.index
     # rebuild the energy the mixer minimised, with the same draws
