@@ -62,7 +62,8 @@ def test_mixed_hidden_state_and_loss_match_the_oracle():
         mixer = mixkit.ManifoldMixup(layers=[name], include_input=False)
         captured = {}
         target = model.layer2 if layer == 1 else model.layer3
-        handle = target.register_forward_pre_hook(lambda m, inp: captured.__setitem__("h", inp[0].detach()))
+        handle = target.register_forward_pre_hook(
+            lambda m, inp, store=captured: store.__setitem__("h", inp[0].detach()))
         step = mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(7))
         handle.remove()
         lam = float(step.mixed.lam[0])

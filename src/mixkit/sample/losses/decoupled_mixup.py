@@ -30,7 +30,8 @@ def decoupled_regularizer(logits: Tensor, y_a: Tensor, y_b: Tensor, reduction: s
     both objects are visible is pushed to be confident about both (the paper's "hard mixed samples").
     Rows where ``y_a == y_b`` get 0 (the mixed cross-entropy already covers them).
 
-    This is the ``eta_mode="both"`` term of :func:`decoupled_mixup_loss` with ``eta = 1``. ``logits``: ``[B, K]`` floating (computed in float32 for half precision); ``y_a``,
+    This is the ``eta_mode="both"`` term of :func:`decoupled_mixup_loss` with ``eta = 1``.
+    ``logits``: ``[B, K]`` floating (computed in float32 for half precision); ``y_a``,
     ``y_b``: class ids ``[B]``. Returns a scalar (``mean``/``sum``) or ``[B]`` (``none``).
     """
     z = float_logits(logits)

@@ -99,7 +99,8 @@ class ManifoldMixup(ModelAwareMixer):
     - models without ``layer1``/``layer2`` children use the rule below (the release only defines ResNets).
 
     Candidates (names in ``model.named_modules()``): ``layers`` if given; else every sub-module whose class is
-    in ``module_types`` (classes or class names); else ``model.manifold_layers`` if the model defines it; else,
+    in ``module_types`` (classes or class names); else ``model.manifold_layers`` if the model defines it;
+    else,
     for a model with direct children ``layer1`` and ``layer2`` (torchvision/release ResNet naming), those two
     stages; else the model's direct children except the last (which usually is the classifier), each
     container (``nn.Sequential``/``nn.ModuleList``) replaced by its own children, one level down (a stage list
