@@ -32,41 +32,62 @@ class TokenViT(TinyViT):
 def test_transmix_lam_by_hand():
     attn = torch.tensor([[0.5, 0.3, 0.1, 0.1], [0.0, 0.0, 0.0, 0.0]])
     mask = torch.tensor([[0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
-    lam = transmix_lam(attn, mask)
+    lam = transmix_lam(attn, mask, label="attention")
     torch.testing.assert_close(lam, torch.tensor([0.6, 0.25]))  # zero attention falls back to the area
+    lam = transmix_lam(attn, mask)  # mean of area (0.5, 0.25) and attention (0.6, 0.25)
+    torch.testing.assert_close(lam, torch.tensor([0.55, 0.25]))
 
 
-def test_transmix_lam_from_pixel_mask_and_uniform_attention_gives_area():
+def test_patch_fraction_area_and_nearest_and_area_label_from_pixels():
     mask = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
     mask[0, :, :3, :5] = True  # not patch-aligned for 4x4 patches
-    frac = patch_fraction(mask, 2)
-    torch.testing.assert_close(frac[0], torch.tensor([12 / 16, 3 / 16, 0.0, 0.0]))
-    lam = transmix_lam(torch.full((2, 4), 0.25), mask, 2)
+    torch.testing.assert_close(patch_fraction(mask, 2), torch.tensor([[12 / 16, 3 / 16, 0.0, 0.0]] * 1 +
+                                                                     [[0.0] * 4]))
+    # nearest: the top-left pixel of each patch decides (pixels (0, 0), (0, 4), (4, 0), (4, 4))
+    torch.testing.assert_close(patch_fraction(mask, 2, "nearest")[0], torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    lam = transmix_lam(torch.full((2, 4), 0.25), mask, 2, patch_mask="area")
     torch.testing.assert_close(lam, 1 - mask.flatten(1).float().mean(1))
     with pytest.raises(ValueError, match="grid_size"):
         transmix_lam(torch.full((2, 4), 0.25), mask)
     with pytest.raises(ValueError, match="cls_attn"):
         transmix_lam(torch.full((2, 5), 0.2), mask, 2)
+    with pytest.raises(ValueError, match="label"):
+        transmix_lam(torch.full((2, 4), 0.25), mask, 2, label="area")
 
 
 def test_transmix_step_on_tiny_vit_uses_cutmix_inputs_and_attention_labels():
     torch.manual_seed(0)
     model = TinyViT(image_size=16, patch_size=4, in_channels=3, num_classes=5, dim=32, depth=1, heads=2)
     x, y = torch.randn(6, 3, 16, 16), torch.randint(0, 5, (6,))
-    mixer = mixkit.build("transmix:alpha=1.0,mode='elem'")
+    mixer = mixkit.build("transmix:alpha=1.0,mode='elem',switch_prob=1.0")
     assert isinstance(mixer, ModelAwareMixer) and mixer.requires == {"attention"}
     step = mixer.training_step(model, x, y, generator=_gen(1))
     out = step.mixed
     mask = out.extras["partner_mask"]
+    assert out.extras["use_cutmix"]
     torch.testing.assert_close(out.x, torch.where(mask, x[out.index], x))
     torch.testing.assert_close(out.extras["area_lam"], 1 - mask.flatten(1).float().mean(1))
     _, attn = model.forward_with_attention(out.x)
     torch.testing.assert_close(out.lam, transmix_lam(attn, mask, 4))
-    torch.testing.assert_close(step.loss, out.loss(step.logits))
+    torch.testing.assert_close(step.loss, out.loss(step.logits, label_smoothing=0.1))
     step.loss.backward()
     assert model.patch_embed.weight.grad.abs().sum() > 0
     with pytest.raises(TypeError, match="attention"):
         mixer.training_step(nn.Linear(3, 3), x, y)
+
+
+def test_transmix_switches_to_mixup_batches_with_plain_labels():
+    model = TinyViT(image_size=8, patch_size=4, in_channels=1, num_classes=3, dim=16, depth=1, heads=2)
+    x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    mixer = mixkit.TransMix(switch_prob=0.0)
+    step = mixer.training_step(model, x, y, generator=_gen(2))
+    out = step.mixed
+    assert not out.extras["use_cutmix"] and not out.extras["partner_mask"].any()
+    lam = out.lam.view(-1, 1, 1, 1)
+    torch.testing.assert_close(out.x, lam * x + (1 - lam) * x.flip(0))
+    assert bool((out.lam == out.lam[0]).all())
+    branches = {mixkit.TransMix().draw(torch.Size([4, 1, 8, 8]), _gen(s)).use_cutmix for s in range(20)}
+    assert branches == {True, False}
 
 
 def test_max_min_regions_by_hand():

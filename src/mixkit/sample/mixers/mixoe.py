@@ -71,8 +71,8 @@ class MixOE(Mixer):
 
     Defaults from the release: ``alpha=1`` (its mixup recipe; ``--alpha 2.0`` for cutmix), one ``lam``
     (and one box) per batch (``mode="batch"``), outliers aligned row by row (``outliers="aligned"``:
-    row ``i`` with outlier ``i``; with ``B_out < B`` the outliers are cycled, ``i % B_out``). The release weights the mixed term by
-    ``--beta 5.0`` in its scripts; that weight is the caller's.
+    row ``i`` with outlier ``i``; with ``B_out < B`` the outliers are cycled, ``i % B_out``). The
+    release weights the mixed term by ``--beta 5.0`` in its scripts; that weight is the caller's.
 
     Deviations:
         * ``variant`` defaults to ``"mixup"``; the release requires ``--mix-op`` (both are offered).
@@ -84,7 +84,7 @@ class MixOE(Mixer):
     paper = ("Mixture Outlier Exposure: Towards Out-of-Distribution Detection in Fine-grained Environments "
              "(Zhang et al., WACV 2023)")
     paper_url = "https://arxiv.org/abs/2106.03917"
-    release = "zjysteven/MixOE"
+    release = "zjysteven/MixOE: train/train_mixoe.py"
     tasks = frozenset({"ood_detection"})
 
     def __init__(self, alpha: float = 1.0, variant: str = "mixup", *, mode: str = "batch",
