@@ -1,9 +1,9 @@
 """PuzzleMix against an oracle written from the release's algorithm (snu-mllab/PuzzleMix: mixup.py).
 
-The oracle computes, with plain loops, the energy ``graphcut_multi`` minimises (saliency summing to 1, binomial
-prior ``eta / n^2``, smoothness ``beta / (16 n)``, the pooled boundary term split into unary parts and an
-edge weight), the transport plan of ``mask_transport`` and the mask mean. Graph cuts are checked against
-brute force on small grids.
+The oracle computes, with plain loops, the energy ``graphcut_multi`` minimises (saliency summing to 1,
+binomial prior ``eta / n^2``, smoothness ``beta / (16 n)``, the pooled boundary term split into unary parts
+and an edge weight), the transport plan of ``mask_transport`` and the mask mean. Graph cuts are checked
+against brute force on small grids.
 """
 
 import itertools
@@ -48,7 +48,7 @@ def oracle_terms(x0, x1, sal0, sal1, n, beta, gamma, eta, neigh):
     imgs = (pooled(x0, p), pooled(x1, p))  # 0 = own, 1 = partner
 
     def jump(a, b, first, second, vertical):
-        """Mean |last pooled line of block `first` (image a) - first pooled line of block `second` (image b)|."""
+        """Mean |last pooled line of block `first` (image a) - first pooled line of `second` (image b)|."""
         (i1, j1), (i2, j2) = first, second
         tot = 0.0
         for t in range(k):
@@ -95,8 +95,9 @@ def oracle_transport(sal, region, xi):
     """mask_transport of the release, by loops: sal [N] (sums to 1), region [N] bool -> source per dst."""
     nn_ = sal.numel()
     n = int(round(nn_ ** 0.5))
-    cost = [[xi * ((a // n - b // n) ** 2 + (a % n - b % n) ** 2) / (n - 1) ** 2 - float(sal[a]) * float(region[b])
-             for b in range(nn_)] for a in range(nn_)]
+    dist = [[((a // n - b // n) ** 2 + (a % n - b % n) ** 2) / (n - 1) ** 2 for b in range(nn_)]
+            for a in range(nn_)]
+    cost = [[xi * dist[a][b] - float(sal[a]) * float(region[b]) for b in range(nn_)] for a in range(nn_)]
     win = None
     for _ in range(n):
         pick = [min(range(nn_), key=lambda b, a=a: (cost[a][b], b)) for a in range(nn_)]
@@ -131,8 +132,8 @@ def test_energy_matches_the_release_energy_for_every_labelling(n_labels):
     for r in range(b):
         terms = oracle_terms(x[r], x[idx[r]], sal[r], sal[idx[r]], n, 1.2, 0.5, 0.2, 4)
         k = allz.shape[0]
-        ours = grid_energy(allz, unary[r:r + 1].expand(k, -1, -1, -1), horiz[r:r + 1].expand(k, -1, -1, -1, -1),
-                           vert[r:r + 1].expand(k, -1, -1, -1, -1))
+        ours = grid_energy(allz, unary[r:r + 1].expand(k, -1, -1, -1),
+                           horiz[r:r + 1].expand(k, -1, -1, -1, -1), vert[r:r + 1].expand(k, -1, -1, -1, -1))
         ref = torch.tensor([oracle_energy(z, terms, float(lam[r]), n_labels, 0.2, n) for z in allz],
                            dtype=torch.float64)
         torch.testing.assert_close(ours.double(), ref, atol=1e-6, rtol=1e-6)  # float32 pooling
@@ -238,7 +239,8 @@ def test_transport_grid_follows_the_release_t_size():
 def test_saliency_pass_runs_in_eval_mode():
     """BN statistics are updated only by the mixed forward, never by the clean saliency pass."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 256, 5))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(),
+                          nn.Linear(4 * 256, 5))
     x, y = torch.randn(4, 3, 16, 16), torch.randint(0, 5, (4,))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.train()
