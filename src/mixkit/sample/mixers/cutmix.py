@@ -114,10 +114,10 @@ class CutMix(Mixer):
             active = lam < 1
             if not bool(active.any()):
                 return BoxParams(base.pairs, lam)
-            sides = cutmix_sides(1.0 - lam[active][:1], size)[0].tolist()
+            sides = cutmix_sides(1.0 - lam[active][:1].double(), size)[0].tolist()
             region = shared_region(tuple(sides), size, generator, inside=False)
             return BoxParams(base.pairs, lam, region=region)
-        return BoxParams(base.pairs, lam, boxes=cutmix_boxes(1.0 - lam, size, generator))
+        return BoxParams(base.pairs, lam, boxes=cutmix_boxes(1.0 - lam.double(), size, generator))
 
     def apply(self, x: Tensor, params: BoxParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         pairs, lam, size = params.pairs, params.lam, tuple(x.shape[2:])

@@ -119,9 +119,9 @@ class MixOE(Mixer):
         if self.variant == "cutmix":
             size = tuple(shape[2:])
             if shared:
-                boxes = place_boxes(cutmix_sides(1.0 - lam, size), size, generator, shared=True)
+                boxes = place_boxes(cutmix_sides(1.0 - lam.double(), size), size, generator, shared=True)
             else:
-                boxes = cutmix_boxes(1.0 - lam, size, generator)
+                boxes = cutmix_boxes(1.0 - lam.double(), size, generator)
         return MixOEParams(Pairs(pick), lam, boxes)
 
     def apply(self, x: Tensor, params: MixOEParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
