@@ -22,7 +22,8 @@ def oracle_cutout(img, length, cy, cx):
     return img * torch.from_numpy(mask), (y1, y2, x1, x2)
 
 
-@pytest.mark.parametrize("length,centres", [(16, [(0, 0), (16, 16), (31, 5)]), (7, [(3, 3), (0, 31), (20, 9)])])
+@pytest.mark.parametrize("length,centres", [(16, [(0, 0), (16, 16), (31, 5)]),
+                                            (7, [(3, 3), (0, 31), (20, 9)])])
 def test_cutout_apply_matches_the_release(length, centres):
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     wants, lo, hi = [], [], []

@@ -20,7 +20,8 @@ def oracle_mixup(x, index, lam):
     return torch.stack([lams[i] * x[i] + (1 - lams[i]) * x[int(index[i])] for i in range(x.shape[0])])
 
 
-@pytest.mark.parametrize("pairs", [Pairs(torch.tensor([3, 0, 4, 1, 2])), Pairs(torch.tensor([2, 3, 4, 0, 1]), 2)])
+@pytest.mark.parametrize("pairs", [Pairs(torch.tensor([3, 0, 4, 1, 2])),
+                                   Pairs(torch.tensor([2, 3, 4, 0, 1]), 2)])
 def test_mixup_apply_matches_the_release_rule(pairs):
     x = torch.randn(5, 3, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     mixer = mixkit.MixUp()
