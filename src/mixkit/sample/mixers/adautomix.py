@@ -43,7 +43,20 @@ class AdAutoMix(AutoMix):
     batch through a gradient-reversal layer (:class:`GradientReversal`), so one backward pass trains the
     classifier down and the generator up. Other arguments, inputs and state as :class:`AutoMix`.
 
-    Simplifications: two images per mixed sample (the paper also mixes three); constant weights (no schedule).
+    Release: JinXins/Adversarial-AutoMixup, ``openmixup/models/classifiers/AdAutoMix.py`` and
+    ``openmixup/models/heads/Ada_mix_pine.py`` (``AdaptiveMask``). This class does not yet reproduce it;
+    remaining deviations:
+    - the release alternates by iteration: on even iterations the Mix Block minimises
+      ``-0.3 CE_ema + 0.7 cos`` (EMA encoder's mixed CE, and the lam-weighted cosine similarity of the EMA
+      logits of the mixed sample to those of its sources), on odd iterations ``CE_ema``; here every step
+      ascends the classifier's CE with a teacher-CE, ``1 - cos`` on pooled features and mask-ratio terms.
+    - the release mixes 2 or 3 images per sample (``mix_samples=3``, ``is_random=True``), with a softmax
+      over the sources' masks and Beta draws normalised to sum to 1; here always 2 images.
+    - the release's classifier loss adds the clean CE mixed 0.5/0.5 with the CE of a plain 3-image mixup,
+      and a lambda margin of 0.03; neither is here.
+    - Mix Block as in :class:`AutoMix` (the release's ``AdaptiveMask`` has separate query/key
+      convolutions, a lambda channel, each source's own one-channel value, and cross-attention summed over
+      the other sources).
     """
 
     name = "adautomix"

@@ -125,9 +125,25 @@ class AutoMix(ModelAwareMixer):
 
     The generator has its own Adam (``lr``) stepped inside :meth:`training_step` unless
     ``own_optimizer=False`` (see the module docstring). ``in_channels`` (channels of ``forward_features``)
-    builds the generator now; ``None`` builds it at the first step. Simplification: the paper's AutoMix can
-    also add a clean-sample loss and schedules the momentum; here both are left to the user (``momentum``
-    is a constant).
+    builds the generator now; ``None`` builds it at the first step.
+
+    Release: Westlake-AI/openmixup, ``openmixup/models/classifiers/automix_V1plus.py`` and
+    ``openmixup/models/heads/pmix_block.py`` (``PixelMixBlock``); CIFAR recipe
+    ``configs/classification/cifar100/automix/basic/r18_l2_a2_near_L1_01_mlr5e_2.py``. This class does not
+    yet reproduce it; remaining deviations:
+    - Mix Block: values come from the row's own features through a hidden-width value and an output
+      convolution with a ``logit(lam)`` offset and bilinear upsampling; the release computes a one-channel
+      value of the partner's features, shares the query convolution for queries and keys, upsamples
+      nearest and has no lambda channel in its CIFAR config.
+    - one ``lam`` and one pairing serve generator and classifier; the release draws two of each.
+    - no clean cross-entropy term for the classifier (the release adds ``CE(model(x), y)``, weight 1) and no
+      lambda margin (the release mixes plainly when ``lam`` or ``1 - lam`` <= 0.08).
+    - labels use the mask mean; the release labels with the drawn ``lam``; the mask loss is per row here,
+      on the batch mean in the release.
+    - the generator has its own Adam (lr 1e-3); the release trains it with the model's SGD (lr 0.1,
+      momentum 0.9, weight decay 1e-4, cosine schedule); ``momentum`` is constant (the release raises it
+      from 0.999 to 0.999999 by a cosine schedule).
+    - the Mix Block reads ``forward_features`` (the last map); the release reads stage 3 (``mask_layer=2``).
     """
 
     name = "automix"
