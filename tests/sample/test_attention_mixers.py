@@ -13,22 +13,6 @@ def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-class TokenViT(TinyViT):
-    """TinyViT plus the 'tokens' capability (patch tokens and a head over them)."""
-
-    def forward_tokens(self, x):
-        t = self._tokens(x)
-        attn = None
-        for i, block in enumerate(self.blocks):
-            t, a = block(t, i == len(self.blocks) - 1)
-            attn = a if a is not None else attn
-        t = self.norm(t)
-        return self.fc(t[:, 0]), attn[:, :, 0, 1:].mean(1), t[:, 1:]
-
-    def head(self, tokens):
-        return self.fc(tokens)
-
-
 def test_transmix_lam_by_hand():
     attn = torch.tensor([[0.5, 0.3, 0.1, 0.1], [0.0, 0.0, 0.0, 0.0]])
     mask = torch.tensor([[0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
@@ -111,43 +95,47 @@ def test_paste_patches_moves_the_partner_region_to_the_target():
     assert src[0, 3 * 4 + 2] == 1 and src[0, 3 * 4 + 3] == 2 and src[0, 0] == 0
 
 
-def test_smmix_step_with_token_labels_and_consistency():
+def test_smmix_step_with_token_and_consistency_losses():
     torch.manual_seed(0)
-    model = TokenViT(image_size=16, patch_size=4, in_channels=1, num_classes=4, dim=32, depth=1, heads=2)
-    x, y = torch.randn(5, 1, 16, 16), torch.randint(0, 4, (5,))
-    mixer = mixkit.SMMix(alpha=2.0, token_weight=0.5, consistency_weight=0.5)
+    model = TinyViT(image_size=16, patch_size=4, in_channels=1, num_classes=4, dim=32, depth=1, heads=2)
+    x, y = torch.randn(6, 1, 16, 16), torch.randint(0, 4, (6,))
+    mixer = mixkit.SMMix(switch_prob=1.0)
     assert mixer.requires == {"attention", "tokens"}
     step = mixer.training_step(model, x, y, generator=_gen(3))
     out = step.mixed
     mask = out.extras["token_mask"]
-    assert mask.any() and torch.isfinite(step.loss)
-    _, attn, _ = model.forward_tokens(out.x)
-    torch.testing.assert_close(out.lam, transmix_lam(attn, mask.float()))
-    # token and consistency terms are added
-    assert float(step.loss.detach()) > float(out.loss(step.logits).detach())
+    k = out.extras["side"]
+    assert 1 <= k <= 3 and bool((mask.sum(1) == k * k).all())
+    torch.testing.assert_close(out.lam, 1 - mask.float().mean(1))  # area labels
+    assert torch.isfinite(step.loss)
+    assert float(step.loss.detach()) > float(out.loss(step.logits, label_smoothing=0.1).detach())
     step.loss.backward()
+    assert model.training  # the clean pass restores train mode
     with pytest.raises(TypeError, match="tokens"):
-        mixer.training_step(TinyViT(image_size=16, patch_size=4, num_classes=4, dim=32, depth=1, heads=2),
-                            torch.randn(2, 1, 16, 16), torch.tensor([0, 1]))
+        mixer.training_step(_HookableViT.wrapped(), torch.randn(2, 1, 8, 8), torch.tensor([0, 1]))
+    plain = mixkit.SMMix(token_weight=0.0, consistency_weight=0.0, switch_prob=0.0)
+    step = plain.training_step(model, x, y, generator=_gen(4))
+    assert plain.requires == {"attention"} and "token_mask" not in step.mixed.extras
 
 
 def test_smmix_pastes_partners_most_attended_region_into_own_least_attended():
     x = torch.randn(3, 2, 8, 8)
     attn = torch.rand(3, 16, generator=_gen(4))
-    mixer = mixkit.SMMix(alpha=1.0)
-    out = mixer(x, torch.arange(3), generator=_gen(5), cls_attn=attn, patch_size=2, grid=(4, 4))
+    mixer = mixkit.SMMix()
+    out = mixer(x, torch.arange(3), generator=_gen(5), attn=attn, patch_size=2, grid=(4, 4))
     mask = out.extras["token_mask"]
     assert mask.any()
     grid = attn.view(3, 4, 4)
     rows = mask.view(3, 4, 4)
     k = int(mask[0].sum())
-    # the pasted area is where own attention is minimal among same-shaped windows: check row 0's sum
     own_sum = (grid[0] * rows[0]).sum()
     rh, rw = int(rows[0].any(1).sum()), int(rows[0].any(0).sum())
     windows = torch.nn.functional.avg_pool2d(grid[:1].unsqueeze(1), (rh, rw), stride=1) * rh * rw
     assert float(own_sum) == pytest.approx(float(windows.min()), rel=1e-5)
     torch.testing.assert_close(out.lam, 1 - mask.float().mean(1))
-    assert k == rh * rw
+    assert k == rh * rw and rh == rw == out.extras["side"]
+    with pytest.raises(ValueError, match="attn"):
+        mixer(x, torch.arange(3), generator=_gen(5))
 
 
 class _HookableViT(nn.Module):
@@ -170,6 +158,13 @@ class _HookableViT(nn.Module):
         self.weights_seen = w.detach()
         return self.fc((w.squeeze(1) @ v)[:, 0])
 
+    @classmethod
+    def wrapped(cls):
+        from mixkit.sample import AttentionCapture
+
+        vit = cls()
+        return AttentionCapture(vit, vit.attn_drop, patch_size=4, grid_size=2)
+
 
 def test_attention_capture_gives_any_vit_the_attention_capability():
     from mixkit.sample import AttentionCapture
@@ -180,6 +175,8 @@ def test_attention_capture_gives_any_vit_the_attention_capability():
     x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
     logits, attn = model.forward_with_attention(x)
     torch.testing.assert_close(attn, vit.weights_seen[:, 0, 0, 1:])
+    _, image_attn = model.forward_with_attention(x, query="image")
+    torch.testing.assert_close(image_attn, vit.weights_seen[:, 0, 1:, 1:].mean(1))
     torch.testing.assert_close(logits, model(x))
     step = mixkit.TransMix(alpha=1.0, mode="elem").training_step(model, x, y, generator=_gen(6))
     assert torch.isfinite(step.loss) and step.mixed.lam.shape == (4,)
