@@ -86,16 +86,28 @@ def release_transport(saliency: Tensor, region: Tensor, xi: float) -> Tensor:
     """
     b, nn_ = saliency.shape
     n = int(round(nn_ ** 0.5))
-    cost = xi * _transport_cost(n, saliency.device).unsqueeze(0) \
+    dev = saliency.device
+    cost = xi * _transport_cost(n, dev).unsqueeze(0) \
         - saliency.float().unsqueeze(2) * region.float().unsqueeze(1)  # [B, src, dst]
-    win = cost
+    ar = torch.arange(nn_, device=dev).expand(b, nn_)
+    big = torch.full((b, nn_), nn_, dtype=torch.long, device=dev)
+    source = torch.full((b, nn_), -1, dtype=torch.long, device=dev)
     for _ in range(n):
-        plan = F.one_hot(cost.argmin(-1), nn_).to(cost.dtype)  # [B, src, dst]
-        col = (plan * cost).argmin(1)  # [B, dst]: the winning source (0-cost entries count too)
-        win = F.one_hot(col, nn_).transpose(1, 2).to(cost.dtype) * plan
-        cost = cost + (plan - win)
-    has = win.amax(1) > 0
-    return torch.where(has, win.argmax(1), torch.full_like(has, -1, dtype=torch.long))
+        picked, pick = cost.min(-1)  # [B, src]: each source's cheapest destination (first on ties)
+        # the release takes, per destination, the argmin over ALL sources of plan * cost, where sources
+        # that did not pick it count 0: the winner is the lowest-index source at the column minimum
+        col_min = torch.full((b, nn_), math.inf, device=dev).scatter_reduce(1, pick, picked, "amin")
+        count = torch.zeros(b, nn_, dtype=torch.long, device=dev).scatter_add(1, pick, torch.ones_like(pick))
+        col_min = torch.where(count < nn_, col_min.clamp(max=0.0), col_min)
+        at_min = picked == col_min.gather(1, pick)
+        first = big.scatter_reduce(1, pick, torch.where(at_min, ar, big), "amin")  # lowest picker at the min
+        first_other = torch.where((pick != pick[:, :1]).any(1), (pick != pick[:, :1]).long().argmax(1), nn_)
+        lowest_other = torch.where(ar == pick[:, :1], first_other.view(-1, 1), 0)  # lowest non-picker
+        won = (first < nn_) & ((col_min < 0) | (first < lowest_other) | (count == nn_))
+        source = torch.where(won, first, -1)
+        is_winner = won.gather(1, pick) & (first.gather(1, pick) == ar)
+        cost.scatter_add_(2, pick.unsqueeze(-1), (~is_winner).to(cost.dtype).unsqueeze(-1))
+    return source
 
 
 def greedy_transport(saliency: Tensor, region: Tensor, xi: float) -> Tensor:

@@ -49,7 +49,8 @@ class ResizeMix(Mixer):
     ``x``: ``[B, C, *S]`` with 1-3 spatial axes.
 
     ``mode``: ``batch`` shares one ``tau`` and box (as the reference); ``pair`` shares ``tau`` within a pair
-    (needs ``pairing="flip"``); ``elem`` draws both per row. There is no ``alpha`` (``tau`` is uniform).
+    (needs ``pairing="flip"``; with clipping the box too); ``elem`` draws both per row. There is no
+    ``alpha`` (``tau`` is uniform).
     Remaining deviation: nearest-neighbour resize only (the reference's default; its ``bilinear`` option is
     not offered); 1-D and 3-D inputs are mixkit's extension.
     """
@@ -109,6 +110,9 @@ class ResizeMix(Mixer):
             return ResizeParams(pairs, lam, tau=tau, region=region)
         sides = self._sides(tau, size)
         boxes = place_patches(sides, size, generator) if inside else place_boxes(sides, size, generator)
+        if self.mode == "pair" and not inside:  # one clipped box per pair: both members keep the same share
+            first = torch.minimum(torch.arange(n), pairs.index)
+            boxes = Boxes(boxes.lo[first], boxes.hi[first], boxes.size)
         return ResizeParams(pairs, 1.0 - boxes.area(), tau=tau, boxes=boxes)
 
     def apply(self, x: Tensor, params: ResizeParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
