@@ -73,9 +73,8 @@ def fine_grained_saliency(x: Tensor, scales: tuple[int, ...] = FINE_GRAINED_SCAL
     for s in scales:
         y1, y2 = (ys - s + 1).clamp(0, h), (ys + s + 1).clamp(0, h)
         x1, x2 = (xs - s + 1).clamp(0, w), (xs + s + 1).clamp(0, w)
-        rows2, rows1 = integral.index_select(1, y2), integral.index_select(1, y1)
-        total = (rows2.index_select(2, x2) + rows1.index_select(2, x1)
-                 - rows2.index_select(2, x1) - rows1.index_select(2, x2))
+        band = integral.index_select(1, y2) - integral.index_select(1, y1)  # [B, H, W+1] row-band sums
+        total = band.index_select(2, x2) - band.index_select(2, x1)
         area = ((y2 - y1).view(-1, 1) * (x2 - x1).view(1, -1) - 1).clamp_min(1).double()
         diff = (g64 - (total - g64) / area).float()
         on += diff.clamp_min(0)
