@@ -69,14 +69,14 @@ def fine_grained_saliency(x: Tensor, scales: tuple[int, ...] = FINE_GRAINED_SCAL
     xs = torch.arange(w, device=x.device)
     on = torch.zeros_like(gray)
     off = torch.zeros_like(gray)
-    g64 = gray.double()
     for s in scales:
         y1, y2 = (ys - s + 1).clamp(0, h), (ys + s + 1).clamp(0, h)
         x1, x2 = (xs - s + 1).clamp(0, w), (xs + s + 1).clamp(0, w)
-        band = integral.index_select(1, y2) - integral.index_select(1, y1)  # [B, H, W+1] row-band sums
+        # [B, H, W+1] row-band sums (float64 corners, float32 from here: the bands are local sums)
+        band = (integral.index_select(1, y2) - integral.index_select(1, y1)).float()
         total = band.index_select(2, x2) - band.index_select(2, x1)
-        area = ((y2 - y1).view(-1, 1) * (x2 - x1).view(1, -1) - 1).clamp_min(1).double()
-        diff = (g64 - (total - g64) / area).float()
+        area = ((y2 - y1).view(-1, 1) * (x2 - x1).view(1, -1) - 1).clamp_min(1).float()
+        diff = gray - (total - gray) / area
         on += diff.clamp_min(0)
         off += (-diff).clamp_min(0)
     on = on / on.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
