@@ -50,7 +50,7 @@ def test_vit_attention_is_last_block_cls_row_averaged_over_heads():
     # the class token also attends to itself, so the patch weights sum to less than 1
     assert bool((cls_attn >= 0).all()) and bool((cls_attn.sum(-1) < 1).all())
     torch.testing.assert_close(m(x), logits, atol=1e-5, rtol=1e-5)  # fused path gives the same logits
-    assert model_capabilities(m) == {"attention"}
+    assert model_capabilities(m) == {"attention", "tokens"}
 
 
 def test_build_model_by_name_and_errors():

@@ -13,60 +13,65 @@ def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-class TokenViT(TinyViT):
-    """TinyViT plus the 'tokens' capability (patch tokens and a head over them)."""
-
-    def forward_tokens(self, x):
-        t = self._tokens(x)
-        attn = None
-        for i, block in enumerate(self.blocks):
-            t, a = block(t, i == len(self.blocks) - 1)
-            attn = a if a is not None else attn
-        t = self.norm(t)
-        return self.fc(t[:, 0]), attn[:, :, 0, 1:].mean(1), t[:, 1:]
-
-    def head(self, tokens):
-        return self.fc(tokens)
-
-
 def test_transmix_lam_by_hand():
     attn = torch.tensor([[0.5, 0.3, 0.1, 0.1], [0.0, 0.0, 0.0, 0.0]])
     mask = torch.tensor([[0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
-    lam = transmix_lam(attn, mask)
+    lam = transmix_lam(attn, mask, label="attention")
     torch.testing.assert_close(lam, torch.tensor([0.6, 0.25]))  # zero attention falls back to the area
+    lam = transmix_lam(attn, mask)  # mean of area (0.5, 0.25) and attention (0.6, 0.25)
+    torch.testing.assert_close(lam, torch.tensor([0.55, 0.25]))
 
 
-def test_transmix_lam_from_pixel_mask_and_uniform_attention_gives_area():
+def test_patch_fraction_area_and_nearest_and_area_label_from_pixels():
     mask = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
     mask[0, :, :3, :5] = True  # not patch-aligned for 4x4 patches
-    frac = patch_fraction(mask, 2)
-    torch.testing.assert_close(frac[0], torch.tensor([12 / 16, 3 / 16, 0.0, 0.0]))
-    lam = transmix_lam(torch.full((2, 4), 0.25), mask, 2)
+    torch.testing.assert_close(patch_fraction(mask, 2), torch.tensor([[12 / 16, 3 / 16, 0.0, 0.0]] * 1 +
+                                                                     [[0.0] * 4]))
+    # nearest: the top-left pixel of each patch decides (pixels (0, 0), (0, 4), (4, 0), (4, 4))
+    torch.testing.assert_close(patch_fraction(mask, 2, "nearest")[0], torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    lam = transmix_lam(torch.full((2, 4), 0.25), mask, 2, patch_mask="area")
     torch.testing.assert_close(lam, 1 - mask.flatten(1).float().mean(1))
     with pytest.raises(ValueError, match="grid_size"):
         transmix_lam(torch.full((2, 4), 0.25), mask)
     with pytest.raises(ValueError, match="cls_attn"):
         transmix_lam(torch.full((2, 5), 0.2), mask, 2)
+    with pytest.raises(ValueError, match="label"):
+        transmix_lam(torch.full((2, 4), 0.25), mask, 2, label="area")
 
 
 def test_transmix_step_on_tiny_vit_uses_cutmix_inputs_and_attention_labels():
     torch.manual_seed(0)
     model = TinyViT(image_size=16, patch_size=4, in_channels=3, num_classes=5, dim=32, depth=1, heads=2)
     x, y = torch.randn(6, 3, 16, 16), torch.randint(0, 5, (6,))
-    mixer = mixkit.build("transmix:alpha=1.0,mode='elem'")
+    mixer = mixkit.build("transmix:alpha=1.0,mode='elem',switch_prob=1.0")
     assert isinstance(mixer, ModelAwareMixer) and mixer.requires == {"attention"}
     step = mixer.training_step(model, x, y, generator=_gen(1))
     out = step.mixed
     mask = out.extras["partner_mask"]
+    assert out.extras["use_cutmix"]
     torch.testing.assert_close(out.x, torch.where(mask, x[out.index], x))
     torch.testing.assert_close(out.extras["area_lam"], 1 - mask.flatten(1).float().mean(1))
     _, attn = model.forward_with_attention(out.x)
     torch.testing.assert_close(out.lam, transmix_lam(attn, mask, 4))
-    torch.testing.assert_close(step.loss, out.loss(step.logits))
+    torch.testing.assert_close(step.loss, out.loss(step.logits, label_smoothing=0.1))
     step.loss.backward()
     assert model.patch_embed.weight.grad.abs().sum() > 0
     with pytest.raises(TypeError, match="attention"):
         mixer.training_step(nn.Linear(3, 3), x, y)
+
+
+def test_transmix_switches_to_mixup_batches_with_plain_labels():
+    model = TinyViT(image_size=8, patch_size=4, in_channels=1, num_classes=3, dim=16, depth=1, heads=2)
+    x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    mixer = mixkit.TransMix(switch_prob=0.0)
+    step = mixer.training_step(model, x, y, generator=_gen(2))
+    out = step.mixed
+    assert not out.extras["use_cutmix"] and not out.extras["partner_mask"].any()
+    lam = out.lam.view(-1, 1, 1, 1)
+    torch.testing.assert_close(out.x, lam * x + (1 - lam) * x.flip(0))
+    assert bool((out.lam == out.lam[0]).all())
+    branches = {mixkit.TransMix().draw(torch.Size([4, 1, 8, 8]), _gen(s)).use_cutmix for s in range(20)}
+    assert branches == {True, False}
 
 
 def test_max_min_regions_by_hand():
@@ -90,43 +95,47 @@ def test_paste_patches_moves_the_partner_region_to_the_target():
     assert src[0, 3 * 4 + 2] == 1 and src[0, 3 * 4 + 3] == 2 and src[0, 0] == 0
 
 
-def test_smmix_step_with_token_labels_and_consistency():
+def test_smmix_step_with_token_and_consistency_losses():
     torch.manual_seed(0)
-    model = TokenViT(image_size=16, patch_size=4, in_channels=1, num_classes=4, dim=32, depth=1, heads=2)
-    x, y = torch.randn(5, 1, 16, 16), torch.randint(0, 4, (5,))
-    mixer = mixkit.SMMix(alpha=2.0, token_weight=0.5, consistency_weight=0.5)
+    model = TinyViT(image_size=16, patch_size=4, in_channels=1, num_classes=4, dim=32, depth=1, heads=2)
+    x, y = torch.randn(6, 1, 16, 16), torch.randint(0, 4, (6,))
+    mixer = mixkit.SMMix(switch_prob=1.0)
     assert mixer.requires == {"attention", "tokens"}
     step = mixer.training_step(model, x, y, generator=_gen(3))
     out = step.mixed
     mask = out.extras["token_mask"]
-    assert mask.any() and torch.isfinite(step.loss)
-    _, attn, _ = model.forward_tokens(out.x)
-    torch.testing.assert_close(out.lam, transmix_lam(attn, mask.float()))
-    # token and consistency terms are added
-    assert float(step.loss.detach()) > float(out.loss(step.logits).detach())
+    k = out.extras["side"]
+    assert 1 <= k <= 3 and bool((mask.sum(1) == k * k).all())
+    torch.testing.assert_close(out.lam, 1 - mask.float().mean(1))  # area labels
+    assert torch.isfinite(step.loss)
+    assert float(step.loss.detach()) > float(out.loss(step.logits, label_smoothing=0.1).detach())
     step.loss.backward()
+    assert model.training  # the clean pass restores train mode
     with pytest.raises(TypeError, match="tokens"):
-        mixer.training_step(TinyViT(image_size=16, patch_size=4, num_classes=4, dim=32, depth=1, heads=2),
-                            torch.randn(2, 1, 16, 16), torch.tensor([0, 1]))
+        mixer.training_step(_HookableViT.wrapped(), torch.randn(2, 1, 8, 8), torch.tensor([0, 1]))
+    plain = mixkit.SMMix(token_weight=0.0, consistency_weight=0.0, switch_prob=0.0)
+    step = plain.training_step(model, x, y, generator=_gen(4))
+    assert plain.requires == {"attention"} and "token_mask" not in step.mixed.extras
 
 
 def test_smmix_pastes_partners_most_attended_region_into_own_least_attended():
     x = torch.randn(3, 2, 8, 8)
     attn = torch.rand(3, 16, generator=_gen(4))
-    mixer = mixkit.SMMix(alpha=1.0)
-    out = mixer(x, torch.arange(3), generator=_gen(5), cls_attn=attn, patch_size=2, grid=(4, 4))
+    mixer = mixkit.SMMix()
+    out = mixer(x, torch.arange(3), generator=_gen(5), attn=attn, patch_size=2, grid=(4, 4))
     mask = out.extras["token_mask"]
     assert mask.any()
     grid = attn.view(3, 4, 4)
     rows = mask.view(3, 4, 4)
     k = int(mask[0].sum())
-    # the pasted area is where own attention is minimal among same-shaped windows: check row 0's sum
     own_sum = (grid[0] * rows[0]).sum()
     rh, rw = int(rows[0].any(1).sum()), int(rows[0].any(0).sum())
     windows = torch.nn.functional.avg_pool2d(grid[:1].unsqueeze(1), (rh, rw), stride=1) * rh * rw
     assert float(own_sum) == pytest.approx(float(windows.min()), rel=1e-5)
     torch.testing.assert_close(out.lam, 1 - mask.float().mean(1))
-    assert k == rh * rw
+    assert k == rh * rw and rh == rw == out.extras["side"]
+    with pytest.raises(ValueError, match="attn"):
+        mixer(x, torch.arange(3), generator=_gen(5))
 
 
 class _HookableViT(nn.Module):
@@ -149,6 +158,13 @@ class _HookableViT(nn.Module):
         self.weights_seen = w.detach()
         return self.fc((w.squeeze(1) @ v)[:, 0])
 
+    @classmethod
+    def wrapped(cls):
+        from mixkit.sample import AttentionCapture
+
+        vit = cls()
+        return AttentionCapture(vit, vit.attn_drop, patch_size=4, grid_size=2)
+
 
 def test_attention_capture_gives_any_vit_the_attention_capability():
     from mixkit.sample import AttentionCapture
@@ -159,6 +175,8 @@ def test_attention_capture_gives_any_vit_the_attention_capability():
     x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
     logits, attn = model.forward_with_attention(x)
     torch.testing.assert_close(attn, vit.weights_seen[:, 0, 0, 1:])
+    _, image_attn = model.forward_with_attention(x, query="image")
+    torch.testing.assert_close(image_attn, vit.weights_seen[:, 0, 1:, 1:].mean(1))
     torch.testing.assert_close(logits, model(x))
     step = mixkit.TransMix(alpha=1.0, mode="elem").training_step(model, x, y, generator=_gen(6))
     assert torch.isfinite(step.loss) and step.mixed.lam.shape == (4,)

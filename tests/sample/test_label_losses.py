@@ -48,43 +48,83 @@ def test_decoupled_mixup_loss_adds_eta_times_regularizer():
     out = mixkit.MixUp(alpha=1.0, mode="elem")(x, y, generator=_gen(3))
     logits = torch.randn(8, 5, generator=_gen(4))
     reg = decoupled_regularizer(logits, y, y[out.index])
-    torch.testing.assert_close(decoupled_mixup_loss(logits, out, eta=0.3), out.loss(logits) + 0.3 * reg)
+    torch.testing.assert_close(decoupled_mixup_loss(logits, out, eta=0.3, eta_mode="both"),
+                               out.loss(logits) + 0.3 * reg)
     torch.testing.assert_close(decoupled_mixup_loss(logits, out, eta=0.0), out.loss(logits))
     with pytest.raises(ValueError, match="eta"):
         decoupled_mixup_loss(logits, out, eta=-1)
+    with pytest.raises(ValueError, match="eta_mode"):
+        decoupled_mixup_loss(logits, out, eta_mode="all")
+    with pytest.raises(ValueError, match="eta_thr"):
+        decoupled_mixup_loss(logits, out, eta_thr=1.5)
+
+
+def test_decoupled_default_puts_eta_on_the_smaller_share_only():
+    logits = torch.randn(4, 6, generator=_gen(5))
+    y = torch.tensor([0, 1, 2, 3])
+    index = torch.tensor([1, 0, 3, 2])
+    lam = torch.tensor([0.2, 0.8, 0.3, 0.3])
+    out = mixkit.MixedBatch(x=torch.zeros(4, 1), index=index, lam=lam, y=y)
+    a_term = decoupled_regularizer(logits, y, y[index], reduction="none")
+    default = decoupled_mixup_loss(logits, out, eta=1.0, reduction="none")
+    both = decoupled_mixup_loss(logits, out, eta=1.0, eta_mode="both", reduction="none")
+    base = out.loss(logits, reduction="none")
+    torch.testing.assert_close(both - base, a_term)
+    assert bool(((default - base) < (both - base)).all())  # one of the two terms only
 
 
 # ----------------------------------------------------------------------------- RankMixup
-def test_mrl_is_zero_when_the_mixed_sample_is_less_confident():
+def test_mrl_compares_max_logits_with_a_margin():
     raw = torch.tensor([[4.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
-    mixed = torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, 0.8]])
+    mixed = torch.tensor([[1.0, 0.5, 0.0], [0.0, 0.5, 0.8]])
+    assert float(mixup_ranking_loss(raw, mixed, margin=0.0)) == 0.0
+    assert float(mixup_ranking_loss(mixed, raw, margin=0.0)) > 0.0
+    # default margin 2.0 on the logits: row 0 is 3.0 below (free), row 1 only 2.2 below (free)
     assert float(mixup_ranking_loss(raw, mixed)) == 0.0
-    assert float(mixup_ranking_loss(mixed, raw)) > 0.0
-    # margin: penalised when less than `margin` below
-    conf_gap = torch.softmax(raw, -1).amax(-1) - torch.softmax(mixed, -1).amax(-1)
-    m = float(conf_gap.min()) + 0.05
-    assert float(mixup_ranking_loss(raw, mixed, margin=m)) > 0.0
+    torch.testing.assert_close(mixup_ranking_loss(raw, mixed, margin=2.5, reduction="none"),
+                               torch.tensor([0.0, 0.3]))
+    with pytest.raises(ValueError, match="score"):
+        mixup_ranking_loss(raw, mixed, score="prob")
+
+
+def test_mrl_masks_same_class_pairs_batch_or_row():
+    raw, mixed = torch.zeros(4, 3), torch.zeros(4, 3)
+    valid = torch.tensor([True, False, True, True])
+    # every hinge is the margin; release: margin * fraction valid; row: zero on the masked row
+    assert float(mixup_ranking_loss(raw, mixed, 1.0, valid)) == pytest.approx(0.75)
+    per_row = mixup_ranking_loss(raw, mixed, 1.0, valid, mask="row", reduction="none")
+    torch.testing.assert_close(per_row, torch.tensor([1.0, 0.0, 1.0, 1.0]))
+
+
+def test_mndcg_zero_iff_confidences_equal_label_values():
+    rel = torch.tensor([[1.0, 0.8, 0.6]])
+    assert float(mndcg_loss(rel.clone(), rel)) == pytest.approx(0.0, abs=1e-7)
+    # ordered like the labels but over-confident: penalised (symmetric ratio)
+    over = torch.tensor([[1.0, 1.0, 1.0]])
+    assert float(mndcg_loss(over, rel)) > 0.1
+    under = torch.tensor([[0.5, 0.4, 0.3]])
+    assert float(mndcg_loss(under, rel)) > 0.1
 
 
 @settings(max_examples=30, deadline=None)
 @given(m=st.integers(2, 6), seed=st.integers(0, 10_000))
-def test_mndcg_zero_iff_confidences_ordered_like_lams(m, seed):
+def test_mndcg_in_unit_interval_and_zero_at_the_label_values(m, seed):
     g = _gen(seed)
-    lams = torch.rand(3, m, generator=g)
+    rel = torch.cat([torch.ones(3, 1), 0.5 + 0.5 * torch.rand(3, m - 1, generator=g)], 1)
     conf = torch.rand(3, m, generator=g) * 0.9 + 0.1
-    ordered = conf.sort(1).values.gather(1, lams.argsort(1).argsort(1))  # same order as lams
-    assert float(mndcg_loss(ordered, lams)) == pytest.approx(0.0, abs=1e-6)
-    reversed_ = conf.sort(1).values.gather(1, (-lams).argsort(1).argsort(1))
-    distinct = (conf.sort(1).values.diff(dim=1).abs() > 1e-3).all()
-    if bool(distinct):
-        assert float(mndcg_loss(reversed_, lams)) > 0.0
+    loss = mndcg_loss(conf, rel, reduction="none")
+    assert bool(((loss >= 0) & (loss < 1)).all())
+    assert float(mndcg_loss(rel.clone(), rel)) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_mndcg_by_hand():
-    conf, lams = torch.tensor([[0.2, 0.9]]), torch.tensor([[1.0, 0.3]])
+    conf, rel = torch.tensor([[0.2, 0.9]]), torch.tensor([[1.0, 0.7]])
     dcg = 0.2 / math.log2(2) + 0.9 / math.log2(3)
-    idcg = 0.9 / math.log2(2) + 0.2 / math.log2(3)
-    torch.testing.assert_close(mndcg_loss(conf, lams), torch.tensor(1 - dcg / idcg))
+    idcg = 1.0 / math.log2(2) + 0.7 / math.log2(3)
+    torch.testing.assert_close(mndcg_loss(conf, rel), torch.tensor(1 - dcg / idcg))
+    conf = torch.tensor([[1.0, 0.95]])  # DCG > IDCG: ratio flips
+    dcg = 1.0 + 0.95 / math.log2(3)
+    torch.testing.assert_close(mndcg_loss(conf, rel), torch.tensor(1 - idcg / dcg))
 
 
 def test_rankmixup_training_step_backpropagates_and_is_model_aware():

@@ -56,7 +56,7 @@ def data(b=8, seed=0):
 def test_manifold_mixes_at_the_chosen_layer(layer):
     model = Sequence()
     x = torch.rand(6, 3)
-    mixer = mixkit.ManifoldMixup(alpha=1.0, layers=[layer], include_input=False, mode="elem")
+    mixer = mixkit.ManifoldMixup(alpha=1.0, layers=[layer], include_input=False, mode="elem", criterion="ce")
     step = mixer.training_step(model, x, torch.arange(6) % 3, generator=torch.Generator().manual_seed(0))
     lam = step.mixed.lam.view(-1, 1)
     j = step.mixed.index
@@ -95,6 +95,8 @@ def test_manifold_errors():
         mixkit.ManifoldMixup(layers=["nope"]).training_step(model, torch.rand(4, 3), torch.arange(4))
     with pytest.raises(ValueError, match="module_types"):
         mixkit.ManifoldMixup(module_types=[nn.Conv2d]).candidate_layers(model)
+    with pytest.raises(ValueError, match="criterion"):
+        mixkit.ManifoldMixup(criterion="mse")
 
     class Skips(nn.Module):
         def __init__(self):
@@ -132,51 +134,78 @@ def test_manifold_gradients_reach_layers_before_the_mixing_point():
 
 
 # ------------------------------------------------------------------ AutoMix / AdAutoMix
-def test_mix_block_mask_shape_range_and_untrained_is_mixup():
-    block = MixBlock(8)
+class StagedNet(TinyNet):
+    """TinyNet with forward_stages: stage maps [B, 8, 8, 8], [B, 8, 4, 4], [B, 8, 4, 4] (the last is
+    forward_features), so mask_layer=2 reads a 4x4 map."""
+
+    def forward_stages(self, x):
+        s1 = self.body[2](self.body[1](self.body[0](x)))
+        s2 = self.body[3](s1)
+        return [s1, s2, s2]
+
+
+def test_mix_block_mask_shape_range_and_partner_value():
+    from mixkit.sample.mixers.adautomix import AdaptiveMaskBlock
+
+    torch.manual_seed(0)
+    block = MixBlock(8, init_std=0.5)
     a, b = torch.rand(3, 8, 4, 4), torch.rand(3, 8, 4, 4)
     lam = torch.tensor([0.2, 0.5, 0.9])
     mask = block(a, b, lam, (8, 8))
     assert mask.shape == (3, 1, 8, 8) and ((mask > 0) & (mask < 1)).all()
-    torch.testing.assert_close(mask.mean((1, 2, 3)), lam, atol=1e-4, rtol=0)  # zero-init output: plain mixup
+    assert torch.equal(mask[:, :, ::2, ::2], mask[:, :, 1::2, 1::2])  # nearest upsampling of a 4x4 map
+    with torch.no_grad():
+        block.query.weight.zero_()  # uniform attention: every cell gets the mean of the partner's value
+        block.query.bias.zero_()
+    m = block(a, b, lam, (8, 8))
+    v = block.value(b).mean((1, 2, 3))
+    torch.testing.assert_close(m[:, 0, 0, 0], 1 - torch.sigmoid(v))
+    torch.testing.assert_close(block(b, b, lam, (8, 8)), m)  # the row's own map does not enter the value
+    ada = AdaptiveMaskBlock(8)
+    masks = ada(torch.rand(3, 2, 8, 4, 4), torch.full((3, 2), 1 / 3), (8, 8))
+    assert masks.shape == (2, 3, 8, 8)
+    torch.testing.assert_close(masks.sum(1), torch.ones(2, 8, 8))
 
 
 def test_gradient_flows_to_the_automix_generator():
-    model = TinyNet()
-    mixer = mixkit.AutoMix(in_channels=8, own_optimizer=False)
+    model = StagedNet()
+    mixer = mixkit.AutoMix(in_channels=8, own_optimizer=False, lam_margin=0.0)
     x, y = data()
     step = mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(0))
     step.loss.backward()
-    assert mixer.block.out.weight.grad is not None and mixer.block.out.weight.grad.abs().sum() > 0
-    # after a step of the output layer, the attention layers receive gradient too
-    with torch.no_grad():
-        mixer.block.out.weight.normal_(0, 0.1)
-    mixer.zero_grad()
-    mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(0)).loss.backward()
     for name, p in mixer.block.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     assert all(p.grad is None for p in mixer.teacher.parameters())  # the teacher is frozen
-
-
-@pytest.mark.parametrize("cls", [mixkit.AutoMix, mixkit.AdAutoMix])
-def test_learned_mixers_train_generator_and_keep_contract(cls):
-    model = TinyNet()
-    mixer = cls()
-    x, y = data()
-    step = mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(0))
-    before = {k: v.clone() for k, v in mixer.block.state_dict().items()}
-    assert all(p.grad is None for p in model.parameters())  # generator update leaves the classifier alone
-    out = step.mixed
-    assert out.x.shape == x.shape and out.x.dtype == x.dtype
-    mask = out.extras["mask"]
-    torch.testing.assert_close(out.lam, mask.flatten(1).mean(1))
-    partner = x[out.index]
-    torch.testing.assert_close(out.x, mask * x + (1 - mask) * partner)
-    step.loss.backward()
     assert model.fc.weight.grad.abs().sum() > 0
-    mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(1))
-    after = mixer.block.state_dict()
-    assert any(not torch.equal(before[k], after[k]) for k in before)  # its own optimizer stepped
+
+
+def test_learned_mixers_train_generator_and_keep_contract():
+    model = StagedNet()
+    x, y = data()
+    for cls in (mixkit.AutoMix, mixkit.AdAutoMix):
+        mixer = cls()
+        step = mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(0))
+        before = {k: v.clone() for k, v in mixer.block.state_dict().items()}
+        assert all(p.grad is None for p in model.parameters())  # generator update leaves the classifier alone
+        out = step.mixed
+        assert out.x.shape == x.shape and out.x.dtype == x.dtype
+        mask = out.extras["mask"]
+        if cls is mixkit.AutoMix:
+            assert mask.shape == (8, 1, 8, 8)
+            torch.testing.assert_close(out.x, mask * x + (1 - mask) * x[out.index])
+            assert bool((out.lam == out.lam[0]).all())  # one lam per batch, the drawn one
+        else:
+            src, w = out.extras["sources"], out.extras["weights"]
+            assert src.shape == (3, 8) and torch.equal(src[0], torch.arange(8)) and mask.shape == (8, 3, 8, 8)
+            torch.testing.assert_close(w.sum(0), torch.ones(8))
+            expected = sum(mask[:, s:s + 1] * x[src[s]] for s in range(3))
+            torch.testing.assert_close(out.x, expected)
+        step.loss.backward()
+        assert model.fc.weight.grad.abs().sum() > 0
+        model.zero_grad(set_to_none=True)
+        mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(1))
+        after = mixer.block.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before)  # its own optimizer stepped
 
 
 def test_learned_mixers_are_reproducible():
@@ -184,13 +213,13 @@ def test_learned_mixers_are_reproducible():
     outs = []
     for _ in range(2):
         torch.manual_seed(0)
-        model, mixer = TinyNet(), mixkit.AdAutoMix()
+        model, mixer = StagedNet(), mixkit.AdAutoMix()
         outs.append(mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(3)))
     assert torch.equal(outs[0].mixed.x, outs[1].mixed.x) and torch.equal(outs[0].loss, outs[1].loss)
 
 
-def test_ema_teacher_update():
-    model = TinyNet()
+def test_ema_teacher_update_and_momentum_schedule():
+    model = StagedNet()
     mixer = mixkit.AutoMix(momentum=0.9)
     x, y = data()
     mixer.training_step(model, x, y)
@@ -199,33 +228,39 @@ def test_ema_teacher_update():
         model.fc.weight.add_(1.0)
     mixer.on_step_end(model, 0)
     torch.testing.assert_close(mixer.teacher.fc.weight, 0.9 * t0 + 0.1 * model.fc.weight)
+    sched = mixkit.AutoMix(total_steps=100)
+    assert sched.momentum_at(0) == sched.momentum_at(9) == 0.999  # constant over the first 10 %
+    assert sched.momentum_at(10) > 0.999 and abs(sched.momentum_at(100) - 0.999999) < 1e-12
+    assert all(sched.momentum_at(k) <= sched.momentum_at(k + 1) for k in range(10, 100))
+    assert sched.lr_at(0) == 0.1 and abs(sched.lr_at(100) - 0.05) < 1e-12
+    assert abs(sched.lr_at(50) - 0.075) < 1e-12
 
 
-def test_adautomix_generator_ascends_the_classifier_loss():
-    """With only the adversarial term, one generator step must raise the classifier's mixed loss."""
+def test_adautomix_adversarial_step_raises_the_teacher_loss():
+    """On an even (adversarial) step with cos_weight=0 the generator ascends the teacher's mixed CE; on the
+    odd step after it, it descends it."""
+    from mixkit.sample.mixers.adautomix import multi_source_loss
+
     torch.manual_seed(0)
-    model = TinyNet()
-    mixer = mixkit.AdAutoMix(cos_weight=0.0, mask_weight=0.0, lr=0.05)
+    model = StagedNet()
     x, y = data(16)
-    teacher = mixer.teacher_of(model)
-    teacher.fc.weight.data.zero_()
-    teacher.fc.bias.data.zero_()  # teacher CE is constant: only the adversarial term trains the generator
-    mixer.generator_of(8, x.device).out.weight.data.normal_(0, 0.1)
+    mixer = mixkit.AdAutoMix(cos_weight=0.0, lr=0.5, sgd_momentum=0.0)
+    mixer.teacher_of(model)
     params = mixer.draw(x.shape, torch.Generator().manual_seed(0))
-    pairs, lam = params.pairs, params.lam
-    feats = teacher.forward_features(x).detach()
+    feats = mixer.teacher.forward_stages(x)[2]
 
-    def classifier_loss():
+    def teacher_loss():
         with torch.no_grad():
-            xm, mask = mixer.generate(x, feats, pairs, lam)
-            out = mixkit.MixedBatch(x=xm, index=pairs.index, lam=mask.flatten(1).mean(1), y=y)
-            return out.loss(model(xm))
+            masks = mixer.masks(x, feats, params.gen_sources, params.gen_weights)
+            xm = mixer.combine(x, params.gen_sources, masks)
+            return multi_source_loss(mixer.teacher(xm), y, params.gen_sources, params.gen_weights)
 
-    model.eval()
-    before = classifier_loss()
-    for _ in range(3):
-        mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(0))
-    assert classifier_loss() > before
+    mixer.generator_of(8, x.device)
+    before = teacher_loss()
+    mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(0))  # iteration 0: adversarial
+    middle = teacher_loss()
+    mixer.training_step(model, x, y, generator=torch.Generator().manual_seed(0))  # iteration 1: CE_t
+    assert middle > before and teacher_loss() < middle
 
 
 def test_reverse_grad_layer():
@@ -236,13 +271,25 @@ def test_reverse_grad_layer():
 
 def test_learned_mixer_errors():
     with pytest.raises(TypeError, match="forward_features"):
-        mixkit.AutoMix().training_step(nn.Linear(3, 2), torch.rand(2, 1, 4, 4), torch.arange(2))
+        mixkit.AutoMix(mask_layer=None).training_step(nn.Linear(3, 2), torch.rand(2, 1, 4, 4),
+                                                      torch.arange(2))
     with pytest.raises(ValueError, match="momentum"):
         mixkit.AutoMix(momentum=1.0)
     with pytest.raises(ValueError, match="in_channels"):
         MixBlock(0)
     with pytest.raises(ValueError, match="own_optimizer=False needs in_channels"):
         mixkit.AutoMix(own_optimizer=False)
+    with pytest.raises(ValueError, match="mix_samples"):
+        mixkit.AdAutoMix(mix_samples=1)
+    with pytest.raises(ValueError, match="mask_layer"):
+        mixkit.AutoMix(mask_layer=-1)
+    with pytest.raises(ValueError, match="upsample"):
+        mixkit.AutoMix(upsample="area")
+    with pytest.raises(ValueError, match="mask_layer=5"):
+        mixkit.AutoMix(mask_layer=5).training_step(StagedNet(), *data())
+    with pytest.warns(UserWarning, match="forward_stages"):
+        mixkit.sample.mixers.automix._WARNED.discard("TinyNet")
+        mixkit.AutoMix().training_step(TinyNet(), *data())
     assert mixkit.AutoMix().owns_optimizer
     assert not mixkit.AutoMix(own_optimizer=False, in_channels=4).owns_optimizer
     with pytest.raises(ValueError, match="rank 4"):
@@ -267,18 +314,18 @@ def test_saliency_training_steps(mixer):
 
 @pytest.mark.parametrize("cls", [mixkit.AutoMix, mixkit.AdAutoMix])
 def test_learned_mixer_state_round_trips_into_a_fresh_instance(cls):
-    """A trained mixer's state_dict (generator, teacher, the generator's Adam) loads into a fresh instance,
-    and the next step is then identical."""
+    """A trained mixer's state_dict (generator, teacher, the generator's SGD, momentum, step parity) loads
+    into a fresh instance, and the next step is then identical."""
     import copy
 
     torch.manual_seed(0)
-    model = TinyNet()
+    model = StagedNet()
     x, y = data()
-    trained = cls(momentum=0.9)
+    trained = cls(momentum=0.9, total_steps=10)
     trained.training_step(model, x, y, generator=torch.Generator().manual_seed(0))
     trained.on_step_end(model, 0)
     state = trained.state_dict()
-    fresh = cls(momentum=0.9)
+    fresh = cls(momentum=0.9, total_steps=10)
     fresh.load_state_dict(state)
     assert fresh.block is not None and fresh.optimizer().state_dict()["state"]
     twin = copy.deepcopy(model)

@@ -19,8 +19,10 @@ def test_tiny_bandwidth_pairs_each_example_with_its_nearest_label_neighbour():
     y = torch.tensor([0.0, 0.1, 1.0, 1.3, 5.0, 5.05, 9.0, 8.0]).view(-1, 1)
     nearest = torch.tensor([1, 0, 3, 2, 5, 4, 7, 6])
     for seed in range(5):
-        out = mixkit.CMixup(bandwidth=1e-3)(torch.randn(8, 4), y, generator=_gen(seed))
+        out = mixkit.CMixup(bandwidth=1e-3, exclude_self=True)(torch.randn(8, 4), y, generator=_gen(seed))
         assert torch.equal(out.index, nearest)
+        released = mixkit.CMixup(bandwidth=1e-3)(torch.randn(8, 4), y, generator=_gen(seed))
+        assert torch.equal(released.index, torch.arange(8))  # self included: the nearest target is its own
 
 
 def test_kernel_probabilities_match_gaussian_kernel():
@@ -142,7 +144,7 @@ def test_select_knn_k_finds_the_best_group_wise_k():
 def test_regression_mixers_keep_dtype_and_never_nan(dtype):
     x, y = torch.randn(9, 4, dtype=dtype), torch.randn(9, 2, dtype=dtype)
     y[3] = y[4]  # duplicate targets: zero distances must not produce NaN
-    for mixer in (mixkit.CMixup(bandwidth=1e-4), mixkit.RegMixKNN(k=3, space="y")):
+    for mixer in (mixkit.CMixup(bandwidth=1e-4, exclude_self=True), mixkit.RegMixKNN(k=3, space="y")):
         out = mixer(x, y, generator=_gen(3))
         assert out.x.dtype == dtype and out.mix_targets().dtype == dtype
         assert out.lam.dtype == torch.float32 and bool(torch.isfinite(out.x.float()).all())
@@ -178,3 +180,25 @@ def test_window_partner_is_a_sorted_neighbour_within_the_window(n, w, seed):
     rank[y.argsort()] = torch.arange(n)
     gap = (rank[idx] - rank).abs()
     assert bool((gap >= 1).all()) and bool((gap <= w).all())
+
+
+def test_cmixup_dataset_pool_gathers_partners_from_the_training_set():
+    g = _gen(11)
+    x_train, y_train = torch.randn(50, 3, generator=g), torch.randn(50, 1, generator=g)
+    rows = torch.tensor([3, 7, 7, 20])
+    mixer = mixkit.CMixup(bandwidth=0.5, dataset=(x_train, y_train), mode="elem")
+    out = mixer(x_train[rows], y_train[rows], generator=_gen(12))
+    j, lam = out.extras["partners"], out.lam.view(-1, 1)
+    assert j.shape == (4,) and bool((j >= 0).all()) and bool((j < 50).all())
+    torch.testing.assert_close(out.x, lam * x_train[rows] + (1 - lam) * x_train[j])
+    torch.testing.assert_close(out.mix_targets(), lam * y_train[rows] + (1 - lam) * y_train[j])
+    assert torch.equal(out.index, torch.arange(4))
+    batch_only = mixkit.CMixup(bandwidth=0.5, dataset=(x_train, y_train), source="batch")
+    assert "partners" not in batch_only(x_train[rows], y_train[rows], generator=_gen(12)).extras
+    with pytest.raises(ValueError, match="source"):
+        mixkit.CMixup(source="train")
+    with pytest.raises(ValueError, match="dataset"):
+        mixkit.CMixup().attach(torch.randn(3, 2), torch.randn(4, 1))
+    with pytest.raises(ValueError, match="dataset"):
+        mixer(torch.randn(4, 5), torch.randn(4, 1))
+    assert "source='dataset'" in repr(mixer)

@@ -1,9 +1,9 @@
-"""``TinyViT``: a small Vision Transformer (Dosovitskiy et al., ICLR 2021) that exposes class-token attention.
+"""``TinyViT``: a small Vision Transformer (Dosovitskiy et al., ICLR 2021) exposing attention and tokens.
 
 "An Image is Worth 16x16 Words", https://arxiv.org/abs/2010.11929. Pre-norm encoder blocks, a learned class
 token and position embedding, classification from the class token. Sized for small images (patch 4 on
 28x28 or 32x32 -> a 7x7 or 8x8 patch grid). TransMix / SMMix read the attention through
-``forward_with_attention``.
+``forward_with_attention``; SMMix's token losses read the patch tokens through ``forward_tokens``.
 """
 
 from __future__ import annotations
@@ -61,13 +61,16 @@ class TinyViT(nn.Module):
         in_channels, num_classes, dim, depth, heads, mlp_ratio: the usual ViT sizes.
 
     ``forward(x)``: ``[B, C, H, W]`` -> logits ``[B, num_classes]``.
-    ``forward_with_attention(x)`` -> ``(logits, cls_attn)`` with ``cls_attn`` ``[B, N]`` (float, rows
-    sum to at most 1): the last block's attention from the class token to each patch token, averaged over
-    heads, patches in row-major order of the ``grid_size x grid_size`` grid (the class token's attention
-    to itself is dropped, as in TransMix).
+    ``forward_with_attention(x, query="cls")`` -> ``(logits, attn)`` with ``attn`` ``[B, N]`` (float), from
+    the last block's softmax attention averaged over heads, patches in row-major order of the
+    ``grid_size x grid_size`` grid: ``query="cls"``: the class token's attention to each patch token (its
+    attention to itself dropped, as in TransMix); ``query="image"``: the attention each patch token
+    receives from the patch tokens, averaged over them (SMMix's image-token attention).
+    ``forward_tokens(x)`` -> ``(logits, patch_tokens [B, N, dim])`` (final-norm patch tokens) and
+    ``head(tokens [..., dim])`` -> logits (the classifier, shared with the class token).
     """
 
-    capabilities = frozenset({"attention"})
+    capabilities = frozenset({"attention", "tokens"})
 
     def __init__(self, image_size: int = 28, patch_size: int = 4, in_channels: int = 1, num_classes: int = 10,
                  dim: int = 96, depth: int = 4, heads: int = 3, mlp_ratio: float = 2.0) -> None:
@@ -96,7 +99,8 @@ class TinyViT(nn.Module):
         t = self.patch_embed(x).flatten(2).transpose(1, 2)
         return torch.cat([self.cls_token.expand(t.shape[0], -1, -1), t], dim=1) + self.pos_embed
 
-    def _run(self, x: Tensor, need_attention: bool) -> tuple[Tensor, Tensor | None]:
+    def _run(self, x: Tensor, need_attention: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Final-norm tokens ``[B, 1 + N, D]``, logits, and the last block's weights when asked."""
         t = self._tokens(x)
         attn = None
         last = len(self.blocks) - 1
@@ -104,16 +108,26 @@ class TinyViT(nn.Module):
             t, a = block(t, need_attention and i == last)
             if a is not None:
                 attn = a
-        logits = self.fc(self.norm(t[:, 0]))
-        cls_attn = attn[:, :, 0, 1:].mean(dim=1) if attn is not None else None
-        return logits, cls_attn
+        t = self.norm(t)
+        return t, self.fc(t[:, 0]), attn
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, C, H, W]`` -> logits ``[B, num_classes]``."""
-        return self._run(x, False)[0]
+        return self._run(x, False)[1]
 
-    def forward_with_attention(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(logits [B, num_classes], cls_attn [B, N_patches])``; see the class docstring."""
-        logits, cls_attn = self._run(x, True)
-        assert cls_attn is not None
-        return logits, cls_attn
+    def forward_with_attention(self, x: Tensor, query: str = "cls") -> tuple[Tensor, Tensor]:
+        """``(logits [B, num_classes], attn [B, N_patches])``; see the class docstring."""
+        if query not in ("cls", "image"):
+            raise ValueError(f"query must be 'cls' or 'image', got {query!r}")
+        _, logits, attn = self._run(x, True)
+        assert attn is not None
+        return logits, attn[:, :, 0, 1:].mean(1) if query == "cls" else attn[:, :, 1:, 1:].mean((1, 2))
+
+    def forward_tokens(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(logits [B, num_classes], patch_tokens [B, N_patches, dim])``."""
+        t, logits, _ = self._run(x, False)
+        return logits, t[:, 1:]
+
+    def head(self, tokens: Tensor) -> Tensor:
+        """The classifier on any tokens ``[..., dim]`` -> ``[..., num_classes]``."""
+        return self.fc(tokens)

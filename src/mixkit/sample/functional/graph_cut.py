@@ -47,20 +47,28 @@ def grid_energy(labels: Tensor, unary: Tensor, horizontal: Tensor, vertical: Ten
     return e + h.sum((1, 2)) + v.sum((1, 2))
 
 
-def swap_grids(unary: Tensor, horizontal: Tensor, vertical: Tensor, sweeps: int = 2) -> tuple[Tensor, int]:
+MAX_SWEEPS = 20
+"""Cap on the sweeps of :func:`swap_grids` run until convergence."""
+
+
+def swap_grids(unary: Tensor, horizontal: Tensor, vertical: Tensor, sweeps: int | None = None,
+               init: Tensor | None = None) -> tuple[Tensor, int]:
     """Approximately minimise :func:`grid_energy` over ``L`` labels by alpha-beta swap moves (Boykov, Veksler
-    & Zabih, PAMI 2001), the move PuzzleMix's authors use: start from the unary argmin, then for every label
-    pair ``(a, b)`` relabel the nodes currently labelled ``a`` or ``b`` optimally between ``a`` and ``b`` (one
-    exact binary cut over the whole batch, :func:`solve_binary_grids`), for ``sweeps`` sweeps. Each move never
-    raises the energy; the result is a local optimum with respect to swap moves, not a global one. With ``L =
-    2`` this is the exact binary cut. Returns ``(labels [B, n, m] int64, truncated)``."""
+    & Zabih, PAMI 2001), the move PuzzleMix's release uses (GCO's ``swap``): start from ``init`` (default:
+    every node at label 0, as GCO), then for every label pair ``(a, b)`` in order relabel the nodes
+    currently labelled ``a`` or ``b`` optimally between ``a`` and ``b`` (one exact binary cut over the whole
+    batch, :func:`solve_binary_grids`). ``sweeps=None`` repeats the sweep until no label changes (at most
+    :data:`MAX_SWEEPS`), an int runs that many sweeps. Each move never raises the energy of a submodular
+    move; the result is a local optimum with respect to swap moves, not a global one. With ``L = 2`` this is
+    the exact binary cut. Returns ``(labels [B, n, m] int64, truncated)``."""
     k = unary.shape[-1]
     if k == 2:
         z, truncated = solve_binary_grids(unary, horizontal, vertical)
         return z.long(), truncated
-    z = unary.argmin(-1)
+    z = torch.zeros(unary.shape[:-1], dtype=torch.long, device=unary.device) if init is None else init.long()
     truncated = 0
-    for _ in range(sweeps):
+    for _ in range(MAX_SWEEPS if sweeps is None else sweeps):
+        before = z
         for a in range(k):
             for b in range(a + 1, k):
                 u2, h2, v2 = _swap_problem(z, unary, horizontal, vertical, a, b)
@@ -68,6 +76,8 @@ def swap_grids(unary: Tensor, horizontal: Tensor, vertical: Tensor, sweeps: int 
                 truncated += t
                 free = (z == a) | (z == b)
                 z = torch.where(free, torch.where(choice, b, a), z)
+        if sweeps is None and torch.equal(before, z):
+            break
     return z, truncated
 
 

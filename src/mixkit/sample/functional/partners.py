@@ -1,6 +1,7 @@
 """Partner choice from the data, for the regression mixers (C-Mixup, RegMix), vectorised.
 
 * :func:`kernel_partners`: C-Mixup's Gaussian kernel on the targets (Yao et al., NeurIPS 2022).
+* :func:`dataset_kernel_partners`: the same kernel over a training set (the C-Mixup release's pool).
 * :func:`window_kernel_partners`: the same kernel restricted to sorted neighbours, for scalar targets.
 * :func:`knn_partners`: a uniform draw among each row's ``k`` nearest rows (after Hwang & Whang, 2021).
 
@@ -19,6 +20,7 @@ from torch import Tensor
 __all__ = [
     "check_chunk_size",
     "check_neighbours",
+    "dataset_kernel_partners",
     "kernel_partners",
     "knn_partners",
     "window_kernel_partners",
@@ -84,6 +86,41 @@ def kernel_partners(keys: Tensor, bandwidth: float, uniforms: Tensor, *, exclude
         cdf = w.cumsum_(dim=1)
         target = (u[start:stop] * cdf[:, -1]).unsqueeze(1)
         out[start:stop] = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_(max=n - 1)
+    return out
+
+
+def dataset_kernel_partners(keys: Tensor, pool: Tensor, bandwidth: float, uniforms: Tensor, *,
+                            chunk_size: int = 2048) -> Tensor:
+    """C-Mixup pairing over a pool (the training set): ``P(j | i) ∝ exp(-||k_i - p_j||² / (2 σ²))``.
+
+    Args:
+        keys: ``[B, ...]`` the batch's targets; ``pool``: ``[N, ...]`` the training targets (same row shape,
+            same device). Every pool row is a candidate, the row's own copy included (as released).
+        bandwidth: ``σ > 0``. ``uniforms``: ``[B]`` floats in ``[0, 1)`` from the caller's CPU generator.
+        chunk_size: batch rows whose ``[chunk, N]`` kernel is held in memory at once.
+
+    Returns ``[B]`` int64 indices into ``pool`` on ``keys.device`` (with replacement).
+    """
+    k = _flat_keys(keys, "keys")
+    p = _flat_keys(pool, "pool").to(k.device, k.dtype)
+    if p.shape[1] != k.shape[1]:
+        raise ValueError(f"pool rows must have the shape of keys rows, got {tuple(pool.shape)} and "
+                         f"{tuple(keys.shape)}")
+    sigma = float(bandwidth)
+    if not sigma > 0 or sigma == float("inf"):
+        raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+    n, m = k.shape[0], p.shape[0]
+    if uniforms.shape != (n,):
+        raise ValueError(f"uniforms must have shape [{n}], got {tuple(uniforms.shape)}")
+    chunk = check_chunk_size(chunk_size)
+    u = uniforms.to(k.device, k.dtype, non_blocking=True)
+    out = torch.empty(n, dtype=torch.long, device=k.device)
+    for start in range(0, n, chunk):  # loop over chunks of batch rows (memory bound), not over rows
+        stop = min(start + chunk, n)
+        w = _sq_dists(k[start:stop], p).mul_(-0.5 / sigma**2)
+        cdf = w.sub_(w.amax(dim=1, keepdim=True)).exp_().cumsum_(dim=1)
+        target = (u[start:stop] * cdf[:, -1]).unsqueeze(1)
+        out[start:stop] = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_(max=m - 1)
     return out
 
 

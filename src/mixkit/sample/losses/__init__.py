@@ -9,6 +9,7 @@ Every loss works from class ids (no one-hot for many classes), computes in float
 logits, and takes ``reduction`` in ``{"mean", "sum", "none"}``.
 """
 
+from .catalog import LOSS_METHODS, LossMethod, loss_methods  # noqa: F401
 from .decoupled_mixup import decoupled_mixup_loss, decoupled_regularizer
 from .mixoe_loss import mixoe_loss, mixoe_targets
 from .ranking import mixup_ranking_loss, mndcg_loss, softmax_confidence

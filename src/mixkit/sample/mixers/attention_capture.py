@@ -5,8 +5,12 @@ A model with the capability offers
 
 * ``forward_with_attention(x) -> (logits [B, K], cls_attn [B, N])``: the class token's attention to the ``N``
   patch tokens (last block, averaged over heads, class token's self-attention dropped, patches in row-major
-  order of the patch grid);
+  order of the patch grid); SMMix also calls ``forward_with_attention(x, query="image")`` for the attention
+  each patch token receives from the patch tokens (averaged over heads and querying patches);
 * ``patch_size`` (int) and ``grid_size`` (int or ``(gh, gw)``) attributes.
+
+SMMix's token losses also read the ``"tokens"`` capability: ``forward_tokens(x) -> (logits [B, K],
+patch_tokens [B, N, D])`` and ``head(tokens [..., D]) -> logits [..., K]``.
 
 ``mixkit.bench.models.TinyViT`` has all three. For another ViT, wrap it in :class:`AttentionCapture`.
 """
@@ -49,7 +53,9 @@ class AttentionCapture(nn.Module):
     ``model.blocks[-1].attn.fused_attn = False``; in a hand-written ViT, any ``nn.Dropout``/``nn.Identity``
     applied to the softmax). ``forward(x)`` is the model's; ``forward_with_attention(x)`` returns
     ``(logits, cls_attn [B, N])`` with ``cls_attn = w[:, :, 0, num_prefix_tokens:].mean(1)`` (the class
-    token's attention to the patch tokens, averaged over heads). The wrapper holds no tensor between calls.
+    token's attention to the patch tokens, averaged over heads); ``forward_with_attention(x, query="image")``
+    gives ``w[:, :, p:, p:].mean((1, 2))`` with ``p = num_prefix_tokens`` (SMMix's image-token attention).
+    The wrapper holds no tensor between calls.
     """
 
     capabilities = frozenset({"attention"})
@@ -76,8 +82,11 @@ class AttentionCapture(nn.Module):
         """The wrapped model's output."""
         return self.model(x)
 
-    def forward_with_attention(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(logits, cls_attn [B, N])`` from one forward pass of the wrapped model."""
+    def forward_with_attention(self, x: Tensor, query: str = "cls") -> tuple[Tensor, Tensor]:
+        """``(logits, attn [B, N])`` from one forward pass of the wrapped model (``query``: ``"cls"`` or
+        ``"image"``)."""
+        if query not in ("cls", "image"):
+            raise ValueError(f"query must be 'cls' or 'image', got {query!r}")
         self._recording, self._captured = True, []
         try:
             logits = self.model(x)
@@ -91,7 +100,8 @@ class AttentionCapture(nn.Module):
         if w.dim() != 4 or w.shape[-1] != w.shape[-2]:
             raise ValueError("weights_module must output attention weights [B, heads, T, T], got "
                              f"{tuple(w.shape)}")
-        return logits, w[:, :, 0, self.num_prefix_tokens:].mean(1)
+        p = self.num_prefix_tokens
+        return logits, w[:, :, 0, p:].mean(1) if query == "cls" else w[:, :, p:, p:].mean((1, 2))
 
     def extra_repr(self) -> str:
         return (f"patch_size={self.patch_size}, grid_size={self.grid_size}, "

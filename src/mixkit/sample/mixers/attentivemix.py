@@ -52,6 +52,17 @@ class AttentiveMix(ModelAwareMixer):
     fraction of pixels kept (cells follow ``floor(i * h / H)``, so uneven cells are counted exactly), on the
     device. The ranking is one ``argsort`` over the batch (no loop, no host sync). Call:
     ``attentivemix(x [B, C, H, W], y, generator=g, features=f)``; ``extras["cells"]``: the pasted cells.
+
+    Release: ``xden2331/attentive_cutmix: attentive_transform.py`` (with ``attentive_image.py``): the
+    ``k = 6`` top cells of a pretrained ResNet-50's 7 x 7 map of one image pasted onto another, label
+    weight ``k / 49`` for the pasted image. Defaults from it: ``top_k=6``, fixed (``lam`` not drawn).
+
+    Deviations:
+        * cells are ranked by the channel sum of the map (openmixup's ``attentivemix.py`` uses the channel
+          mean: same ranking); the authors' transform ranks by the map's last channel.
+        * the partner is a row of the batch (roll pairing), not a random dataset image; the map comes from
+          ``teacher`` (the paper: a pretrained network) or, without one, the trained model itself.
+        * ``top_k=None`` (``lam ~ Beta``, openmixup's "attentivemix+") is an option.
     """
 
     name = "attentivemix"
@@ -59,6 +70,7 @@ class AttentiveMix(ModelAwareMixer):
     paper = ("Attentive CutMix: An Enhanced Data Augmentation Approach for Deep Learning Based Image "
              "Classification (Walawalkar et al., ICASSP 2020)")
     paper_url = "https://arxiv.org/abs/2003.13048"
+    release = "xden2331/attentive_cutmix: attentive_transform.py"
     requires = frozenset({"features"})
     min_rank = 4
     max_rank = 4

@@ -21,7 +21,12 @@ import torch
 from torch import Tensor
 
 from ..batch import MixedBatch
-from ..functional.partners import check_chunk_size, kernel_partners, window_kernel_partners
+from ..functional.partners import (
+    check_chunk_size,
+    dataset_kernel_partners,
+    kernel_partners,
+    window_kernel_partners,
+)
 from ..lam import sample_active, sample_lam
 from ..pairing import Pairs, blend_with_partner, weight_view
 from .mixer import Mixer, MixParams
@@ -83,28 +88,43 @@ class PartnerMixer(Mixer):
         return {"pairing": self.name, "partners_with_replacement": True}
 
 
+SOURCES = ("dataset", "batch")
+
+
 class CMixup(PartnerMixer):
     """C-Mixup (Yao et al., NeurIPS 2022): mixup for regression with label-similar partners.
 
-    Partner ``j`` of row ``i`` is drawn with probability ``∝ exp(-||y_i - y_j||² / (2 bandwidth²))`` among
-    the other rows of the batch (the paper samples over the whole training set; per-batch sampling is the
-    mini-batch form and is what this mixer does). Then ``x = lam x_i + (1 - lam) x_j`` and targets mix with
-    the same ``lam`` (``out.mix_targets()``).
+    Partner ``j`` of row ``i`` is drawn with probability ``∝ exp(-||y_i - y_j||² / (2 bandwidth²))`` over a
+    pool that includes ``i`` itself; then ``x = lam x_i + (1 - lam) x_j`` and the targets mix with the same
+    ``lam ~ Beta(alpha, alpha)``.
+
+    Matches huaxiuyao/C-Mixup, ``src/algorithm.py`` (``get_mixup_sample_rate``: a Gaussian kernel density
+    fitted on ``y_i`` and evaluated at every training target, self included, normalised; ``train``: partners
+    drawn from the whole training set with those rates, one ``lam`` per batch).
+    Defaults from the release: ``source="dataset"``, self-pairs allowed, ``mode="batch"``, ``alpha=2.0``.
+    Deviations:
+    - without an attached training set the pool is the batch (the release's ``batch_type=1`` rule, which
+      also keeps self-pairs); ``source="batch"`` asks for it explicitly.
+    - ``exclude_self=True`` (mixkit's option) never pairs a row with itself.
 
     Args:
-        alpha: ``lam ~ Beta(alpha, alpha)`` (the paper uses ``alpha = 2`` on most datasets).
-        bandwidth: kernel width ``σ`` in target units (the paper tunes it per dataset; standardise targets
-            first so that ``σ ≈ 0.1 - 1`` is meaningful).
-        mode: ``"batch"`` (one lam per call, the paper's choice) or ``"elem"``; ``"pair"`` is treated as
-            ``"elem"`` because sampled partners are not symmetric.
-        chunk_size: rows of the kernel held in memory at once (``O(chunk_size * B)`` floats).
-        window: ``None`` (exact kernel over the batch, ``O(B²)`` time) or, for scalar targets, the number of
-            sorted neighbours on each side the kernel is evaluated on (:func:`window_kernel_partners`,
-            ``O(B log B + B * window)``; an approximation that is exact when the window spans several
-            bandwidths). Use it for very large batches.
+        alpha: ``lam ~ Beta(alpha, alpha)``.
+        bandwidth: kernel width ``σ`` in target units (the release tunes it per dataset).
+        dataset: ``(x_train, y_train)`` tensors ``[N, ...]`` (or call :meth:`attach`): the pool partners are
+            drawn from when ``source="dataset"``. Partners' inputs are gathered from ``x_train``.
+        source: ``"dataset"`` (the release) or ``"batch"`` (partners from the call's batch only).
+        exclude_self: never draw the row itself (mixkit's option; the release allows it).
+        mode: ``"batch"`` (one lam per call, the release) or ``"elem"``; ``"pair"`` is treated as ``"elem"``.
+        chunk_size: rows of the kernel held in memory at once (``O(chunk_size * pool)`` floats).
+        window: batch pool only, scalar targets: kernel on the ``window`` sorted neighbours each side
+            (:func:`window_kernel_partners`, an approximation that never pairs a row with itself).
 
-    Call: ``mixer(x [B, ...], y [B, ...] float targets, generator=g) -> MixedBatch``; ``index`` is drawn
-    with replacement (see the module docstring). Shapes of ``y`` are arbitrary beyond the batch dimension.
+    Call: ``mixer(x [B, ...], y [B, ...] float targets, generator=g) -> MixedBatch``. Batch pool: ``index`` is
+    the partner row, drawn with replacement (see the module docstring). Dataset pool: the partners are
+    training rows, so the returned batch carries the mixed targets already: ``out.y`` is
+    ``lam y_i + (1 - lam) y_train[j]``, ``out.index`` is the identity (every label rule then returns
+    ``out.y``), ``out.lam`` is the drawn ``lam`` and ``extras["partners"]`` holds the training-set indices
+    ``j`` ``[B]``. Pass your own ``y`` to ``out.mix_targets`` only for the batch pool.
     """
 
     name = "cmixup"
@@ -114,25 +134,85 @@ class CMixup(PartnerMixer):
     release = "huaxiuyao/C-Mixup"
     tasks = frozenset({"regression"})
 
-    def __init__(self, alpha: float = 2.0, bandwidth: float = 1.0, *, mode: str = "batch", prob: float = 1.0,
+    def __init__(self, alpha: float = 2.0, bandwidth: float = 1.0, *,
+                 dataset: tuple[Tensor, Tensor] | None = None,
+                 source: str = "dataset", exclude_self: bool = False, mode: str = "batch", prob: float = 1.0,
                  chunk_size: int = 2048, window: int | None = None, validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing="flip" if mode == "pair" else "roll",
                          validate=validate)
         sigma = float(bandwidth)
         if not sigma > 0 or sigma == float("inf"):
             raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
-        self.bandwidth = sigma
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+        self.bandwidth, self.source, self.exclude_self = sigma, source, bool(exclude_self)
         self.chunk_size = check_chunk_size(chunk_size)
         if window is not None and (not isinstance(window, int) or isinstance(window, bool) or window < 1):
             raise ValueError(f"window must be None or an int >= 1, got {window!r}")
         self.window = window
+        self.train_x: Tensor | None = None
+        self.train_y: Tensor | None = None
+        if dataset is not None:
+            if not isinstance(dataset, (tuple, list)) or len(dataset) != 2:
+                raise TypeError("dataset must be a pair (x_train, y_train) of tensors [N, ...]")
+            self.attach(*dataset)
+
+    def attach(self, x_train: Tensor, y_train: Tensor) -> CMixup:
+        """Attach the training set partners are drawn from (``source="dataset"``); returns ``self``.
+
+        ``x_train`` ``[N, ...]`` (inputs, gathered for the partners) and ``y_train`` ``[N, ...]`` float
+        targets (the kernel's keys). Kept by reference, on their own device.
+        """
+        if not isinstance(x_train, Tensor) or not isinstance(y_train, Tensor):
+            raise TypeError("dataset: x_train and y_train must be tensors")
+        if x_train.dim() < 1 or y_train.dim() < 1 or x_train.shape[0] != y_train.shape[0] or not len(y_train):
+            raise ValueError(f"dataset: x_train and y_train need the same number N >= 1 of rows, got "
+                             f"{tuple(x_train.shape)} and {tuple(y_train.shape)}")
+        self.train_x, self.train_y = x_train, y_train
+        return self
 
     def partners(self, x: Tensor, y: Tensor, uniforms: Tensor, k: int | Tensor | None) -> Tensor:
         if k is not None:
             raise ValueError("k: C-Mixup draws partners from a kernel; k is only for RegMixKNN")
         if self.window is not None:
             return window_kernel_partners(y.detach(), self.bandwidth, uniforms, self.window)
-        return kernel_partners(y.detach(), self.bandwidth, uniforms, chunk_size=self.chunk_size)
+        return kernel_partners(y.detach(), self.bandwidth, uniforms, exclude_self=self.exclude_self,
+                               chunk_size=self.chunk_size)
+
+    def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
+                k: int | Tensor | None = None, out: Tensor | None = None) -> MixedBatch:
+        """Mix ``x`` ``[B, ...]`` with partners chosen by the kernel on the targets ``y`` ``[B, ...]``."""
+        if self.source == "batch" or self.train_y is None:
+            return super().forward(x, y, generator=generator, k=k, out=out)
+        if y is None:
+            raise ValueError("y: C-Mixup chooses partners from the targets; pass y [B, ...]")
+        if k is not None:
+            raise ValueError("k: C-Mixup draws partners from a kernel; k is only for RegMixKNN")
+        g = self.check_call(x, y, generator, out)
+        train_x, train_y = self.train_x, self.train_y
+        assert train_x is not None
+        if tuple(train_x.shape[1:]) != tuple(x.shape[1:]) or tuple(train_y.shape[1:]) != tuple(y.shape[1:]):
+            raise ValueError(f"dataset: rows of x_train {tuple(train_x.shape[1:])} / y_train "
+                             f"{tuple(train_y.shape[1:])} must match x {tuple(x.shape[1:])} / "
+                             f"y {tuple(y.shape[1:])}")
+        params = self.draw(x.shape, g)
+        keys = train_y.detach().to(y.device)
+        j = dataset_kernel_partners(y.detach(), keys, self.bandwidth, params.uniforms,
+                                    chunk_size=self.chunk_size)
+        j_train = j.to(train_x.device)
+        x_j = train_x[j_train].to(x.device, x.dtype, non_blocking=True)
+        y_j = train_y[j_train].to(y.device, y.dtype, non_blocking=True)
+        lam = params.lam.to(x.device, torch.float32, non_blocking=True)
+        x_mixed = torch.lerp(x_j, x, weight_view(lam, x).to(x.dtype))
+        if out is not None:
+            x_mixed = out.copy_(x_mixed)
+        y_mixed = torch.lerp(y_j, y, weight_view(lam.to(y.device), y).to(y.dtype)) \
+            if y.dtype.is_floating_point else y
+        ident = torch.arange(x.shape[0], device=x.device)
+        return MixedBatch(x=x_mixed, index=ident, lam=lam, y=y_mixed,
+                          extras={"pairing": self.name, "partners": j, "partner_targets": y_j,
+                                  "source": "dataset"})
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, bandwidth={self.bandwidth}, window={self.window}"
+        return (f"{super().extra_repr()}, bandwidth={self.bandwidth}, source={self.source!r}, "
+                f"exclude_self={self.exclude_self}, window={self.window}")

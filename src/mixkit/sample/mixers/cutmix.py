@@ -19,14 +19,14 @@ from ..functional.boxes import (
     Boxes,
     box_weight,
     mix_shared_box,
+    place_boxes,
     region_fraction,
-    sample_boxes,
     shared_region,
 )
 from ..pairing import blend_with_partner
 from .mixer import Mixer, MixParams
 
-__all__ = ["BoxParams", "CutMix"]
+__all__ = ["BoxParams", "CutMix", "cutmix_boxes", "cutmix_sides"]
 
 
 @dataclass(repr=False)
@@ -36,6 +36,24 @@ class BoxParams(MixParams):
 
     region: tuple[slice, ...] | None = None
     boxes: Boxes | None = None
+
+
+def cutmix_sides(cut: Tensor, size: tuple[int, ...]) -> Tensor:
+    """Box sides ``[B, d]`` int64 for the cut fractions ``cut = 1 - lam`` ([B], CPU), by the release's rule.
+
+    ``cut_k = floor(S_k * cut ** (1/d))`` and the box spans ``[c - cut_k // 2, c + cut_k // 2)`` around its
+    centre ``c``, so its side is ``2 * (cut_k // 2)`` (an odd ``cut_k`` loses one pixel), as ``rand_bbox`` of
+    clovaai/CutMix-PyTorch (train.py).
+    """
+    ratio = cut.double().clamp(0.0, 1.0).pow(1.0 / len(size))
+    cuts = torch.floor(ratio[:, None] * torch.tensor(size, dtype=torch.float64)).long()
+    return 2 * (cuts // 2)
+
+
+def cutmix_boxes(cut: Tensor, size: tuple[int, ...], generator: torch.Generator | None = None) -> Boxes:
+    """One CutMix box per row for the cut fractions ``cut`` ([B], CPU): :func:`cutmix_sides` around a
+    uniform centre pixel, clipped at the border (the true area is :meth:`Boxes.area`)."""
+    return place_boxes(cutmix_sides(cut, size), size, generator)
 
 
 def shared_rows(active: Tensor) -> Tensor | None:
@@ -51,15 +69,27 @@ def copy_of(x: Tensor, out: Tensor | None) -> Tensor:
 class CutMix(Mixer):
     """CutMix (Yun et al., ICCV 2019): paste a box of the partner ``x_j`` into ``x_i``.
 
-    The box side is ``(1 - lam) ** (1/d)`` of each spatial side (``sqrt(1 - lam)`` for images) around a
-    uniform centre, clipped at the border. ``x``: ``[B, C, *S]`` with 1-3 spatial axes, floating.
+    Matches ``clovaai/CutMix-PyTorch: train.py`` (``rand_bbox`` and the training loop). The box has
+    ``cut_k = floor(S_k * (1 - lam) ** (1/d))`` (``sqrt(1 - lam)`` for images) and spans
+    ``[c - cut_k // 2, c + cut_k // 2)`` around a uniform centre pixel ``c``, clipped at the border; one box
+    and one ``lam ~ Beta(1, 1)`` per batch; the label weight is the true kept area (the release's "adjust
+    lambda to exactly match pixel ratio"). ``x``: ``[B, C, *S]`` with 1-3 spatial axes, floating.
+
+    Defaults from the release: ``alpha=1`` (``--beta 1.0``), one box per batch (``mode="batch"``),
+    ``correct_lam=True``, ``prob=1`` (the ImageNet recipe, ``--cutmix_prob 1.0``).
+
+    Deviations:
+        * partners are a random cyclic shift of the (shuffled) batch (``pairing="roll"``); the release
+          uses ``torch.randperm`` (``pairing="permute"``).
+        * ``prob < 1`` switches rows independently; the release flips one coin per batch
+          (``--cutmix_prob 0.5`` on CIFAR): use ``RandomChoice([CutMix(), NoMix()], [0.5, 0.5])`` for that.
+        * 1-D and 3-D inputs and the per-row boxes of ``mode="pair"``/``"elem"`` are mixkit's extensions.
 
     Args:
-        alpha: ``lam ~ Beta(alpha, alpha)`` (paper: 1.0).
-        correct_lam: ``True`` (default, as timm and torchvision): ``out.lam`` is the true kept area after
-            clipping and rounding, i.e. exactly the fraction of each row that is still its own.
-            ``False``: ``out.lam`` is the sampled lambda, which is deliberately *not* the kept area when
-            the box was clipped (kept for reproducing setups where the correction was reported to hurt).
+        alpha: ``lam ~ Beta(alpha, alpha)`` (release: 1.0).
+        correct_lam: ``True`` (default, the release): ``out.lam`` is the true kept area after clipping
+            and rounding, i.e. exactly the fraction of each row that is still its own. ``False``:
+            ``out.lam`` is the sampled lambda (the release's first version), which is *not* the kept area.
         mode, prob, pairing, validate: see :class:`~mixkit.sample.Mixer`. ``batch`` mode shares one box;
             ``pair``/``elem`` draw one box per row.
     """
@@ -84,10 +114,10 @@ class CutMix(Mixer):
             active = lam < 1
             if not bool(active.any()):
                 return BoxParams(base.pairs, lam)
-            ratio = (1.0 - float(lam[active][0])) ** (1.0 / len(size))
-            region = shared_region(tuple(round(s * ratio) for s in size), size, generator, inside=False)
+            sides = cutmix_sides(1.0 - lam[active][:1].double(), size)[0].tolist()
+            region = shared_region(tuple(sides), size, generator, inside=False)
             return BoxParams(base.pairs, lam, region=region)
-        return BoxParams(base.pairs, lam, boxes=sample_boxes(1.0 - lam, size, generator))
+        return BoxParams(base.pairs, lam, boxes=cutmix_boxes(1.0 - lam.double(), size, generator))
 
     def apply(self, x: Tensor, params: BoxParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         pairs, lam, size = params.pairs, params.lam, tuple(x.shape[2:])

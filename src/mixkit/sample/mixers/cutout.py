@@ -31,16 +31,26 @@ class CutoutParams(MixParams):
 class Cutout(Mixer):
     """Cutout (DeVries & Taylor 2017): set a random square of each input to ``value`` (0 by default).
 
-    Labels are untouched: ``out.lam`` is 1 and ``out.index`` the identity. The square has side ``length``
-    pixels (or ``round(ratio * min(S))`` when ``length`` is ``None``; the paper used 16 px on 32 px
-    CIFAR-10 images, i.e. ``ratio=0.5``), a uniform centre, and is clipped at the border, as in the
-    paper. ``out.extras["erased"]`` ([B] float32) is the fraction of each row actually erased.
-    ``x``: ``[B, C, *S]`` with 1-3 spatial axes.
+    Matches ``uoguelph-mlrg/Cutout: util/cutout.py`` (``n_holes=1``). Labels are untouched: ``out.lam`` is 1
+    and ``out.index`` the identity. The square spans ``[c - L // 2, c + L // 2)`` on every spatial axis
+    around a uniform centre pixel ``c``, clipped at the border (so an odd ``L`` erases ``L - 1`` pixels per
+    side, as the release), with ``L = length`` pixels, or ``round(ratio * min(S))`` when ``length`` is
+    ``None``. One square per image. ``out.extras["erased"]`` ([B] float32) is the fraction of each row
+    actually erased. ``x``: ``[B, C, *S]`` with 1-3 spatial axes; erase after normalisation, as the release
+    (its transform runs after ``Normalize``, so 0 is the mean colour).
+
+    Defaults from the release: ``ratio=0.5`` (``--length 16`` on 32 x 32 CIFAR-10; CIFAR-100 used 8, SVHN
+    20), one square per image (``mode="elem"``), ``value=0``, every image (``prob=1``).
+
+    Deviations:
+        * a batch tensor op instead of a per-image dataset transform (same squares, drawn from the call's
+          generator); ``mode="batch"`` (one square for the batch) and 1-D/3-D inputs are mixkit's.
+        * one hole per image (the release's ``n_holes`` > 1 is not offered; its recipes use 1).
 
     Args:
         length: side in pixels (>= 1), or ``None`` to use ``ratio``.
         ratio: side as a fraction of the shortest spatial side, in (0, 1].
-        mode: ``"elem"`` (default, the paper: one square per image; ``"pair"`` means the same) or
+        mode: ``"elem"`` (default, the release: one square per image; ``"pair"`` means the same) or
             ``"batch"`` (one square for the whole batch, cheaper).
         prob: probability that a row is erased at all.
         value: fill value.
@@ -67,7 +77,8 @@ class Cutout(Mixer):
 
     def draw(self, shape: torch.Size, generator: torch.Generator | None) -> CutoutParams:
         n, size = shape[0], tuple(shape[2:])
-        side = self.length if self.length is not None else max(1, round(self.ratio * min(size)))
+        length = self.length if self.length is not None else max(1, round(self.ratio * min(size)))
+        side = 2 * (length // 2)  # [c - L // 2, c + L // 2): the release's span
         identity = Pairs(torch.arange(n))
         active = sample_active(self.prob, torch.arange(n), self.mode, generator)
         if self.mode == "batch":  # one square for the batch: host-int geometry

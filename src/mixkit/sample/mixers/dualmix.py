@@ -72,7 +72,8 @@ class EnMix(MixUp):
     data and labels consistent. ``alpha``/``mode``/``prob`` are MixUp's; partners are a random permutation.
 
     Simplified relative to the paper: the augmentation policy is the caller's ``augment``; mixkit does not
-    ship the paper's augmentation set.
+    ship the paper's augmentation set. No authors' release was found; the defaults (``alpha=1``, one
+    ``lam`` per batch, ``pairing="permute"``) are MixUp's.
     """
 
     name = "enmix"
@@ -131,7 +132,7 @@ class AdpMix(Mixer):
 
     Simplified relative to the paper: the adaptive label-ratio rule above (inverse training frequency) is
     mixkit's formulation of "dynamically adjusting the label mixing ratio"; the paper's exact schedule is not
-    reproduced.
+    reproduced. No authors' release was found; ``alpha=1`` and ``gamma=1`` are mixkit's defaults.
     """
 
     name = "adpmix"

@@ -33,28 +33,36 @@ class FourierParams(MixParams):
 class FMix(Mixer):
     """FMix (Harris et al., 2020): mix with a binary mask cut from low-frequency Fourier noise.
 
-    For each mask, complex Gaussian coefficients scaled by ``1 / |f| ** decay_power`` are inverse-FFT'd
-    into a smooth random field; the ``round((1 - lam) * N)`` largest of its ``N`` values take the
-    partner's pixels, the rest keep the row's own. ``out.lam`` is the exact fraction kept (the mask's
-    mean: ``1 - round((1 - lam) N) / N`` barring exact ties in the noise).
+    Matches ``ecs-vlc/FMix: fmix.py`` (``sample_mask``, ``binarise_mask``). For each mask, complex Gaussian
+    coefficients scaled by ``1 / max(|f|, 1/max(S)) ** decay_power`` are inverse-FFT'd into a smooth random
+    field; the row keeps its own pixels at the ``n_own`` largest of the ``N`` field values and takes the
+    partner's elsewhere, with ``n_own = ceil(lam N)`` or ``floor(lam N)`` on a fair coin (the release's
+    rounding). ``out.lam`` is the exact fraction kept (the mask's mean, ``n_own / N`` barring exact ties
+    in the noise).
 
     ``x``: ``[B, C, *S]`` with 1, 2 or 3 spatial axes (signals, images, volumes). ``batch`` mode draws one
-    mask for the batch (as the reference implementation); ``pair``/``elem`` draw one mask per row. The
-    noise is generated on ``x``'s device from a device generator seeded from the CPU ``generator`` (so
-    seeded calls reproduce per device) and thresholded exactly: with one ``kthvalue`` on CUDA (nothing
-    goes to the host), with a per-row histogram pass on CPU (same result, faster there).
+    mask for the batch (as the release); ``pair``/``elem`` draw one mask per row. The noise is generated
+    on ``x``'s device from a device generator seeded from the CPU ``generator`` (so seeded calls
+    reproduce per device) and thresholded exactly: with one ``kthvalue`` on CUDA (nothing goes to the
+    host), with a per-row histogram pass on CPU (same result, faster there).
 
-    Departure from the paper, for speed: the noise keeps only the low-frequency box of coefficients that
-    carries all but ``1e-7`` of its variance (:func:`~mixkit.sample.functional.band_limited_noise`;
-    nothing is dropped at 32 x 32, 75 x 38 of 224 x 113 coefficients are kept at 224 x 224), which
-    changes about 1.5e-4 of the mask pixels relative to the full spectrum. The top-k itself is exact.
+    Defaults from the release: ``alpha=1``, ``decay_power=3``, one mask and one ``lam`` per batch,
+    ``max_soft=0`` (binary masks), ``reformulate=False``.
+
+    Deviations:
+        * the partner's pixels are the ``N - n_own`` *largest* field values (the release keeps the
+          row's own at the largest); the field is symmetric in distribution, so the masks are too.
+        * the noise keeps only the low-frequency box of coefficients that carries all but ``1e-7`` of its
+          variance (:func:`~mixkit.sample.functional.band_limited_noise`; nothing is dropped at 32 x 32,
+          about 1.5e-4 of the mask pixels change at 224 x 224), for speed.
+        * partners are a random cyclic shift (``pairing="roll"``); the release permutes
+          (``pairing="permute"``).
+        * soft masks (``max_soft > 0``) and the reformulated ``Beta(alpha + 1, alpha)`` are not offered.
 
     Args:
-        alpha: ``lam ~ Beta(alpha, alpha)`` (paper: 1.0).
-        decay_power: spectral decay ``delta`` (paper default 3; larger -> smoother, blobbier masks).
+        alpha: ``lam ~ Beta(alpha, alpha)`` (release: 1.0).
+        decay_power: spectral decay ``delta`` (release default 3; larger -> smoother, blobbier masks).
         mode, prob, pairing, validate: see :class:`~mixkit.sample.Mixer`.
-
-    Simplification: the paper's optional soft masks (``max_soft``) are not implemented; masks are binary.
     """
 
     name = "fmix"
@@ -78,7 +86,13 @@ class FMix(Mixer):
     def draw(self, shape: torch.Size, generator: torch.Generator | None) -> FourierParams:
         base = super().draw(shape, generator)
         numel = math.prod(shape[2:])
-        counts = torch.round((1.0 - base.lam.double()) * numel).long()
+        n = base.lam.numel()
+        coin = torch.rand(1 if self.mode == "batch" else n, generator=generator, dtype=torch.float64)
+        if self.mode == "pair":  # both members of a pair share the coin (and so their share)
+            coin = coin[torch.minimum(torch.arange(n), base.pairs.index)]
+        own = (base.lam.double() * numel).clamp(0.0, numel)
+        own = torch.where(coin.expand(n) > 0.5, own.ceil(), own.floor())  # the release's rounding
+        counts = numel - own.long()
         if int(counts.max()) == 0:
             return FourierParams(base.pairs, base.lam, counts=counts)
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))

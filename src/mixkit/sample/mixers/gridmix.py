@@ -33,6 +33,11 @@ class GridMix(Mixer):
     bits) are drawn from the CPU generator and copied once; the paste is one ``lerp`` with 0/1 weights (an
     exact copy, and faster than ``where`` on CPU).
 
+    No authors' release was found: ``Westlake-AI/openmixup: openmixup/models/augments/gridmix.py`` wraps
+    ``IlyaDobrynin/GridMixup``, a different rule (a regular lattice of holes inside one crop, after
+    GridMask), so this follows the paper's description; ``grid=(2, 6)`` and the Bernoulli cell rule are
+    mixkit's reading of it, not a released recipe.
+
     Simplification: the paper adds a local-context loss (a per-cell classification head); that head belongs to
     the model, so mixkit implements only the mixing and the global label rule.
     """
@@ -41,6 +46,7 @@ class GridMix(Mixer):
     paper = ("GridMix: Strong regularization through local context mapping "
              "(Baek et al., Pattern Recognition 2021)")
     paper_url = "https://doi.org/10.1016/j.patcog.2020.107594"
+    release = ""
     min_rank = 4
     max_rank = 4
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
@@ -64,9 +65,17 @@ def mix_hidden(model: nn.Module, layer: str, pairs: Pairs, lam: Tensor) -> Itera
         handle.remove()
 
 
+RESNET_STAGES = ("layer1", "layer2")
+CRITERIA = ("bce", "ce")
+
+
 def _default_layers(model: nn.Module) -> list[str]:
-    """Direct children except the last, each container (``nn.Sequential``/``nn.ModuleList``) replaced by its
-    own children (one level)."""
+    """ResNet naming (direct children ``layer1`` and ``layer2``): those two stages, as the release mixes after
+    them. Otherwise the direct children except the last, each container (``nn.Sequential``/``nn.ModuleList``)
+    replaced by its own children (one level)."""
+    children = dict(model.named_children())
+    if all(name in children for name in RESNET_STAGES):
+        return list(RESNET_STAGES)
     out = []
     for name, child in list(model.named_children())[:-1]:
         if isinstance(child, (nn.Sequential, nn.ModuleList)):
@@ -79,14 +88,28 @@ def _default_layers(model: nn.Module) -> list[str]:
 class ManifoldMixup(ModelAwareMixer):
     """Manifold Mixup: pick a layer ``k`` uniformly from the candidates, run the model up to ``k``, replace
     the hidden state ``h`` by ``lam * h_i + (1 - lam) * h_j`` and finish the forward pass; the loss mixes the
-    labels with the same ``lam ~ Beta(alpha, alpha)`` (the paper uses ``alpha = 2``).
+    labels with the same ``lam ~ Beta(alpha, alpha)`` (one per batch).
+
+    Matches vikasverma1077/manifold_mixup, ``supervised/models/preresnet.py`` (``layer_mix =
+    randint(0, 2)``: the input, the output of ``layer1`` or of ``layer2``; ``mixup_process``: one ``lam``, a
+    random permutation) and ``supervised/main.py`` (loss ``BCELoss(softmax(logits), mixed one-hot)``).
+    Defaults from the release: ``alpha=2.0``, ``mode="batch"``, ``pairing="permute"``, ``criterion="bce"``,
+    candidates input/``layer1``/``layer2`` on a ResNet-named model.
+    Deviations:
+    - models without ``layer1``/``layer2`` children use the rule below (the release only defines ResNets).
 
     Candidates (names in ``model.named_modules()``): ``layers`` if given; else every sub-module whose class is
-    in ``module_types`` (classes or class names); else ``model.manifold_layers`` if the model defines it; else
-    the model's direct children except the last (which usually is the classifier), each container
-    (``nn.Sequential``/``nn.ModuleList``) replaced by its own children, one level down (a stage list becomes
-    its blocks). ``include_input`` adds the input itself (``k = 0``, plain input mixup), as in the paper.
-    Works with any ``nn.Module`` whose chosen layers return a ``[B, ...]`` tensor.
+    in ``module_types`` (classes or class names); else ``model.manifold_layers`` if the model defines it;
+    else,
+    for a model with direct children ``layer1`` and ``layer2`` (torchvision/release ResNet naming), those two
+    stages; else the model's direct children except the last (which usually is the classifier), each
+    container (``nn.Sequential``/``nn.ModuleList``) replaced by its own children, one level down (a stage list
+    becomes its blocks). ``include_input`` adds the input itself (``k = 0``, plain input mixup), as in the
+    paper. Works with any ``nn.Module`` whose chosen layers return a ``[B, ...]`` tensor.
+
+    ``criterion``: ``"bce"`` (the release: mean binary cross-entropy between ``softmax(logits)`` and the
+    mixed one-hot target, averaged over rows and classes) or ``"ce"`` (mixkit's option: the mixed
+    cross-entropy ``out.loss(logits)``). Regression targets always use ``out.loss``.
 
     Model-aware: :meth:`training_step` runs the model once with a forward hook (see :func:`mix_hidden`) and
     returns a :class:`StepOutput` whose ``mixed`` is the usual ``MixedBatch`` (``x`` is the model input:
@@ -102,9 +125,12 @@ class ManifoldMixup(ModelAwareMixer):
 
     def __init__(self, alpha: float = 2.0, layers: Sequence[str] | str | None = None,
                  module_types: Sequence[type | str] | type | str | None = None, include_input: bool = True, *,
-                 mode: str = "batch", prob: float = 1.0, pairing: str = "roll",
+                 mode: str = "batch", prob: float = 1.0, pairing: str = "permute", criterion: str = "bce",
                  validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing=pairing, validate=validate)
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+        self.criterion = criterion
         self.layers = [layers] if isinstance(layers, str) else (list(layers) if layers is not None else None)
         if module_types is not None and not isinstance(module_types, (list, tuple)):
             module_types = [module_types]
@@ -166,8 +192,16 @@ class ManifoldMixup(ModelAwareMixer):
                                    f"{type(model).__name__}; choose layers that the forward pass runs")
         out = MixedBatch(x=x_in, index=pairs.index.to(x.device, non_blocking=True), lam=lam_dev, y=y,
                          extras={"layer": layer})
-        return StepOutput(loss=out.loss(logits), logits=logits, mixed=out)
+        return StepOutput(loss=self.loss(out, logits), logits=logits, mixed=out)
+
+    def loss(self, out: MixedBatch, logits: Tensor) -> Tensor:
+        """The training loss of ``logits`` ``[B, K]`` on ``out``'s labels (see ``criterion``)."""
+        if self.criterion == "ce" or out.y is None or out.y.dtype.is_floating_point or logits.dim() != 2:
+            return out.loss(logits)
+        target = out.soft_targets(logits.shape[1])
+        prob = torch.softmax(logits.float(), dim=1)
+        return F.binary_cross_entropy(prob, target)
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, layers={self.layers}, module_types={self.module_types}, "
-                f"include_input={self.include_input}")
+                f"include_input={self.include_input}, criterion={self.criterion!r}")

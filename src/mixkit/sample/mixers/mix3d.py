@@ -65,12 +65,23 @@ class Mix3D(Mixer):
         prob: probability that a row is mixed at all.
         pairing: ``roll``, ``flip`` or ``permute`` (see :mod:`mixkit.sample.pairing`).
         ignore_index: label written for the padded partner points of unmixed rows (-100, PyTorch's default).
+
+    Release: ``kumuji/mix3d: mix3d/datasets/utils.py`` (``VoxelizeCollateMerge``: the union of the
+    coordinates, features and labels of two scenes, ``scenes=2``, ``proba=1``). Labels stay per point, as
+    there.
+
+    Deviations:
+        * every row gets its union with a partner (``B`` unions per batch, each scene in two); the release
+          merges consecutive disjoint pairs in its collate function (``B / 2`` unions).
+        * ``prob`` switches rows; the release's ``proba`` is one coin per batch.
+        * points are a dense ``[B, N, C]`` tensor before voxelisation (the release merges variable-size
+          numpy scenes and voxelises after); ``center`` is mixkit's option.
     """
 
     name = "mix3d"
     paper = "Mix3D: Out-of-Context Data Augmentation for 3D Scenes (Nekrasov et al., 3DV 2021)"
     paper_url = "https://arxiv.org/abs/2110.02210"
-    release = "kumuji/mix3d"
+    release = "kumuji/mix3d: mix3d/datasets/utils.py"
     tasks = frozenset({"point_cloud_segmentation"})
     min_rank = 3
     max_rank = 3

@@ -9,10 +9,11 @@ import torch
 from torch import Tensor
 
 from ..checks import check_inputs, is_class_ids
-from ..functional.boxes import Boxes, box_weight, sample_boxes
-from ..lam import cpu_generator, sample_beta
+from ..functional.boxes import Boxes, box_weight, place_boxes
+from ..lam import check_mode, cpu_generator, sample_beta
 from ..losses.mixoe_loss import mixoe_loss, mixoe_targets
 from ..pairing import Pairs, weight_view
+from .cutmix import cutmix_boxes, cutmix_sides
 from .mixer import Mixer, MixParams
 
 __all__ = ["MixOE", "MixOEBatch", "MixOEParams"]
@@ -57,40 +58,70 @@ class MixOEParams(MixParams):
 class MixOE(Mixer):
     """MixOE: mixtures of in-distribution (ID) samples and outliers with a linearly decaying target.
 
-    ``mixoe(x_id [B, ...], y_id [B], x_out [B_out, ...], generator=g) -> MixOEBatch``. Each ID row is mixed
-    with an outlier drawn with replacement from ``x_out``; ``lam ~ Beta(alpha, alpha)`` per row is the ID
-    share. The target confidence decays linearly from the one-hot (``lam = 1``) toward the uniform
-    distribution (``lam = 0``). ``variant="mixup"`` interpolates the inputs; ``variant="cutmix"`` pastes a box
-    of the outlier into each ID image (images ``[B, C, *S]``; ``lam`` is then the exact kept area, boxes from
-    :func:`mixkit.sample.functional.sample_boxes`). Training objective of the paper:
-    ``CE(model(x_id), y_id) + beta * out.loss(model(out.x))``. Declared task: ``"ood_detection"``.
+    ``mixoe(x_id [B, ...], y_id [B], x_out [B_out, ...], generator=g) -> MixOEBatch``. Matches
+    ``zjysteven/MixOE: train/train_mixoe.py``: ID row ``i`` is mixed with outlier row ``i`` of the
+    (shuffled) outlier batch, with one ``lam ~ Beta(alpha, alpha)`` per batch as the ID share. The target
+    decays linearly from the one-hot (``lam = 1``) toward the uniform distribution (``lam = 0``):
+    ``lam * onehot(y) + (1 - lam) / K`` (:func:`~mixkit.sample.losses.mixoe_targets`).
+    ``variant="mixup"`` interpolates the inputs; ``variant="cutmix"`` pastes one box of the outliers into
+    the ID images (images ``[B, C, *S]``; the release's CutMix box, see
+    :func:`~mixkit.sample.mixers.cutmix.cutmix_sides`; ``lam`` is then the exact kept area). Training
+    objective: ``CE(model(x_id), y_id) + beta * out.loss(model(out.x))``. Declared task:
+    ``"ood_detection"``.
+
+    Defaults from the release: ``alpha=1`` (its mixup recipe; ``--alpha 2.0`` for cutmix), one ``lam``
+    (and one box) per batch (``mode="batch"``), outliers aligned row by row (``outliers="aligned"``:
+    row ``i`` with outlier ``i``; with ``B_out < B`` the outliers are cycled, ``i % B_out``). The
+    release weights the mixed term by ``--beta 5.0`` in its scripts; that weight is the caller's.
+
+    Deviations:
+        * ``variant`` defaults to ``"mixup"``; the release requires ``--mix-op`` (both are offered).
+        * ``mode="elem"`` (one ``lam``/box per row) and ``outliers="random"`` (outlier rows drawn with
+          replacement, any ``B_out``) are mixkit's options.
     """
 
     name = "mixoe"
     paper = ("Mixture Outlier Exposure: Towards Out-of-Distribution Detection in Fine-grained Environments "
              "(Zhang et al., WACV 2023)")
     paper_url = "https://arxiv.org/abs/2106.03917"
-    release = "zjysteven/MixOE"
+    release = "zjysteven/MixOE: train/train_mixoe.py"
     tasks = frozenset({"ood_detection"})
 
-    def __init__(self, alpha: float = 1.0, variant: str = "mixup", *, validate: bool = True) -> None:
-        super().__init__(alpha, mode="elem", validate=validate)
+    def __init__(self, alpha: float = 1.0, variant: str = "mixup", *, mode: str = "batch",
+                 outliers: str = "aligned", validate: bool = True) -> None:
+        mode = check_mode(mode)
+        super().__init__(alpha, mode="elem" if mode == "pair" else mode, validate=validate)
         if variant not in self.variants():
             raise ValueError(f"variant must be one of {self.variants()}, got {variant!r}")
+        if outliers not in ("aligned", "random"):
+            raise ValueError(f"outliers must be 'aligned' or 'random', got {outliers!r}")
         self.variant = variant
+        self.outliers = outliers
 
     @staticmethod
     def variants() -> tuple[str, ...]:
         """The accepted ``variant`` values."""
         return ("mixup", "cutmix")
 
-    def draw(self, shape: torch.Size, generator: torch.Generator | None, num_outliers: int = 1
+    def draw(self, shape: torch.Size, generator: torch.Generator | None, num_outliers: int | None = None
              ) -> MixOEParams:
-        """An outlier row (of ``num_outliers``) and ``lam`` per ID row, then the boxes for ``cutmix``."""
+        """An outlier row (of ``num_outliers``, default ``B``) and ``lam`` per ID row, then the boxes for
+        ``cutmix``."""
         n = shape[0]
-        pick = torch.randint(0, num_outliers, (n,), generator=generator)
-        lam = sample_beta(self.alpha, n, generator)
-        boxes = sample_boxes(1.0 - lam, tuple(shape[2:]), generator) if self.variant == "cutmix" else None
+        num_outliers = n if num_outliers is None else int(num_outliers)
+        if self.outliers == "aligned":
+            pick = torch.arange(n) % num_outliers  # row i with outlier i (cycling when B_out < B)
+        else:
+            pick = torch.randint(0, num_outliers, (n,), generator=generator)
+        shared = self.mode == "batch"
+        lam = sample_beta(self.alpha, 1 if shared else n, generator).expand(n).contiguous()
+        boxes = None
+        if self.variant == "cutmix":
+            size = tuple(shape[2:])
+            if shared:
+                boxes = place_boxes(cutmix_sides(1.0 - lam.double(), size), size, generator, shared=True)
+            else:
+                boxes = cutmix_boxes(1.0 - lam.double(), size, generator)
         return MixOEParams(Pairs(pick), lam, boxes)
 
     def apply(self, x: Tensor, params: MixOEParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -127,4 +158,4 @@ class MixOE(Mixer):
         return MixOEBatch(x=x, lam=lam, y=y_id, outlier_index=params.pairs.index.to(x_out.device))
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, variant={self.variant!r}"
+        return f"alpha={self.alpha}, variant={self.variant!r}, mode={self.mode!r}, outliers={self.outliers!r}"

@@ -17,6 +17,14 @@ class MixUp(Mixer):
     ``x``: any floating tensor ``[B, ...]`` (images, sequences, features). ``lam`` is the interpolation
     weight of the row's own sample. One ``lerp`` pass over the batch; with the default ``roll`` pairing
     the partner rows are read in place (no permuted copy).
+
+    Matches ``facebookresearch/mixup-cifar10: train.py`` (``mixup_data``, ``mixup_criterion``). Defaults
+    from the release: ``alpha=1``, one ``lam`` per batch (``mode="batch"``), every batch mixed.
+
+    Deviations:
+        * partners are a random cyclic shift of the (shuffled) batch (``pairing="roll"``); the release
+          uses ``torch.randperm`` (``pairing="permute"``). Rows a permutation pairs with themselves are
+          unchanged either way; mixkit reports ``lam = 1`` for them.
     """
 
     name = "mixup"

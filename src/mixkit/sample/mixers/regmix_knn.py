@@ -27,6 +27,8 @@ class RegMixKNN(PartnerMixer):
     (``mixer(x, y, k=k_batch)``, typically ``k_table[dataset_indices]``), and :func:`select_knn_k` picks
     the table on validation data (coordinate search over candidate values, per group of examples).
 
+    No authors' release was found (``release`` is empty); ``alpha=1`` and ``k=4`` are mixkit's defaults.
+
     Args:
         alpha: ``lam ~ Beta(alpha, alpha)``.
         k: default number of neighbours (>= 1; clipped to ``B - 1``).

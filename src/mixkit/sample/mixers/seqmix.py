@@ -122,7 +122,8 @@ class SeqMixUp(SequenceMixer):
     Input ``x``: ``[B, T, D]`` (``seq_dim=1``) or ``[B, C, T]`` (``seq_dim=-1``). Call with ``lengths=`` or
     ``padding_mask=`` (see the module docstring). ``out.extras["padding_mask"]`` is the output's padding.
     Interpolating token embeddings follows Guo et al. ("Augmenting Data with Mixup for Sentence
-    Classification", 2019); the padding rule is mixkit's.
+    Classification", 2019); the padding rule is mixkit's. No authors' release is known; defaults
+    (``alpha=1``, one ``lam`` per batch) are MixUp's.
     """
 
     name = "seqmix"
@@ -155,7 +156,8 @@ class SeqCutMix(SequenceMixer):
     ``padding_mask=``. Real tokens need not be left-aligned: the span is a run of ``w`` consecutive positions
     in the ordered list of the ``L`` positions real in both rows (so it skips padding lying between them).
     Span geometry is drawn per row from the CPU generator and applied with one ``where`` over the batch.
-    The span rule is CutMix's box in one dimension; the padding rule is mixkit's.
+    The span rule is CutMix's box in one dimension (rounded, not the release's even span); the padding
+    rule is mixkit's. A mixkit method: no paper or release defines it.
     """
 
     name = "seqcutmix"

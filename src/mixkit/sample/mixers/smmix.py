@@ -1,15 +1,14 @@
 """SMMix (Chen et al., "SMMix: Self-Motivated Image Mixing for Vision Transformers", ICCV 2023).
 
-Needs the ``"attention"`` model capability (see :mod:`mixkit.sample.mixers.attention_capture`); the
-fine-grained token labels and feature consistency additionally need ``"tokens"``:
-``forward_tokens(x) -> (logits [B, K], cls_attn [B, N], patch_tokens [B, N, D])`` and
-``head(tokens [..., D]) -> logits [..., K]`` (the classifier applied to patch tokens). Without a model,
-:func:`max_min_regions` and :func:`paste_patches` do the region mixing on tensors.
+Needs the ``"attention"`` model capability with image-token attention (see
+:mod:`mixkit.sample.mixers.attention_capture`); the token and consistency losses additionally need
+``"tokens"``: ``forward_tokens(x) -> (logits [B, K], patch_tokens [B, N, D])`` and
+``head(tokens [..., D]) -> logits [..., K]``. Without a model, :func:`max_min_regions` and
+:func:`paste_patches` do the region mixing on tensors.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +17,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
-from ..pairing import partner_rows
+from ..lam import sample_beta
+from ..pairing import blend_with_partner, make_pairs, partner_rows, weight_view
 from .attention_capture import attention_grid, check_cls_attention
 from .mixer import MixParams
 from .model_aware import ModelAwareMixer, StepOutput
-from .transmix import transmix_lam
 
 __all__ = ["SMMix", "SMMixParams", "max_min_regions", "paste_patches"]
 
@@ -88,167 +87,196 @@ def paste_patches(x: Tensor, partner: Tensor, patch_size: int, source: Tensor, t
 
 @dataclass(repr=False)
 class SMMixParams(MixParams):
-    """:class:`MixParams` (one ``lam`` shared by the batch) plus the clean attention and the patch grid the
-    region is placed on, and the token maps :meth:`SMMix.apply` fills in (``token_mask``,
+    """:class:`MixParams` (one ``lam`` shared by the batch) plus the clean attention, the patch grid and the
+    square region side (in patches), and the token maps :meth:`SMMix.apply` fills in (``token_mask``,
     ``source_of_token``, both ``[B, N]``)."""
 
-    cls_attn: Tensor | None = None
+    attn: Tensor | None = None
     patch_size: int = 0
     grid: tuple[int, int] = (0, 0)
+    side: int = 0
     token_mask: Tensor | None = field(default=None)
     source_of_token: Tensor | None = field(default=None)
-    area_lam: Tensor | None = field(default=None)
 
 
 class SMMix(ModelAwareMixer):
-    """SMMix: self-motivated max-min attention region mixing for ViTs.
+    """SMMix: self-motivated max-min attention region mixing for ViTs, with token and consistency losses.
 
-    Per batch: one no-grad ``forward_with_attention`` on the clean images gives each image's class-token
-    attention; a region of ``rh x rw`` patches (area ``1 - lam``, ``lam ~ Beta(alpha, alpha)`` once per batch
-    so the region shape is shared) is cut from the partner where *its* attention is highest and pasted where
-    the row's own attention is lowest (:func:`max_min_regions`, :func:`paste_patches`). The mixed batch then
-    goes through ``forward_with_attention`` and the image label weight is the attention mass on the row's own
-    patches (as in TransMix; :func:`transmix_lam`).
+    Per batch, SMMix with probability ``switch_prob``, else MixUp (``lam ~ Beta(alpha, alpha)``, labels
+    only). An SMMix batch: one no-grad pass of the model in eval mode on the clean images gives each image's
+    attention and logits; a square region of ``k x k`` patches, ``k`` uniform over the integers in
+    ``[int(s * side_ratio[0]), int(s * side_ratio[1])]`` (``s`` the grid side), is cut from the partner
+    where *its* summed attention is highest and pasted where the row's own is lowest
+    (:func:`max_min_regions`, :func:`paste_patches`). Loss on the mixed batch, all with ``label_smoothing``:
 
-    With ``token_weight > 0`` or ``consistency_weight > 0`` the model must also offer ``{"tokens"}`` (see the
-    module docstring): fine-grained token labels train ``head`` on every patch token with the label of the
-    image the patch came from, and feature consistency pulls each mixed patch token toward the clean token it
-    was copied from (cosine distance to the no-grad clean features).
+    * image: soft-target CE with the area weight ``lam = 1 - k^2 / N``;
+    * ``token_weight`` x token loss: ``head`` on the mean patch token of the row's own patches with the
+      row's label and on the mean of the pasted patches with the partner's label, the two CEs averaged;
+    * ``consistency_weight`` x ``KL(softmax(lam z_i + (1 - lam) z_j) || softmax(logits))`` (batch mean)
+      with ``z`` the clean logits.
 
-    Simplified relative to the paper: one region size per batch (the paper also draws one ``lam`` per batch);
-    the consistency term is a per-token cosine alignment to the clean features rather than the paper's exact
-    formulation; paper weights are not reproduced (defaults: 0, i.e. image-level labels only).
+    Calling the mixer mixes one SMMix batch from given attention:
+    ``smmix(x [B, C, gh * p, gw * p], y, generator=g, attn=[B, N], patch_size=p, grid=(gh, gw))``; ``lam``
+    is the area weight, ``extras``: ``token_mask`` ``[B, N]`` (True = pasted patch), ``source_of_token``
+    ``[B, N]`` (the partner patch shown there), ``side`` (int).
 
-    Args: ``alpha``; ``token_weight``, ``consistency_weight`` (>= 0); ``label_smoothing``; ``validate``.
-    Partners: a random roll. Calling the mixer needs the clean attention:
-    ``smmix(x [B, C, H, W], y, generator=g, cls_attn=[B, N], patch_size=p, grid=(gh, gw))``; ``lam`` of the
-    result is the area weight, ``extras``: ``token_mask`` ``[B, N]`` (True = partner patch),
-    ``source_of_token`` ``[B, N]``, ``area_lam`` ``[B]``.
+    Release: ``ChenMnZ/SMMix: smmix.py`` (the mixer) with ``engine.py`` (losses) and ``deit.py`` (image-token
+    attention ``attn[:, :, 1:, 1:].mean((1, 2))`` of the last block; token head on masked mean tokens).
+    Defaults from ``main.py``: ``alpha=0.8`` (``--mixup``), ``switch_prob=0.5``, ``side_ratio=(0.25, 0.75)``,
+    ``label_smoothing=0.1``, ``token_weight=consistency_weight=1``, ``pairing="flip"``,
+    ``attention="image"``.
+
+    Deviations:
+      * the token loss uses the model's ``head``; the release trains a second linear ``token_head`` (its
+        authors report that sharing the head makes no difference).
+      * non-square grids: ``s = min(gh, gw)`` (the release assumes a square grid).
+      * ``attention="cls"`` (mixkit's own option): place the region with class-token attention.
+
+    Args: ``alpha`` (MixUp batches, > 0); ``switch_prob`` in ``[0, 1]``; ``side_ratio`` ``(lo, hi)`` with
+    ``0 < lo <= hi <= 1``; ``token_weight``, ``consistency_weight`` (>= 0); ``label_smoothing`` in ``[0, 1)``;
+    ``attention``: ``"image"`` or ``"cls"``; ``pairing`` as :class:`Mixer`; ``validate``.
     """
 
     name = "smmix"
     paper = "SMMix: Self-Motivated Image Mixing for Vision Transformers (Chen et al., ICCV 2023)"
     paper_url = "https://arxiv.org/abs/2212.12977"
-    release = "ChenMnZ/SMMix"
+    release = "ChenMnZ/SMMix: smmix.py"
     requires = frozenset({"attention"})
     min_rank = 4
     max_rank = 4
 
-    def __init__(self, alpha: float = 1.0, token_weight: float = 0.0, consistency_weight: float = 0.0,
-                 label_smoothing: float = 0.0, *, validate: bool = True) -> None:
-        super().__init__(alpha, validate=validate)
+    def __init__(self, alpha: float = 0.8, *, switch_prob: float = 0.5,
+                 side_ratio: tuple[float, float] = (0.25, 0.75), token_weight: float = 1.0,
+                 consistency_weight: float = 1.0, label_smoothing: float = 0.1, attention: str = "image",
+                 pairing: str = "flip", validate: bool = True) -> None:
+        super().__init__(alpha, pairing=pairing, validate=validate)
+        if not 0.0 <= float(switch_prob) <= 1.0:
+            raise ValueError(f"switch_prob must be in [0, 1], got {switch_prob!r}")
+        lo, hi = (float(v) for v in side_ratio)
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError(f"side_ratio must be (lo, hi) with 0 < lo <= hi <= 1, got {side_ratio!r}")
         if not float(token_weight) >= 0 or not float(consistency_weight) >= 0:
             raise ValueError("token_weight and consistency_weight must be >= 0, got "
                              f"{token_weight!r}, {consistency_weight!r}")
         if not 0.0 <= float(label_smoothing) < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        if attention not in ("image", "cls"):
+            raise ValueError(f"attention must be 'image' or 'cls', got {attention!r}")
+        self.switch_prob, self.side_ratio = float(switch_prob), (lo, hi)
         self.token_weight, self.consistency_weight = float(token_weight), float(consistency_weight)
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing, self.attention = float(label_smoothing), attention
         if self.uses_tokens:  # an instance attribute: the capabilities depend on the configuration
             self.requires = frozenset({"attention", "tokens"})
 
     @property
     def uses_tokens(self) -> bool:
-        """Whether the token-label or consistency term is on (the model then needs ``"tokens"``)."""
-        return self.token_weight > 0 or self.consistency_weight > 0
+        """Whether the token term is on (the model then needs ``"tokens"``)."""
+        return self.token_weight > 0
 
-    def region_size(self, lam: float, gh: int, gw: int) -> tuple[int, int]:
-        """Region ``(rh, rw)`` in patches covering about ``1 - lam`` of the grid (0 if lam rounds to 1)."""
-        cut = math.sqrt(max(0.0, 1.0 - lam))
-        return min(gh, round(cut * gh)), min(gw, round(cut * gw))
+    def side_range(self, gh: int, gw: int) -> tuple[int, int]:
+        """Smallest and largest region side in patches: ``int(s * lo)``, ``int(s * hi)``, ``s = min(gh, gw)``
+        (at least 1)."""
+        s = min(gh, gw)
+        lo = max(1, int(s * self.side_ratio[0]))
+        return lo, max(lo, min(s, int(s * self.side_ratio[1])))
 
     def forward(self, x: Tensor, y: Tensor | None = None, *, generator: torch.Generator | None = None,
-                out: Tensor | None = None, cls_attn: Tensor | None = None, patch_size: int | None = None,
+                out: Tensor | None = None, attn: Tensor | None = None, patch_size: int | None = None,
                 grid: tuple[int, int] | None = None) -> MixedBatch:
-        """Region mixing of ``x`` ``[B, C, gh * p, gw * p]`` from the clean attention ``cls_attn``
-        ``[B, N]``."""
+        """Region mixing of ``x`` ``[B, C, gh * p, gw * p]`` from the clean attention ``attn`` ``[B, N]``."""
         g = self.check_call(x, y, generator, out)
-        if cls_attn is None or patch_size is None or grid is None:
-            raise ValueError("cls_attn, patch_size and grid: SMMix places its region with the clean "
+        if attn is None or patch_size is None or grid is None:
+            raise ValueError("attn, patch_size and grid: SMMix places its region with the clean "
                              "attention [B, N] of x on the patch grid (or use training_step(model, x, y))")
         gh, gw = grid
         n = x.shape[0]
         if x.shape[-2] != gh * patch_size or x.shape[-1] != gw * patch_size:
             raise ValueError(f"x must be [B, C, {gh * patch_size}, {gw * patch_size}] for a {gh}x{gw} "
                              f"grid of {patch_size}-pixel patches, got {tuple(x.shape)}")
-        attn = check_cls_attention(cls_attn, n, gh * gw).detach()
-        base = self.draw(x.shape, g)
-        params = SMMixParams(base.pairs, base.lam, attn, int(patch_size), (gh, gw))
+        a = check_cls_attention(attn, n, gh * gw).detach()
+        pairs = make_pairs(n, self.pairing, g)
+        lo, hi = self.side_range(gh, gw)
+        side = int(torch.randint(lo, hi + 1, (1,), generator=g))
+        lam = torch.full((n,), 1.0 - side * side / (gh * gw))
+        params = SMMixParams(pairs, lam, a, int(patch_size), (gh, gw), side)
         x_mixed, lam = self.apply(x, params, out=out)
         return MixedBatch(x=x_mixed, index=params.pairs.index.to(x_mixed.device, non_blocking=True),
                           lam=lam.to(x_mixed.device, torch.float32, non_blocking=True), y=y,
                           extras=self.extras(params, x_mixed))
 
     def apply(self, x: Tensor, params: SMMixParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Paste the partner's most attended region over the row's least attended one; the area weight."""
-        if params.cls_attn is None:
-            raise ValueError("params.cls_attn: SMMix needs the clean attention [B, N] of x")
+        """Paste the partner's most attended ``side x side`` region over the row's least attended one; the
+        area weight ``[B]``."""
+        if params.attn is None:
+            raise ValueError("params.attn: SMMix needs the clean attention [B, N] of x")
         gh, gw = params.grid
-        n = x.shape[0]
-        rh, rw = self.region_size(float(params.lam[0]), gh, gw)
-        if rh == 0 or rw == 0 or n == 1:
-            params.source_of_token = torch.arange(gh * gw, device=x.device).expand(n, -1)
-            params.token_mask = torch.zeros(n, gh * gw, dtype=torch.bool, device=x.device)
-            params.area_lam = torch.ones(n, device=x.device)
-            return (x if out is None else out.copy_(x)), params.area_lam
-        grid_attn = params.cls_attn.view(n, gh, gw)
-        source, target = max_min_regions(grid_attn, partner_rows(grid_attn, params.pairs), (rh, rw))
+        n, k = x.shape[0], params.side
+        grid_attn = params.attn.view(n, gh, gw)
+        source, target = max_min_regions(grid_attn, partner_rows(grid_attn, params.pairs), (k, k))
         mixed, token_mask, src = paste_patches(x, partner_rows(x, params.pairs), params.patch_size, source,
-                                               target, (rh, rw))
+                                               target, (k, k))
         params.token_mask, params.source_of_token = token_mask, src
-        params.area_lam = 1.0 - token_mask.float().mean(1)
-        return (mixed if out is None else out.copy_(mixed)), params.area_lam
+        return (mixed if out is None else out.copy_(mixed)), params.lam
 
     def extras(self, params: SMMixParams, x_mixed: Tensor) -> dict[str, Any]:
-        """``token_mask``, ``source_of_token`` (both ``[B, N]``) and ``area_lam`` (``[B]`` float32)."""
+        """``token_mask``, ``source_of_token`` (both ``[B, N]``) and the region ``side`` (int)."""
         return {"token_mask": params.token_mask, "source_of_token": params.source_of_token,
-                "area_lam": params.area_lam}
+                "side": params.side}
 
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
-        """Clean attention (no grad), region mixing, attention labels, optional token and consistency
-        terms."""
+        """MixUp or SMMix batch (switch), then the release's losses (see the class docstring)."""
         p, gh, gw = attention_grid(model)
-        use_tokens = self.uses_tokens
-        if use_tokens and not (callable(getattr(model, "forward_tokens", None))
-                               and callable(getattr(model, "head", None))):
-            raise TypeError(f"{type(model).__name__} lacks the 'tokens' capability needed by token_weight / "
-                            "consistency_weight: forward_tokens(x) -> (logits, cls_attn, "
-                            "patch_tokens [B, N, D]) and head(tokens) -> logits")
-        with torch.no_grad():
-            if use_tokens:
-                _, clean_attn, clean_tokens = model.forward_tokens(x)
-            else:
-                _, clean_attn = model.forward_with_attention(x)
-        out = self(x, y, generator=generator, cls_attn=clean_attn, patch_size=p, grid=(gh, gw))
-        if use_tokens:
-            logits, attn, tokens = model.forward_tokens(out.x)
+        if self.token_weight > 0 and not (callable(getattr(model, "forward_tokens", None))
+                                          and callable(getattr(model, "head", None))):
+            raise TypeError(f"{type(model).__name__} lacks the 'tokens' capability needed by token_weight: "
+                            "forward_tokens(x) -> (logits, patch_tokens [B, N, D]), head(tokens) -> logits")
+        g = self.check_call(x, y, generator)
+        sp = self.switch_prob
+        if not (sp >= 1.0 or (sp > 0.0 and float(torch.rand(1, generator=g)) < sp)):
+            return self._mixup_step(model, x, y, g)
+        was_training = model.training
+        model.eval()  # the release's clean pass runs in eval mode
+        try:
+            with torch.no_grad():
+                clean_logits, attn = (model.forward_with_attention(x, query="image")
+                                      if self.attention == "image" else model.forward_with_attention(x))
+        finally:
+            model.train(was_training)
+        out = self(x, y, generator=g, attn=attn, patch_size=p, grid=(gh, gw))
+        if self.token_weight > 0:
+            logits, tokens = model.forward_tokens(out.x)
         else:
-            logits, attn = model.forward_with_attention(out.x)
-        out = out.with_lam(transmix_lam(attn.detach(), out.extras["token_mask"].float()))
+            logits, tokens = model(out.x), None
+        ls = self.label_smoothing
+        loss = out.loss(logits, label_smoothing=ls)
+        if tokens is not None:
+            pasted = out.extras["token_mask"].unsqueeze(-1).to(tokens.dtype)
+            own_mean = (tokens * (1 - pasted)).sum(1) / (1 - pasted).sum(1).clamp_min(1)
+            pasted_mean = (tokens * pasted).sum(1) / pasted.sum(1).clamp_min(1)
+            tok = model.head(torch.cat([own_mean, pasted_mean])).float()
+            fine = F.cross_entropy(tok, torch.cat([y, y[out.index]]), label_smoothing=ls)  # = mean of the two
+            loss = loss + self.token_weight * fine
+        if self.consistency_weight > 0:
+            lam = out.lam.to(clean_logits.dtype).view(-1, 1)
+            target = torch.softmax(lam * clean_logits + (1 - lam) * clean_logits[out.index], dim=-1).float()
+            con = F.kl_div(F.log_softmax(logits.float(), dim=-1), target, reduction="batchmean")
+            loss = loss + self.consistency_weight * con
+        return StepOutput(loss=loss, logits=logits, mixed=out)
+
+    def _mixup_step(self, model: nn.Module, x: Tensor, y: Tensor, g: torch.Generator | None) -> StepOutput:
+        """A MixUp batch: ``lam ~ Beta(alpha, alpha)`` shared by the batch, labels only."""
+        pairs = make_pairs(x.shape[0], self.pairing, g)
+        lam = sample_beta(self.alpha, 1, g).expand(x.shape[0]).contiguous()
+        x_mixed = blend_with_partner(x, pairs, weight_view(1.0 - lam, x))
+        out = MixedBatch(x=x_mixed, index=pairs.index.to(x.device, non_blocking=True),
+                         lam=lam.to(x.device, torch.float32, non_blocking=True), y=y, extras={})
+        logits = model(x_mixed)
         loss = out.loss(logits, label_smoothing=self.label_smoothing)
-        if use_tokens:
-            mask = out.extras["token_mask"]
-            if self.token_weight > 0:
-                token_labels = torch.where(mask, y[out.index].view(-1, 1), y.view(-1, 1))
-                tok_logits = model.head(tokens)
-                tok_loss = F.cross_entropy(tok_logits.flatten(0, 1).float(), token_labels.flatten(),
-                                           label_smoothing=self.label_smoothing)
-                loss = loss + self.token_weight * tok_loss
-            if self.consistency_weight > 0:
-                # clean feature each mixed token was copied from: own token, or the partner's source token
-                ref = _reference_tokens(clean_tokens, out.index, mask, out.extras["source_of_token"])
-                cons = (1 - F.cosine_similarity(tokens.float(), ref.float(), dim=-1)).mean()
-                loss = loss + self.consistency_weight * cons
         return StepOutput(loss=loss, logits=logits, mixed=out)
 
     def extra_repr(self) -> str:
-        return (f"alpha={self.alpha}, token_weight={self.token_weight}, "
-                f"consistency_weight={self.consistency_weight}, label_smoothing={self.label_smoothing}")
-
-
-def _reference_tokens(clean: Tensor, index: Tensor, mask: Tensor, src: Tensor) -> Tensor:
-    """Clean token shown at each position of the mixed image: own token ``n`` or the partner's ``src[n]``."""
-    d = clean.shape[-1]
-    partner_tok = clean[index].gather(1, src.unsqueeze(-1).expand(-1, -1, d))
-    return torch.where(mask.unsqueeze(-1), partner_tok, clean)
+        return (f"alpha={self.alpha}, switch_prob={self.switch_prob}, side_ratio={self.side_ratio}, "
+                f"token_weight={self.token_weight}, consistency_weight={self.consistency_weight}, "
+                f"label_smoothing={self.label_smoothing}, attention={self.attention!r}, "
+                f"pairing={self.pairing!r}")
