@@ -253,6 +253,8 @@ def _train(cfg: RunConfig, data: ImageDataset, device: torch.device, progress: A
     if steps_per_epoch < 1:
         raise ValueError(f"training set of {n} images is smaller than one batch ({bs})")
     opt, sched = make_optimizer(model, mixer, cfg, steps_per_epoch * cfg.epochs)
+    if isinstance(mixer, ModelAwareMixer):
+        mixer.on_train_start(steps_per_epoch * cfg.epochs)
     use_scaler = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     pad = max(1, data.image_size // 8)

@@ -63,6 +63,17 @@ class SmallCNN(nn.Module):
         """``[B, C_in, H, W]`` -> feature map ``[B, 4*width, H//4, W//4]``."""
         return self.stages(x)
 
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        """The three stage outputs ``[B, width, H, W]``, ``[B, 2*width, H//2, W//2]`` and
+        ``[B, 4*width, H//4, W//4]`` (the last is :meth:`forward_features`); read by learned mixers such as
+        AutoMix, whose Mix Block takes stage 3 (index 2)."""
+        outs = []
+        for i, layer in enumerate(self.stages):
+            x = layer(x)
+            if i % 2 == 0:  # after each conv-BN-ReLU block (the max-pools sit between them)
+                outs.append(x)
+        return outs
+
     def forward(self, x: Tensor) -> Tensor:
         """``[B, C_in, H, W]`` -> logits ``[B, num_classes]``."""
         return self.head(self.forward_features(x))

@@ -43,6 +43,8 @@ class PreActResNet18(nn.Module):
     """
 
     capabilities = frozenset({"features"})
+    # Manifold Mixup's release mixes at the input or after stage 1 or 2 (the end of blocks 1 and 3 here)
+    manifold_layers = ("layers.1", "layers.3")
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 64) -> None:
         super().__init__()
@@ -64,6 +66,17 @@ class PreActResNet18(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """``[B, C_in, H, W]`` -> ``[B, 8*width, ceil(H/8), ceil(W/8)]``."""
         return F.relu(self.final_bn(self.layers(self.stem(x))))
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        """The four stage outputs (two blocks each; the last through ``final_bn`` and ReLU, i.e.
+        :meth:`forward_features`): ``[B, width * m, H / s, W / s]`` for ``(m, s)`` = (1, 1), (2, 2), (4, 4),
+        (8, 8); AutoMix's Mix Block reads stage 3 (index 2)."""
+        h, outs = self.stem(x), []
+        for start in (0, 2, 4, 6):
+            h = self.layers[start + 1](self.layers[start](h))
+            outs.append(h)
+        outs[-1] = F.relu(self.final_bn(outs[-1]))
+        return outs
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, C_in, H, W]`` -> logits ``[B, num_classes]``."""

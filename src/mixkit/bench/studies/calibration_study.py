@@ -58,8 +58,8 @@ def run(method: str, data: dict, seed: int, epochs: int, batch_size: int = 64) -
     steps = epochs * ((len(x_tr) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=steps)
     mixer = {"none": mixkit.NoMix(), "mixup": mixkit.MixUp(alpha=1.0, pairing="permute"),
-             "rankmixup_mndcg": mixkit.RankMixup(variant="mndcg", alpha=1.0, num_mixed=3, weight=0.5),
-             "rankmixup_mrl": mixkit.RankMixup(variant="mrl", alpha=1.0, margin=0.1, weight=0.5)}[method]
+             "rankmixup_mndcg": mixkit.RankMixup(variant="mndcg"),  # the release's defaults
+             "rankmixup_mrl": mixkit.RankMixup(variant="mrl")}[method]
     t0 = time.perf_counter()
     model.train()
     for _ in range(epochs):

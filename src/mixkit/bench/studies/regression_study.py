@@ -59,6 +59,8 @@ def train_eval(data: dict, mixer, seed: int, epochs: int, k_table: Tensor | None
     ym, ys = y_tr.mean(), y_tr.std()
     z_tr = ((y_tr - ym) / ys).view(-1, 1)
     model = mlp(x_tr.shape[1])
+    if isinstance(mixer, mixkit.CMixup):  # the release samples partners from the whole training set
+        mixer.attach(x_tr, z_tr)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     n = len(x_tr)
     for _ in range(epochs):

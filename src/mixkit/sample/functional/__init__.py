@@ -39,11 +39,19 @@ from .fourier_noise import (
 )
 from .graph_cut import grid_energy, solve_binary_grids, swap_grids
 from .grid_cells import cell_index, cells_to_pixels
-from .partners import kernel_partners, knn_partners, window_kernel_partners
+from .partners import dataset_kernel_partners, kernel_partners, knn_partners, window_kernel_partners
 from .resize_paste import nearest_source, paste_resized_patches, paste_resized_shared, resize_nearest
-from .saliency_maps import gaussian_blur, gradient_saliency, peak_location, spectral_residual
+from .saliency_maps import (
+    fine_grained_saliency,
+    gaussian_blur,
+    gradient_saliency,
+    peak_location,
+    spectral_residual,
+)
 
 __all__ = [
+    "dataset_kernel_partners",
+    "fine_grained_saliency",
     "BAND_TOLERANCE",
     "Boxes",
     "band_limited_noise",

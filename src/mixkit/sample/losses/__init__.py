@@ -9,10 +9,11 @@ Every loss works from class ids (no one-hot for many classes), computes in float
 logits, and takes ``reduction`` in ``{"mean", "sum", "none"}``.
 """
 
-from .catalog import LOSS_METHODS, LossMethod, loss_methods  # noqa: F401
+from .catalog import LOSS_METHODS, LossMethod, loss_methods
 from .decoupled_mixup import decoupled_mixup_loss, decoupled_regularizer
 from .mixoe_loss import mixoe_loss, mixoe_targets
-from .ranking import mixup_ranking_loss, mndcg_loss, softmax_confidence
+from .ranking import mixup_ranking_loss, mixup_relevance, mndcg_loss, softmax_confidence
 
-__all__ = ["decoupled_mixup_loss", "decoupled_regularizer", "mixoe_loss", "mixoe_targets",
-           "mixup_ranking_loss", "mndcg_loss", "softmax_confidence"]
+__all__ = ["LOSS_METHODS", "LossMethod", "decoupled_mixup_loss", "decoupled_regularizer", "loss_methods",
+           "mixoe_loss", "mixoe_targets", "mixup_ranking_loss", "mixup_relevance", "mndcg_loss",
+           "softmax_confidence"]

@@ -1,9 +1,9 @@
 """One module per mixing method; importing this package registers every mixer by its ``name``."""
 
-from .adautomix import AdAutoMix, GradientReversal
+from .adautomix import AdaptiveMaskBlock, AdAutoMix, AdAutoMixParams, GradientReversal, multi_source_loss
 from .attention_capture import AttentionCapture
 from .attentivemix import AttentiveMix
-from .automix import AutoMix, MixBlock
+from .automix import AutoMix, MixBlock, mask_features
 from .cmixup import CMixup
 from .cutmix import BoxParams, CutMix
 from .cutout import Cutout, CutoutParams
@@ -17,7 +17,7 @@ from .mixing_window import MixUntil
 from .mixoe import MixOE, MixOEBatch
 from .mixup import MixUp, NoMix
 from .model_aware import ModelAwareMixer, StepOutput
-from .puzzlemix import PuzzleMix, block_saliency, greedy_transport
+from .puzzlemix import PuzzleMix, block_saliency, greedy_transport, release_transport
 from .random_choice import RandomChoice
 from .rankmixup import RankMixup
 from .regmix_knn import RegMixKNN, select_knn_k
@@ -30,6 +30,11 @@ from .transmix import TransMix, patch_fraction, transmix_lam
 
 __all__ = [
     "AdAutoMix",
+    "AdAutoMixParams",
+    "AdaptiveMaskBlock",
+    "mask_features",
+    "multi_source_loss",
+    "release_transport",
     "AdpMix",
     "AttentionCapture",
     "AttentiveMix",

@@ -433,6 +433,14 @@ class AutoMix(ModelAwareMixer):
         return self.min_lr + (self.lr - self.min_lr) * (1 + math.cos(math.pi * t)) / 2
 
     @torch.no_grad()
+    def on_train_start(self, total_steps: int) -> None:
+        """Turn on the release's momentum and lr schedules over ``total_steps`` unless ``total_steps`` was
+        given at construction."""
+        if self.total_steps is None:
+            if not isinstance(total_steps, int) or total_steps < 1:
+                raise ValueError(f"total_steps must be a positive int, got {total_steps!r}")
+            self.total_steps = total_steps
+
     def on_step_end(self, model: nn.Module, step: int) -> None:
         """EMA of the teacher's parameters, ``t = m t + (1 - m) p`` with ``m = momentum_at(step)`` (its
         buffers are its own, as the release's momentum encoder), and the block's lr for the next step."""

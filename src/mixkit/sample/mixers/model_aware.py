@@ -60,5 +60,9 @@ class ModelAwareMixer(Mixer):
         leaves ``mixer.parameters()`` out of its optimizer. False by default."""
         return False
 
+    def on_train_start(self, total_steps: int) -> None:
+        """Called once before training with the number of optimizer steps the run will take (for methods
+        whose release schedules something over training); no-op by default."""
+
     def on_step_end(self, model: nn.Module, step: int) -> None:
         """Called after the optimizer step ``step`` (0-based); no-op by default."""
