@@ -53,6 +53,15 @@ class EpochPermutations:
         self._cache[k] = (epoch, perm)
         return perm
 
+    def take(self, k: int, epoch: int, start: int, count: int) -> np.ndarray:
+        """Items ``start .. start + count - 1`` of domain ``k``'s permutation in ``epoch`` (``int64``,
+        shape ``[count]``); ``0 <= start`` and ``start + count <= size``."""
+        size = self.sizes[k]
+        if start < 0 or count < 0 or start + count > size:
+            raise ValueError(f"start/count: [{start}, {start + count}) is outside domain {self.names[k]!r} "
+                             f"of size {size}")
+        return self.get(k, epoch)[start:start + count].astype(np.int64, copy=False)
+
     def clear(self) -> None:
         """Forget every cached permutation."""
         self._cache.clear()
