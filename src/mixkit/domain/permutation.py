@@ -62,11 +62,11 @@ def _feistel(x: np.ndarray, a, b, key) -> np.ndarray:
     """One pass of the network on ``x`` (``uint64``, values in ``[0, a * b)``). ``a``, ``b`` and the
     64-bit ``key`` are ``uint64`` scalars or arrays shaped like ``x``."""
     A, B = np.divmod(x, b)  # A in Z_a, B in Z_b
-    t = np.empty_like(x)
+    z, t = np.empty_like(x), np.empty_like(x)
     for i in range(ROUNDS):
         m = a if i % 2 == 0 else b
         # F_i(B): splitmix64 mix of key + (i + 1) * golden + B, top 32 bits, reduced to [0, m)
-        z = np.add(B, key)
+        np.add(B, key, out=z)
         z += _OFFSETS[i]
         np.right_shift(z, _S30, out=t)
         z ^= t
@@ -80,18 +80,29 @@ def _feistel(x: np.ndarray, a, b, key) -> np.ndarray:
         z += A  # (A + F_i(B)) mod m, with A, F_i(B) < m
         np.subtract(z, m, out=t)
         np.minimum(z, t, out=z)  # z - m wraps above z unless z >= m
-        A, B = B, z  # after an even number of rounds A is back in Z_a and B in Z_b
+        A, B, z = B, z, A  # after an even number of rounds A is back in Z_a and B in Z_b
     A *= b
     A += B
     return A
 
 
+#: Positions per pass: the network's five work arrays stay in the L2 cache (larger inputs are cut).
+CHUNK = 16384
+
+
 def _walk(x: np.ndarray, size, a, b, key) -> np.ndarray:
     """Cycle walking: apply the network until every value lies below ``size`` (only the values still
-    outside are recomputed; ``size``, ``a``, ``b``, ``key`` are scalars or arrays like ``x``)."""
+    outside are recomputed; ``size``, ``a``, ``b``, ``key`` are ``uint64`` scalars or arrays like ``x``).
+    Inputs longer than :data:`CHUNK` are processed in cache-sized pieces."""
+    per = np.ndim(size) > 0
+    if x.shape[0] > CHUNK:
+        y = np.empty_like(x)
+        for s in range(0, x.shape[0], CHUNK):
+            e = s + CHUNK
+            y[s:e] = _walk(x[s:e], *((size[s:e], a[s:e], b[s:e], key[s:e]) if per else (size, a, b, key)))
+        return y
     y = _feistel(x, a, b, key)
     out = np.flatnonzero(y >= size)
-    per = np.ndim(size) > 0
     while out.shape[0]:
         z = _feistel(y[out], *((a[out], b[out], key[out]) if per else (a, b, key)))
         y[out] = z
