@@ -16,6 +16,13 @@ domain is walked again, so a draw costs O(1) time and memory whatever ``N`` is (
 and a chunk of positions is one vectorised NumPy pass. The round function is a splitmix64-style
 multiply-xorshift hash of ``(round key, half)``; it is a statistical shuffle, not a cipher.
 
+Properties (tests in ``tests/domain/test_permutation.py``, against a plain-integer oracle of the network
+and its inverse): exact bijection for every size from 1 to ``2**63 - 1``; every item equally likely at
+every position and position uncorrelated with item. Deviations from an ideal random permutation: on
+domains of a handful of items (5-7 measured) not every ordering is equally likely; the round value is a
+32-bit hash scaled to ``[0, m)``, so for halves ``m`` near ``2**32`` (domains near ``2**63``) it is
+coarser than uniform.
+
 Stream note: before this construction each epoch was a materialised ``torch.randperm`` seeded from the
 same ``(seed, domain, epoch)``; the guarantees are the same but a given seed reads the items of a domain
 in a different order than it did then.
@@ -171,7 +178,6 @@ class EpochPermutations:
         self._b = np.array([s[1] for s in shape], dtype=np.uint64)
         self._key_epoch = np.full(len(self.sizes), -1, dtype=np.int64)  # epoch whose key is in _key[k]
         self._key = np.zeros(len(self.sizes), dtype=np.uint64)
-        self._full: dict[int, tuple[int, np.ndarray]] = {}
 
     def _key_of(self, k: int, epoch: int) -> np.uint64:
         if self._key_epoch[k] != epoch:
@@ -235,19 +241,9 @@ class EpochPermutations:
         epochs, offsets = np.divmod(draws, self._size.view(np.int64)[ks])
         return self.take_many(ks, epochs, offsets)
 
-    def get(self, k: int, epoch: int) -> np.ndarray:
-        """The whole permutation of domain ``k`` in ``epoch``, materialised (``size`` int64 items;
-        cached for the latest epoch of each domain). Prefer :meth:`take`, which costs O(count)."""
-        hit = self._full.get(k)
-        if hit is None or hit[0] != epoch:
-            hit = (epoch, self.take(k, epoch, 0, self.sizes[k]))
-            self._full[k] = hit
-        return hit[1]
-
     def clear(self) -> None:
-        """Forget the cached keys (and any materialised permutation)."""
+        """Forget the cached keys."""
         self._key_epoch[:] = -1
-        self._full.clear()
 
     def __repr__(self) -> str:
         return (f"EpochPermutations(seed={self.seed}, domains={len(self.names)}, shuffle={self.shuffle}, "
