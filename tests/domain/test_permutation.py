@@ -173,6 +173,20 @@ def test_all_entry_points_agree_and_reproduce():
                               full)
 
 
+def test_concurrent_calls_from_threads_return_the_same_items():
+    from concurrent.futures import ThreadPoolExecutor
+
+    sizes = np.array([3, 5, 17, 1000])
+    names = ("a", "b", "c", "d")
+    rng = np.random.default_rng(1)
+    jobs = [(rng.integers(0, 4, 500), rng.integers(0, 50_000, 500)) for _ in range(64)]
+    want = [EpochPermutations(2, names, sizes).items(ks, dr) for ks, dr in jobs]
+    shared = EpochPermutations(2, names, sizes)  # one cache, epochs moving back and forth across threads
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda j: shared.items(*j), jobs))
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
 def test_epochs_seeds_and_domains_give_different_orders():
     n = 1000
     base = epoch_permutation(0, "web", 0, n)

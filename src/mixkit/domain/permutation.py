@@ -163,8 +163,9 @@ class EpochPermutations:
     ``perms.take(k, epoch, start, count)`` returns :func:`epoch_slice` for domain ``names[k]``;
     ``perms.take_many(ks, epochs, offsets)`` evaluates positions of many domains and epochs in one
     vectorised pass; ``perms.items(ks, draws)`` reads draw ``draws`` (counted across epochs) of each
-    domain. The only cache is the key of each domain's latest epoch (8 bytes per domain), derived data
-    that :meth:`clear` drops.
+    domain. The only cache is the key of each domain's latest epoch (16 bytes per domain), derived data
+    that :meth:`clear` drops; it is replaced copy-on-write, so concurrent calls from several threads
+    return correct items.
     """
 
     def __init__(self, seed: int, names: tuple[str, ...], sizes: np.ndarray, shuffle: bool = True) -> None:
@@ -176,14 +177,24 @@ class EpochPermutations:
         self._size = np.array(self.sizes, dtype=np.uint64)
         self._a = np.array([s[0] for s in shape], dtype=np.uint64)
         self._b = np.array([s[1] for s in shape], dtype=np.uint64)
-        self._key_epoch = np.full(len(self.sizes), -1, dtype=np.int64)  # epoch whose key is in _key[k]
-        self._key = np.zeros(len(self.sizes), dtype=np.uint64)
+        self.clear()
+
+    def _store(self, ks: list[int], epochs: list[int], keys: list[int]) -> None:
+        # copy-on-write: readers take the (keys, epochs) pair once, so threads never see a key of one
+        # epoch paired with another epoch
+        cached_keys, cached_epochs = self._cache
+        cached_keys, cached_epochs = cached_keys.copy(), cached_epochs.copy()
+        cached_keys[ks], cached_epochs[ks] = keys, epochs
+        self._cache = (cached_keys, cached_epochs)
 
     def _key_of(self, k: int, epoch: int) -> np.uint64:
-        if self._key_epoch[k] != epoch:
-            self._key[k] = permutation_seed(self.seed, self.names[k], epoch)
-            self._key_epoch[k] = epoch
-        return self._key[k]
+        keys, epochs = self._cache
+        if epochs[k] == epoch:
+            return keys[k]
+        key = permutation_seed(self.seed, self.names[k], epoch)
+        if epoch > epochs[k]:
+            self._store([k], [epoch], [key])
+        return np.uint64(key)
 
     def take(self, k: int, epoch: int, start: int, count: int) -> np.ndarray:
         """Items ``start .. start + count - 1`` of domain ``k``'s permutation in ``epoch`` (``int64``,
@@ -217,16 +228,17 @@ class EpochPermutations:
             raise ValueError("offsets: expected 0 <= offsets[i] < size of domain ks[i]")
         if not self.shuffle:
             return offsets.copy()
-        key = self._key[ks]
-        stale = np.flatnonzero(self._key_epoch[ks] != epochs)
+        cached_keys, cached_epochs = self._cache
+        key = cached_keys[ks]
+        stale = np.flatnonzero(cached_epochs[ks] != epochs)
         if stale.shape[0]:  # epochs other than each domain's cached one: one key per (domain, epoch)
             pairs, inv = np.unique(np.stack([ks[stale], epochs[stale]], 1), axis=0, return_inverse=True)
-            fresh = np.empty(pairs.shape[0], dtype=np.uint64)
-            for j, (k, e) in enumerate(pairs.tolist()):
-                fresh[j] = permutation_seed(self.seed, self.names[k], e)
-                if e >= self._key_epoch[k]:  # pairs are sorted: each domain caches its latest epoch
-                    self._key[k], self._key_epoch[k] = fresh[j], e
-            key[stale] = fresh[inv.ravel()]
+            fresh = [permutation_seed(self.seed, self.names[k], e) for k, e in pairs.tolist()]
+            key[stale] = np.array(fresh, dtype=np.uint64)[inv.ravel()]
+            latest = {k: (e, f) for (k, e), f in zip(pairs.tolist(), fresh)}  # sorted: the last is the latest
+            newer = [k for k, (e, _) in latest.items() if e > cached_epochs[k]]
+            if newer:
+                self._store(newer, [latest[k][0] for k in newer], [latest[k][1] for k in newer])
         return _walk(x, size, self._a[ks], self._b[ks], key).view(np.int64)
 
     def items(self, ks: np.ndarray, draws: np.ndarray) -> np.ndarray:
@@ -243,7 +255,8 @@ class EpochPermutations:
 
     def clear(self) -> None:
         """Forget the cached keys."""
-        self._key_epoch[:] = -1
+        K = len(self.sizes)
+        self._cache = (np.zeros(K, dtype=np.uint64), np.full(K, -1, dtype=np.int64))
 
     def __repr__(self) -> str:
         return (f"EpochPermutations(seed={self.seed}, domains={len(self.names)}, shuffle={self.shuffle}, "
