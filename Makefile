@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[bench,dev]"
 	# optional extras whose code paths the suite tests (Hugging Face sources, Ray proxy runs); not fatal
-	-$(PY) -m pip install -q -e ".[hf,ray]"
+	-$(PY) -m pip install -q -e ".[hf,ray,fast]"
 	touch $(STAMP)
 
 test: $(STAMP)
