@@ -361,21 +361,21 @@ class MixtureSampler(Sampler):
         bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         return [(k, order[bounds[k]:bounds[k + 1]]) for k in np.flatnonzero(counts).tolist()]
 
-    def _indices(self, groups: list[tuple[int, np.ndarray]], base: list[int], n: int) -> np.ndarray:
-        """Item index of each slot: the draws of domain ``k`` in a block are its occurrences
-        ``base[k], base[k] + 1, ...``, i.e. contiguous slices of its epoch permutations."""
-        out = np.empty(n, dtype=np.int64)
-        sizes, take = self._size_arr, self._perms.take
-        for k, pos in groups:
-            m = pos.shape[0]
-            start, size = base[k], int(sizes[k])
-            done = 0
-            while done < m:
-                epoch, off = divmod(start + done, size)
-                m_ = min(m - done, size - off)
-                out[pos[done:done + m_]] = take(k, epoch, off, m_)
-                done += m_
-        return out
+    def _indices(self, dom: np.ndarray, base: list[int]) -> np.ndarray:
+        """Item index of each slot: the ``j``-th draw of domain ``k`` in a block is its occurrence
+        ``base[k] + j``, read from its epoch permutation in one vectorised pass."""
+        n = dom.shape[0]
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        K = len(self.names)
+        order = np.argsort(dom, kind="stable")
+        counts = np.bincount(dom, minlength=K)
+        starts = np.cumsum(counts) - counts
+        within = np.empty(n, dtype=np.int64)
+        within[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
+        occ = np.asarray(base, dtype=np.int64)[dom] + within
+        size = self._size_arr[dom]
+        return self._perms.take_many(dom, occ // size, occ % size)
 
     def _extend(self) -> bool:
         """Append one block of global slots to the buffer; ``False`` when the stream has ended."""
@@ -393,9 +393,9 @@ class MixtureSampler(Sampler):
             n = want - produced
             dom = self._domains(cur, n)
             base = cur.totals
-            groups = self._groups(dom)
             cut = n
             if self.on_exhausted != "cycle":
+                groups = self._groups(dom)
                 limit = self._limit
                 for k, pos in groups:
                     room = int(limit[k]) - base[k]  # draws left before domain k is exhausted
@@ -403,9 +403,8 @@ class MixtureSampler(Sampler):
                         cut = min(cut, int(pos[room]))
                 if cut < n:
                     dom = dom[:cut]
-                    groups = [(k, pos[:np.searchsorted(pos, cut)]) for k, pos in groups]
             doms.append(dom)
-            idxs.append(self._indices(groups, base, cut))
+            idxs.append(self._indices(dom, base))
             cur.advance(dom, W)
             produced += cut
             if cut < n:  # a domain is exhausted at cur.position
