@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[bench,dev,search]"
 	# optional extras whose code paths the suite tests (Hugging Face sources, Ray proxy runs); not fatal
 	-$(PY) -m pip install -q -e ".[hf,ray]"
+	# numba compiles the sampler's inner loops (same output as the NumPy/Python path without it)
+	-$(PY) -m pip install -q -e ".[fast]"
 	# LightGBM, the regressor of the RegMix release (the search falls back to scikit-learn without it)
 	-$(PY) -m pip install -q -e ".[lightgbm]"
 	touch $(STAMP)

@@ -239,3 +239,249 @@ class QuotaInterleaver:
             self.t -= Q
             self.counts -= self.q
         return res
+
+
+# --------------------------------------------------------------------------- deficit schedules
+#
+# State of the schedule: per domain the *deficit* ``e_k = Q * target_k - Q * count_k`` in units of
+# ``1 / Q`` (``Q = 2**31``), where ``target_k`` is the integral of the requested weights over all draws so
+# far, across every weight change. Each slot adds ``q_k`` (the weight of the slot) to every ``e_k``; the
+# domain drawn loses ``Q``. So ``|e_k| / Q`` is exactly the prefix error of domain ``k``.
+
+
+def _edf_pure(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray) -> None:
+    """One rank: earliest deadline first over the next job of every domain with ``q_k > 0``.
+
+    The next job of domain ``k`` (after ``c`` draws in this call) is released at the first slot ``s``
+    (1-based) with ``e_k + s q_k > c Q`` and due at the first slot with ``e_k + s q_k >= (c + 1) Q``; each
+    slot goes to the released job with the smallest ``(deadline, k)``. With weights that never change this
+    is the quota method (:func:`quota_interleave_reference`). Updates ``e`` in place. Binary heaps kept in
+    plain arrays so that the function compiles unchanged with numba.
+    """
+    K = q.shape[0]
+    Q = 2147483648
+    cnt = np.zeros(K, np.int64)
+    # ready heap keyed (deadline, k); waiting heap keyed (release, k)
+    rk1 = np.empty(K, np.int64)
+    rk2 = np.empty(K, np.int64)
+    wk1 = np.empty(K, np.int64)
+    wk2 = np.empty(K, np.int64)
+    nr = 0
+    nw = 0
+    for k in range(K):
+        if q[k] > 0:
+            rel = (-e[k]) // q[k] + 1
+            if rel <= 1:
+                # push to ready
+                dl = -((e[k] - Q) // q[k])
+                i = nr
+                nr += 1
+                while i > 0:
+                    p = (i - 1) >> 1
+                    if rk1[p] < dl or (rk1[p] == dl and rk2[p] < k):
+                        break
+                    rk1[i] = rk1[p]
+                    rk2[i] = rk2[p]
+                    i = p
+                rk1[i] = dl
+                rk2[i] = k
+            else:
+                i = nw
+                nw += 1
+                while i > 0:
+                    p = (i - 1) >> 1
+                    if wk1[p] < rel or (wk1[p] == rel and wk2[p] < k):
+                        break
+                    wk1[i] = wk1[p]
+                    wk2[i] = wk2[p]
+                    i = p
+                wk1[i] = rel
+                wk2[i] = k
+    for s in range(1, n + 1):
+        # move released jobs to the ready heap
+        while nw > 0 and wk1[0] <= s:
+            k = wk2[0]
+            # pop waiting
+            nw -= 1
+            lk1 = wk1[nw]
+            lk2 = wk2[nw]
+            i = 0
+            while True:
+                c = 2 * i + 1
+                if c >= nw:
+                    break
+                if c + 1 < nw and (wk1[c + 1] < wk1[c] or (wk1[c + 1] == wk1[c] and wk2[c + 1] < wk2[c])):
+                    c += 1
+                if lk1 < wk1[c] or (lk1 == wk1[c] and lk2 < wk2[c]):
+                    break
+                wk1[i] = wk1[c]
+                wk2[i] = wk2[c]
+                i = c
+            wk1[i] = lk1
+            wk2[i] = lk2
+            dl = -((e[k] - (cnt[k] + 1) * Q) // q[k])
+            i = nr
+            nr += 1
+            while i > 0:
+                p = (i - 1) >> 1
+                if rk1[p] < dl or (rk1[p] == dl and rk2[p] < k):
+                    break
+                rk1[i] = rk1[p]
+                rk2[i] = rk2[p]
+                i = p
+            rk1[i] = dl
+            rk2[i] = k
+        # serve the earliest deadline (ready is never empty: the deficits sum to zero)
+        k = rk2[0]
+        out[s - 1] = k
+        cnt[k] += 1
+        nr -= 1
+        lk1 = rk1[nr]
+        lk2 = rk2[nr]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= nr:
+                break
+            if c + 1 < nr and (rk1[c + 1] < rk1[c] or (rk1[c + 1] == rk1[c] and rk2[c + 1] < rk2[c])):
+                c += 1
+            if lk1 < rk1[c] or (lk1 == rk1[c] and lk2 < rk2[c]):
+                break
+            rk1[i] = rk1[c]
+            rk2[i] = rk2[c]
+            i = c
+        rk1[i] = lk1
+        rk2[i] = lk2
+        # the next job of k
+        rel = (cnt[k] * Q - e[k]) // q[k] + 1
+        if rel <= s + 1:
+            dl = -((e[k] - (cnt[k] + 1) * Q) // q[k])
+            i = nr
+            nr += 1
+            while i > 0:
+                p = (i - 1) >> 1
+                if rk1[p] < dl or (rk1[p] == dl and rk2[p] < k):
+                    break
+                rk1[i] = rk1[p]
+                rk2[i] = rk2[p]
+                i = p
+            rk1[i] = dl
+            rk2[i] = k
+        else:
+            i = nw
+            nw += 1
+            while i > 0:
+                p = (i - 1) >> 1
+                if wk1[p] < rel or (wk1[p] == rel and wk2[p] < k):
+                    break
+                wk1[i] = wk1[p]
+                wk2[i] = wk2[p]
+                i = p
+            wk1[i] = rel
+            wk2[i] = k
+    for k in range(K):
+        e[k] += n * q[k] - cnt[k] * Q
+
+
+def _ranks_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
+                rank_weight: int, global_weight: int) -> None:
+    """Several ranks: slot ``s`` (1-based) belongs to rank ``(r0 + s - 1) mod W``; it goes to the domain
+    with ``q_k > 0`` and the largest ``rank_weight * f_rk + global_weight * e_k`` (deficits including the
+    slot's own weight), ties to the smaller ``k``. Updates the global deficits ``e`` (``int64 [K]``) and
+    the per-rank deficits ``f`` (``int64 [W, K]``) in place. O(K) per slot."""
+    K = q.shape[0]
+    W = f.shape[0]
+    Q = 2147483648
+    js = np.zeros(W, np.int64)
+    cnt = np.zeros(K, np.int64)
+    r = r0
+    for s in range(1, n + 1):
+        js[r] += 1
+        j = js[r]
+        best = -1
+        bval = 0
+        for k in range(K):
+            qk = q[k]
+            if qk > 0:
+                v = rank_weight * (f[r, k] + j * qk) + global_weight * (e[k] + s * qk - cnt[k] * Q)
+                if best < 0 or v > bval:
+                    best = k
+                    bval = v
+        out[s - 1] = best
+        cnt[best] += 1
+        f[r, best] -= Q
+        r += 1
+        if r == W:
+            r = 0
+    for k in range(K):
+        e[k] += n * q[k] - cnt[k] * Q
+    for r in range(W):
+        for k in range(K):
+            f[r, k] += js[r] * q[k]
+
+
+try:  # optional compiled inner loops (mixkit[fast]); the pure versions give the same output
+    import numba as _numba
+
+    _edf_fast = _numba.njit(cache=True, nogil=True)(_edf_pure)
+    _ranks_fast = _numba.njit(cache=True, nogil=True)(_ranks_pure)
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - depends on the environment
+    _edf_fast = _ranks_fast = None
+    HAVE_NUMBA = False
+
+#: per-rank vs global deficit in the rule for several ranks (see :func:`deficit_schedule`)
+RANK_WEIGHT, GLOBAL_WEIGHT = 1, 1
+
+
+def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int, n: int,
+                     compiled: bool | None = None) -> np.ndarray:
+    """Domain ids (``int64 [n]``) of the next ``n`` global slots; updates the deficits in place.
+
+    ``q``: ``int64 [K]`` weights summing to ``Q = 2**31``; ``e``: ``int64 [K]`` global deficits (units of
+    ``1/Q``); ``f``: ``int64 [W, K]`` per-rank deficits, or ``None`` for one rank; ``r0``: the rank of the
+    next slot. One rank: earliest deadline first (:func:`_edf_pure`, the quota method for fixed weights;
+    from a fresh start with fixed weights also :class:`QuotaInterleaver`). Several ranks: the two-level
+    rule of
+    :func:`_ranks_pure`. ``compiled`` forces (``True``) or avoids (``False``) the numba kernels; the
+    output is the same either way (tested).
+    """
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    use = HAVE_NUMBA if compiled is None else bool(compiled)
+    if use and not HAVE_NUMBA:
+        raise RuntimeError("compiled=True needs numba (pip install 'mixkit[fast]')")
+    if f is None or f.shape[0] == 1:
+        (_edf_fast if use else _edf_pure)(q, e, n, out)
+        if f is not None:
+            f[0] = e
+        return out
+    if use:
+        _ranks_fast(q, e, f, int(r0), n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
+    else:
+        _ranks_pure(q, e, f, int(r0), n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
+    return out
+
+
+def deficit_reference(q_per_slot: list[list[int]], e0: list[int] | None = None) -> np.ndarray:
+    """Oracle for one rank: slot by slot, the released domain (``e_k + q_k > 0`` after adding the slot's
+    weight, ``q_k > 0``) whose next draw is due first (``ceil((Q - e_k - q_k) / q_k)`` more slots at the
+    current weights), ties to the smaller index; ``q_per_slot[s]`` are the weights of slot ``s``. Plain
+    Python integers, loops."""
+    Q = WEIGHT_DENOMINATOR
+    K = len(q_per_slot[0]) if q_per_slot else 0
+    e = list(e0) if e0 is not None else [0] * K
+    out = np.empty(len(q_per_slot), dtype=np.int64)
+    for s, q in enumerate(q_per_slot):
+        e = [x + y for x, y in zip(e, q)]
+        best = None
+        for k in range(K):
+            if q[k] > 0 and e[k] > 0:
+                due = -(-(Q - e[k]) // q[k])
+                if best is None or due < best[0]:
+                    best = (due, k)
+        k = best[1]
+        e[k] -= Q
+        out[s] = k
+    return out

@@ -70,15 +70,23 @@ class MixtureEpochSampler(Sampler):
     """``torch.utils.data.Sampler`` yielding ``(domain, index)`` keys of a :class:`MixtureSampler` in
     passes of a fixed length, with checkpoints counted in consumed samples.
 
+    ``dataset`` (a :class:`MixtureDataset` or ``{domain: dataset}``, optional) is checked against the
+    sampler's sizes: a length mismatch raises ``ValueError``.
+
     ``length`` bounds one pass (``len()`` of the sampler, one "epoch" of the DataLoader); ``None`` means the
     underlying stream's length (endless with ``on_exhausted="cycle"``). Each pass continues the stream.
     :meth:`state_dict` takes the number of samples the training loop consumed in the current pass (the
     DataLoader reads keys ahead), so a resumed run continues exactly after them.
     """
 
-    def __init__(self, sampler: MixtureSampler, length: int | None = None) -> None:
+    def __init__(self, sampler: MixtureSampler, length: int | None = None, dataset: Any = None) -> None:
         if not isinstance(sampler, MixtureSampler):
             raise TypeError(f"sampler must be a MixtureSampler, got {type(sampler).__name__}")
+        if dataset is not None:  # refuse a dataset whose domain lengths differ from the declared sizes
+            sizes = dataset.sizes if isinstance(dataset, MixtureDataset) else _sizes_of(dataset)
+            if sizes != sampler.sizes:
+                raise ValueError(f"dataset: domain lengths {sizes} differ from the sampler's sizes "
+                                 f"{sampler.sizes}")
         if length is not None and (not isinstance(length, int) or length <= 0):
             raise ValueError(f"length must be a positive int or None, got {length!r}")
         self.sampler, self.length = sampler, length
@@ -127,6 +135,9 @@ class MixtureIterableDataset(IterableDataset):
     (one per rank). In a DataLoader with ``n`` workers, worker ``i`` yields chunks ``i, i + n, ...`` of
     ``chunk_size`` draws of the rank's stream (a worker reads the others' chunks' keys but never their
     items); with ``chunk_size == batch_size`` the loader's output order is the rank's stream itself.
+
+    ``dataset`` (a :class:`MixtureDataset` or ``{domain: dataset}``, optional) is checked against the
+    sampler's sizes: a length mismatch raises ``ValueError``.
 
     ``length`` bounds one pass (``None``: the stream's length). Resume with :meth:`state_dict` given the
     number of samples consumed, then :meth:`load_state_dict` on a fresh dataset.

@@ -40,6 +40,7 @@ weight changes, with the same or a different ``world_size``.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -48,14 +49,14 @@ from typing import Any, Literal
 import numpy as np
 from torch.utils.data import Sampler
 
-from .interleave import IID_BLOCK, QuotaInterleaver, iid_block
+from .interleave import HAVE_NUMBA, IID_BLOCK, deficit_schedule, iid_block
 from .permutation import EpochPermutations
 from .weights import WEIGHT_DENOMINATOR, check_sizes, check_weights, quantize_weights
 
 OnExhausted = Literal["cycle", "stop", "renormalize"]
 Mode = Literal["quota", "iid"]
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2
 
 
 # --------------------------------------------------------------------------- cursor (stream state)
@@ -72,21 +73,76 @@ class _Cursor:
     totals: list[int]
     q: list[int]
     ended: bool = False
+    #: global deficits ``Q * target - Q * count`` per domain (units of ``1 / Q``), across weight changes
+    e: list[int] | None = None
+    #: per-rank deficits ``[W][K]`` (only with several ranks)
+    f: list[list[int]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.e is None:
+            self.e = [0] * len(self.q)
 
     def copy(self) -> _Cursor:
         return _Cursor(self.position, self.segment, self.seg_start, list(self.seg_counts),
-                       list(self.totals), list(self.q), self.ended)
+                       list(self.totals), list(self.q), self.ended, list(self.e),
+                       None if self.f is None else [list(r) for r in self.f])
 
     def to_dict(self) -> dict[str, Any]:
         return {"position": self.position, "segment": self.segment, "seg_start": self.seg_start,
                 "seg_counts": list(self.seg_counts), "totals": list(self.totals), "q": list(self.q),
-                "ended": self.ended}
+                "ended": self.ended, "deficits": list(self.e),
+                "rank_deficits": None if self.f is None else [list(r) for r in self.f]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> _Cursor:
+        f = d["rank_deficits"]
         return cls(int(d["position"]), int(d["segment"]), int(d["seg_start"]),
                    [int(x) for x in d["seg_counts"]], [int(x) for x in d["totals"]],
-                   [int(x) for x in d["q"]], bool(d["ended"]))
+                   [int(x) for x in d["q"]], bool(d["ended"]), [int(x) for x in d["deficits"]],
+                   None if f is None else [[int(x) for x in r] for r in f])
+
+    def advance(self, dom: np.ndarray, world_size: int, sign: int = 1) -> None:
+        """Account ``dom`` (the domain ids of the slots after ``position``, same weights) in the counts
+        and deficits; ``sign=-1`` takes back the last ``len(dom)`` slots."""
+        n = int(dom.shape[0])
+        if n == 0:
+            return
+        if sign < 0:
+            self.position -= n
+        K = len(self.q)
+        q = np.asarray(self.q, dtype=np.int64)
+        add = sign * np.bincount(dom, minlength=K)
+        n = sign * n
+        self.totals = (np.asarray(self.totals, dtype=np.int64) + add).tolist()
+        self.seg_counts = (np.asarray(self.seg_counts, dtype=np.int64) + add).tolist()
+        self.e = (np.asarray(self.e, dtype=np.int64) + n * q - WEIGHT_DENOMINATOR * add).tolist()
+        if self.f is not None:
+            W = world_size
+            ranks = (self.position + np.arange(abs(n), dtype=np.int64)) % W
+            per = sign * np.bincount(ranks * K + dom, minlength=W * K).reshape(W, K)
+            slots = sign * np.bincount(ranks, minlength=W)
+            f = np.asarray(self.f, dtype=np.int64) + slots[:, None] * q[None, :] - WEIGHT_DENOMINATOR * per
+            self.f = f.tolist()
+        if sign > 0:
+            self.position += n
+
+
+def _forgive(values: list[int], q: list[int]) -> list[int]:
+    """Deficits after a weight change: a domain of weight 0 is never drawn, so its open deficit is handed
+    to the domains of positive weight in proportion to their weights (exact integers, largest remainder,
+    ties to the smaller index); the deficits keep summing to the same total."""
+    lost = sum(v for v, qk in zip(values, q) if qk == 0)
+    out = [0 if qk == 0 else int(v) for v, qk in zip(values, q)]
+    if lost == 0:
+        return out
+    Q = WEIGHT_DENOMINATOR
+    shares = [lost * qk // Q for qk in q]
+    rest = lost - sum(shares)
+    rem = [lost * qk - sh * Q for qk, sh in zip(q, shares)]
+    active = [k for k, qk in enumerate(q) if qk > 0]
+    for k in sorted(active, key=lambda k: (-rem[k], k))[:rest]:
+        shares[k] += 1
+    return [o + sh for o, sh in zip(out, shares)]
 
 
 @dataclass(frozen=True)
@@ -116,6 +172,22 @@ class DrawBatch:
 
 
 # --------------------------------------------------------------------------- the sampler
+
+
+def _default_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """``rank`` / ``world_size`` when given; otherwise those of the initialised default
+    ``torch.distributed`` process group; otherwise ``0`` / ``1``."""
+    if rank is not None and world_size is not None:
+        return rank, world_size
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if rank is None:
+            rank = dist.get_rank()
+        if world_size is None:
+            world_size = dist.get_world_size()
+    return (0 if rank is None else rank), (1 if world_size is None else world_size)
+
 
 
 class MixtureSampler(Sampler):
@@ -148,9 +220,16 @@ class MixtureSampler(Sampler):
     """
 
     def __init__(self, sizes: Mapping[str, int], weights: Mapping[str, float], seed: int = 0,
-                 rank: int = 0, world_size: int = 1, *, mode: Mode = "quota",
+                 rank: int | None = None, world_size: int | None = None, *, mode: Mode = "quota",
                  on_exhausted: OnExhausted = "cycle", max_epochs: float | Mapping[str, float] = 1.0,
-                 shuffle: bool = True, block_size: int = 1 << 15) -> None:
+                 shuffle: bool = True, block_size: int = 1 << 15, compiled: bool | None = None) -> None:
+        rank, world_size = _default_rank(rank, world_size)
+        if compiled is not None and not isinstance(compiled, bool):
+            raise TypeError(f"compiled must be True, False or None, got {compiled!r}")
+        if compiled and not HAVE_NUMBA:
+            raise ValueError("compiled=True needs numba (pip install 'mixkit[fast]')")
+        self._compiled = compiled
+        self._lock = threading.RLock()
         self._sizes = check_sizes(sizes)
         self.names: tuple[str, ...] = tuple(self._sizes)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -169,7 +248,7 @@ class MixtureSampler(Sampler):
         self._config = dict(sizes=dict(sizes), weights=dict(weights), seed=int(seed), rank=int(rank),
                             world_size=int(world_size), mode=mode, on_exhausted=on_exhausted,
                             max_epochs=dict(max_epochs) if isinstance(max_epochs, Mapping) else max_epochs,
-                            shuffle=bool(shuffle), block_size=block_size)
+                            shuffle=bool(shuffle), block_size=block_size, compiled=compiled)
         self.mode, self.on_exhausted, self.shuffle = mode, on_exhausted, bool(shuffle)
         self._size_arr = np.asarray([self._sizes[n] for n in self.names], dtype=np.int64)
         self._limit = self._limits(max_epochs)
@@ -179,7 +258,7 @@ class MixtureSampler(Sampler):
         # block of global slots: a multiple of world_size
         self._block = max(1, block_size // self.world_size) * self.world_size
         self._perms = EpochPermutations(self.seed, self.names, self._size_arr, self.shuffle)
-        self._start = _Cursor(0, 0, 0, [0] * K, [0] * K, q)
+        self._start = _Cursor(0, 0, 0, [0] * K, [0] * K, q, f=self._zero_rank_deficits())
         self._rank_counts_at_start = np.zeros(K, dtype=np.int64)
         self._taken = 0  # items this rank consumed in total
         if self.on_exhausted != "cycle":
@@ -214,7 +293,6 @@ class MixtureSampler(Sampler):
 
     def _reset_buffer(self) -> None:
         """Forget generated slots; the next generation starts at ``self._start``."""
-        self._core: QuotaInterleaver | None = None
         self._gen = self._start.copy()  # cursor at the end of the buffer
         self._buf_dom = np.empty(0, dtype=np.int64)
         self._buf_idx = np.empty(0, dtype=np.int64)
@@ -237,20 +315,27 @@ class MixtureSampler(Sampler):
             return
         self._new_segment(cur, quantize_weights(rest))
 
+    def _zero_rank_deficits(self) -> list[list[int]] | None:
+        K = len(self.names)
+        return None if self.world_size == 1 else [[0] * K for _ in range(self.world_size)]
+
     @staticmethod
     def _new_segment(cur: _Cursor, q: list[int]) -> None:
         cur.q = q
         cur.segment += 1
         cur.seg_start = cur.position
         cur.seg_counts = [0] * len(q)
+        cur.e = _forgive(cur.e, q)
+        if cur.f is not None:
+            cur.f = [_forgive(row, q) for row in cur.f]
 
     def _domains(self, cur: _Cursor, n: int) -> np.ndarray:
         """Domain ids of the ``n`` slots after ``cur`` within its segment (advances the core)."""
         if self.mode == "quota":
-            core = self._core
-            if core is None:
-                core = self._core = QuotaInterleaver(cur.q, cur.seg_counts, cur.position - cur.seg_start)
-            return core.next(n)
+            e = np.asarray(cur.e, dtype=np.int64)
+            f = None if cur.f is None else np.asarray(cur.f, dtype=np.int64)
+            return deficit_schedule(np.asarray(cur.q, dtype=np.int64), e, f, cur.position % self.world_size,
+                                    n, compiled=self._compiled)
         u0 = cur.position - cur.seg_start
         parts = []
         u = u0
@@ -276,21 +361,21 @@ class MixtureSampler(Sampler):
         bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         return [(k, order[bounds[k]:bounds[k + 1]]) for k in np.flatnonzero(counts).tolist()]
 
-    def _indices(self, groups: list[tuple[int, np.ndarray]], base: list[int], n: int) -> np.ndarray:
-        """Item index of each slot: the draws of domain ``k`` in a block are its occurrences
-        ``base[k], base[k] + 1, ...``, i.e. contiguous slices of its epoch permutations."""
-        out = np.empty(n, dtype=np.int64)
-        sizes, perm = self._size_arr, self._perms.get
-        for k, pos in groups:
-            m = pos.shape[0]
-            start, size = base[k], int(sizes[k])
-            done = 0
-            while done < m:
-                epoch, off = divmod(start + done, size)
-                take = min(m - done, size - off)
-                out[pos[done:done + take]] = perm(k, epoch)[off:off + take]
-                done += take
-        return out
+    def _indices(self, dom: np.ndarray, base: list[int]) -> np.ndarray:
+        """Item index of each slot: the ``j``-th draw of domain ``k`` in a block is its occurrence
+        ``base[k] + j``, read from its epoch permutation in one vectorised pass."""
+        n = dom.shape[0]
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        K = len(self.names)
+        order = np.argsort(dom, kind="stable")
+        counts = np.bincount(dom, minlength=K)
+        starts = np.cumsum(counts) - counts
+        within = np.empty(n, dtype=np.int64)
+        within[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
+        occ = np.asarray(base, dtype=np.int64)[dom] + within
+        size = self._size_arr[dom]
+        return self._perms.take_many(dom, occ // size, occ % size)
 
     def _extend(self) -> bool:
         """Append one block of global slots to the buffer; ``False`` when the stream has ended."""
@@ -308,9 +393,9 @@ class MixtureSampler(Sampler):
             n = want - produced
             dom = self._domains(cur, n)
             base = cur.totals
-            groups = self._groups(dom)
             cut = n
             if self.on_exhausted != "cycle":
+                groups = self._groups(dom)
                 limit = self._limit
                 for k, pos in groups:
                     room = int(limit[k]) - base[k]  # draws left before domain k is exhausted
@@ -318,28 +403,18 @@ class MixtureSampler(Sampler):
                         cut = min(cut, int(pos[room]))
                 if cut < n:
                     dom = dom[:cut]
-                    groups = [(k, pos[:np.searchsorted(pos, cut)]) for k, pos in groups]
             doms.append(dom)
-            idxs.append(self._indices(groups, base, cut))
-            add = [0] * len(self.names)
-            for k, pos in groups:
-                add[k] = pos.shape[0]
-            cur.totals = [x + y for x, y in zip(cur.totals, add)]
-            cur.seg_counts = [x + y for x, y in zip(cur.seg_counts, add)]
-            cur.position += cut
+            idxs.append(self._indices(dom, base))
+            cur.advance(dom, W)
             produced += cut
             if cut < n:  # a domain is exhausted at cur.position
-                self._core = None
                 self._apply_exhaustion(cur)
         dom = np.concatenate(doms) if doms else np.empty(0, dtype=np.int64)
         idx = np.concatenate(idxs) if idxs else np.empty(0, dtype=np.int64)
         if cur.ended and cur.position % W:  # equal shares for every rank: cut to a multiple of W
             drop = cur.position % W
             keep = max(dom.shape[0] - drop, 0)
-            sub = np.bincount(dom[keep:], minlength=len(self.names))
-            cur.totals = (np.asarray(cur.totals, dtype=np.int64) - sub).tolist()
-            cur.seg_counts = (np.asarray(cur.seg_counts, dtype=np.int64) - sub).tolist()
-            cur.position -= dom.shape[0] - keep
+            cur.advance(dom[keep:], W, sign=-1)
             dom, idx = dom[:keep], idx[:keep]
         self._buf_dom = np.concatenate([self._buf_dom, dom])
         self._buf_idx = np.concatenate([self._buf_idx, idx])
@@ -359,16 +434,13 @@ class MixtureSampler(Sampler):
             return
         dom = self._buf_dom[:drop]
         K = len(self.names)
-        add = np.bincount(dom, minlength=K)
         st = self._start
         # segments can change inside the dropped part only through exhaustion; recompute from scratch
         # in that rare case by replaying from the old start (cheap: O(drop)).
         if self._gen.segment != st.segment:
             self._start = self._cursor_at(G)
         else:
-            st.totals = (np.asarray(st.totals, dtype=np.int64) + add).tolist()
-            st.seg_counts = (np.asarray(st.seg_counts, dtype=np.int64) + add).tolist()
-            st.position = G
+            st.advance(dom, self.world_size)
         self._rank_counts_at_start += np.bincount(dom[self.rank::self.world_size], minlength=K)
         self._buf_dom = self._buf_dom[drop:]
         self._buf_idx = self._buf_idx[drop:]
@@ -380,15 +452,12 @@ class MixtureSampler(Sampler):
         if n == 0:
             return st.copy()
         if self._gen.segment == st.segment:
-            add = np.bincount(self._buf_dom[:n], minlength=len(self.names))
             cur = st.copy()
-            cur.totals = (np.asarray(cur.totals, dtype=np.int64) + add).tolist()
-            cur.seg_counts = (np.asarray(cur.seg_counts, dtype=np.int64) + add).tolist()
-            cur.position = G
+            cur.advance(self._buf_dom[:n], self.world_size)
             return cur
         # replay from the start cursor with a scratch sampler state (segment changed on exhaustion)
-        saved = (self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp)
-        self._core, self._gen, self._iid_cache = None, st.copy(), None
+        saved = (self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp)
+        self._gen, self._iid_cache = st.copy(), None
         self._buf_dom = np.empty(0, dtype=np.int64)
         self._buf_idx = np.empty(0, dtype=np.int64)
         block, self._block = self._block, n
@@ -401,12 +470,20 @@ class MixtureSampler(Sampler):
             return cur.copy()
         finally:
             self._block = block
-            self._core, self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp = saved
+            self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp = saved
 
     def take(self, n: int) -> DrawBatch:
         """Consume and return this rank's next ``n`` draws (fewer only when the stream has ended)."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        with self._lock:  # concurrent take() from several threads is safe: each draw goes to one caller
+            b = self._peek(int(n))
+            self._taken += len(b)
+            self._compact()
+            return b
+
+    def _peek(self, n: int) -> DrawBatch:
+        """This rank's next ``n`` draws without consuming them."""
         W = self.world_size
         off = self._rank_offset()
         need = off + (n - 1) * W + 1 if n > 0 else 0
@@ -414,11 +491,7 @@ class MixtureSampler(Sampler):
             pass
         stop = min(need, self._buf_dom.shape[0])
         sl = slice(off, stop, W)
-        dom = self._buf_dom[sl].copy()
-        idx = self._buf_idx[sl].copy()
-        self._taken += dom.shape[0]
-        self._compact()
-        return DrawBatch(dom, idx, self.names)
+        return DrawBatch(self._buf_dom[sl].copy(), self._buf_idx[sl].copy(), self.names)
 
     def batches(self, batch_size: int, drop_last: bool = False) -> Iterator[DrawBatch]:
         """Yield this rank's draws in :class:`DrawBatch` es of ``batch_size`` until the stream ends
@@ -434,12 +507,27 @@ class MixtureSampler(Sampler):
                 return
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
+        """Yield this rank's draws one by one. Draws are read ahead in chunks but consumed only when
+        yielded, so :meth:`state_dict` at any point records exactly the items handed out; a ``take`` in
+        between is served from the next unyielded draw and the iterator continues after it."""
         chunk = 1024
         while True:
-            b = self.take(chunk)
-            yield from b
-            if len(b) < chunk:
+            with self._lock:
+                b = self._peek(chunk)
+                start = self._taken
+            if len(b) == 0:
                 return
+            for i, key in enumerate(b):
+                with self._lock:
+                    if self._taken != start + i:  # another consumer took draws: read again from there
+                        break
+                    self._taken += 1
+                yield key
+            else:
+                with self._lock:
+                    self._compact()
+                if len(b) < chunk:
+                    return
 
     # ---------------------------------------------------------------- weights
 
@@ -457,6 +545,10 @@ class MixtureSampler(Sampler):
         """
         w = check_weights(weights, self.names)
         q = quantize_weights([w[n] for n in self.names])
+        with self._lock:
+            self._set_q(q)
+
+    def _set_q(self, q: list[int]) -> None:
         cur = self._current_cursor()
         self._new_segment(cur, q)
         cur.ended = False
@@ -552,7 +644,12 @@ class MixtureSampler(Sampler):
     # ---------------------------------------------------------------- state
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain-Python state (JSON-serialisable) that restores the stream exactly at this point."""
+        """Plain-Python state (JSON-serialisable) that restores the stream exactly at this point: the draws
+        handed out so far (by :meth:`take`, :meth:`batches` or iteration), nothing read ahead."""
+        with self._lock:
+            return self._state_dict()
+
+    def _state_dict(self) -> dict[str, Any]:
         cur = self._current_cursor()
         return {
             "version": _STATE_VERSION,
@@ -571,16 +668,29 @@ class MixtureSampler(Sampler):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict`. Sizes, seed, mode and policy must match; ``world_size`` may differ
-        (the group position is kept: rank ``r`` continues at global position ``position + r``)."""
+        (the group position is kept: rank ``r`` continues at global position ``position + r``; the global
+        deficits carry over, the per-rank ones restart at zero for the new layout). A malformed state raises
+        one ``ValueError`` naming the field."""
+        with self._lock:
+            self._load_state_dict(state)
+
+    def _load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping):
+            raise ValueError(f"state_dict must be a dict, got {type(state).__name__}")
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"state_dict version {state.get('version')!r} is not {_STATE_VERSION}")
+        for key in ("names", "sizes", "seed", "mode", "on_exhausted", "limit", "shuffle"):
+            if key not in state:
+                raise ValueError(f"state_dict is missing {key!r}")
         for key, mine in (("names", list(self.names)), ("sizes", self._size_arr.tolist()),
                           ("seed", self.seed), ("mode", self.mode), ("on_exhausted", self.on_exhausted),
                           ("limit", self._limit.tolist()), ("shuffle", self.shuffle)):
             theirs = list(state[key]) if isinstance(mine, list) else state[key]
             if theirs != mine:
                 raise ValueError(f"state_dict {key!r} is {state[key]!r} but this sampler has {mine!r}")
-        cur = _Cursor.from_dict(state["cursor"])
+        cur = self._validated_cursor(state)
+        if int(state["world_size"]) != self.world_size:  # per-rank deficits restart for the new layout
+            cur.f = self._zero_rank_deficits()
         if cur.position % self.world_size:
             raise ValueError(
                 f"state_dict position {cur.position} is not a multiple of world_size={self.world_size}; "
@@ -595,6 +705,63 @@ class MixtureSampler(Sampler):
         self._perms.clear()
         self._reset_buffer()
 
+    def _validated_cursor(self, state: Mapping[str, Any]) -> _Cursor:
+        """The cursor of ``state``, checked field by field (one ``ValueError`` naming the field)."""
+        K = len(self.names)
+        for key in ("world_size", "taken", "cursor", "rank_counts"):
+            if key not in state:
+                raise ValueError(f"state_dict is missing {key!r}")
+        c = state["cursor"]
+        if not isinstance(c, Mapping):
+            raise ValueError(f"state_dict 'cursor' must be a dict, got {type(c).__name__}")
+        for key in ("position", "segment", "seg_start", "seg_counts", "totals", "q", "ended", "deficits",
+                    "rank_deficits"):
+            if key not in c:
+                raise ValueError(f"state_dict is missing 'cursor.{key}'")
+        try:
+            cur = _Cursor.from_dict(c)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"state_dict 'cursor' holds a non-integer value: {err}") from None
+        W = int(state["world_size"])
+        if W < 1:
+            raise ValueError(f"state_dict 'world_size' must be >= 1, got {W}")
+        for key in ("seg_counts", "totals", "q", "deficits"):
+            if len(c[key]) != K:
+                raise ValueError(f"state_dict 'cursor.{key}' has {len(c[key])} entries, expected {K}")
+        for key, vals in (("position", [cur.position]), ("segment", [cur.segment]),
+                          ("seg_start", [cur.seg_start]), ("seg_counts", cur.seg_counts),
+                          ("totals", cur.totals), ("q", cur.q), ("taken", [int(state["taken"])]),
+                          ("rank_counts", [int(x) for x in state["rank_counts"]])):
+            if any(v < 0 for v in vals):
+                raise ValueError(f"state_dict {key!r} has a negative count: {vals}")
+        if sum(cur.q) != WEIGHT_DENOMINATOR:
+            raise ValueError(f"state_dict 'cursor.q' (the weights) must sum to 2**31, got {sum(cur.q)}: "
+                             "not a distribution")
+        if sum(cur.totals) != cur.position:
+            raise ValueError(f"state_dict 'cursor.position' {cur.position} disagrees with the sum of "
+                             f"'cursor.totals' {sum(cur.totals)}")
+        if cur.seg_start > cur.position or sum(cur.seg_counts) != cur.position - cur.seg_start:
+            raise ValueError(f"state_dict 'cursor.seg_counts' (sum {sum(cur.seg_counts)}) disagrees with "
+                             f"position - seg_start = {cur.position - cur.seg_start}")
+        if any(s > t for s, t in zip(cur.seg_counts, cur.totals)):
+            raise ValueError("state_dict 'cursor.seg_counts' exceeds 'cursor.totals'")
+        if int(state["taken"]) * W != cur.position:
+            raise ValueError(f"state_dict 'taken' {state['taken']} times world_size {W} is not "
+                             f"'cursor.position' {cur.position}")
+        if len(state["rank_counts"]) != K or sum(int(x) for x in state["rank_counts"]) > int(state["taken"]):
+            raise ValueError("state_dict 'rank_counts' must have one count per domain, summing to at most "
+                             "'taken'")
+        if self.mode == "quota" and sum(cur.e) != 0:
+            raise ValueError(f"state_dict 'cursor.deficits' must sum to 0, got {sum(cur.e)}")
+        if cur.f is not None:
+            if len(cur.f) != W or any(len(r) != K for r in cur.f):
+                raise ValueError(f"state_dict 'cursor.rank_deficits' must be [world_size={W}][{K}]")
+            if self.mode == "quota" and any(sum(r) != 0 for r in cur.f):
+                raise ValueError("state_dict 'cursor.rank_deficits' rows must each sum to 0")
+        elif W > 1:
+            raise ValueError("state_dict 'cursor.rank_deficits' is missing for world_size > 1")
+        return cur
+
     def fork(self, rank: int | None = None, world_size: int | None = None) -> MixtureSampler:
         """A new sampler with the same configuration and state (optionally for another rank/world size);
         consuming from it does not affect this one."""
@@ -607,7 +774,7 @@ class MixtureSampler(Sampler):
         other.load_state_dict(self.state_dict())
         return other
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self) -> dict[str, Any]:  # the lock does not travel
         # pickles as configuration + state (no permutation cache, no look-ahead): cheap to send to workers
         return {"config": self._config, "state": self.state_dict()}
 
