@@ -1,7 +1,8 @@
 """Which domain fills each slot of the stream: the exact quota interleaving and the iid draw.
 
-:class:`QuotaInterleaver` is the *quota method* of apportionment (Balinski & Young, "The quota method of
-apportionment", Amer. Math. Monthly 82, 1975) run as earliest-deadline-first scheduling: the ``j``-th draw
+With fixed weights on one rank, :func:`deficit_schedule` is the *quota method* of apportionment (Balinski &
+Young, "The quota method of apportionment", Amer. Math. Monthly 82, 1975) run as earliest-deadline-first
+scheduling: the ``j``-th draw
 of domain ``k`` is a unit job released at slot ``floor((j - 1) / w_k) + 1`` and due at slot
 ``ceil(j / w_k)``; each slot goes to the released job with the earliest deadline. Every job meets its
 window, which is equivalent to: after every prefix of N draws, each domain's count differs from
@@ -14,11 +15,8 @@ only in expectation), in seeded blocks of :data:`IID_BLOCK` slots.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import heapq
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +49,7 @@ def quota_interleave_reference(q: list[int], n: int, denominator: int = WEIGHT_D
 
     Slot ``s`` (1-based) goes to the released job with the smallest ``(deadline, domain)``; the ``j``-th job
     of domain ``k`` is released at slot ``floor((j - 1) Q / q_k) + 1`` and due at ``ceil(j Q / q_k)``.
-    :class:`QuotaInterleaver` must produce exactly this sequence (tested).
+    :func:`deficit_schedule` from zero deficits with fixed weights produces exactly this sequence (tested).
     """
     counts = [0] * len(q)
     ready: list[tuple[int, int]] = []
@@ -73,172 +71,6 @@ def quota_interleave_reference(q: list[int], n: int, denominator: int = WEIGHT_D
         else:
             heapq.heappush(waiting, (release, k))
     return out
-
-
-def floor_ratio(j: np.ndarray, A: np.ndarray, B: np.ndarray, q: np.ndarray,
-              Bq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``floor(j * Q / q)`` exactly and whether the division is exact, for int64 ``j`` < 2**32, using
-    ``Q = A q + B``: the float estimate of ``floor(j B / q)`` is off by at most 1 and is corrected with
-    integer products (no int64 division, which is slow)."""
-    jB = j * B
-    f = np.floor(j * Bq).astype(np.int64)
-    r = jB - f * q
-    f = f - (r < 0) + (r >= q)  # r < 0: estimate 1 too large; r >= q: 1 too small
-    r = jB - f * q
-    return j * A + f, r == 0
-
-
-class QuotaInterleaver:
-    """Quota-method schedule over integer weights ``q`` (summing to ``Q = 2**31``), vectorised.
-
-    ``next(n)`` returns the domain ids of the next ``n`` slots of the segment as ``int64 [n]``, exactly
-    :func:`quota_interleave_reference`. State: the slot count ``t`` and the per-domain counts.
-
-    Method: the pending jobs up to a horizon are generated with NumPy and sorted by ``(deadline, domain)``
-    (the EDF priority) into a list ``S``. While every job of ``S`` is already released when its turn comes,
-    EDF *is* ``S`` and whole runs are copied at once; at the few slots where the next job of ``S`` is not
-    released yet, a short Python loop holds the skipped jobs aside and serves the earliest-deadline
-    released one, until none is held and ``S`` lines up again. The schedule is periodic: after ``Q`` slots
-    every count equals ``q_k`` exactly, so the state is reduced modulo ``Q`` and all arithmetic fits int64.
-    """
-
-    def __init__(self, q: list[int], counts: list[int] | None = None, t: int = 0) -> None:
-        Q = WEIGHT_DENOMINATOR
-        if sum(q) != Q:
-            raise ValueError(f"q must sum to {Q}, got {sum(q)}")
-        self.q = np.asarray(q, dtype=np.int64)
-        c = np.asarray(counts if counts is not None else [0] * len(q), dtype=np.int64)
-        periods = t // Q  # reduce: the state after m full periods is the initial state shifted
-        self.t = t - periods * Q
-        self.counts = c - periods * self.q
-        self.active = np.flatnonzero(self.q > 0)
-        qa = self.q[self.active]
-        self._A, self._B, self._qa = Q // qa, Q % qa, qa
-        self._Bq = self._B / qa
-        self.bits = max(1, (len(q) - 1).bit_length())
-
-    def __repr__(self) -> str:
-        return f"QuotaInterleaver(domains={len(self.q)}, active={self.active.shape[0]}, t={self.t})"
-
-    def state_dict(self) -> dict[str, Any]:
-        """The weights ``q``, the slot count ``t`` (reduced modulo one period) and the per-domain counts."""
-        return {"q": self.q.tolist(), "t": int(self.t), "counts": self.counts.tolist()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue from a :meth:`state_dict` (the weights must be the same)."""
-        if [int(x) for x in state["q"]] != self.q.tolist():
-            raise ValueError(f"state_dict q {list(state['q'])} differs from this interleaver's "
-                             f"{self.q.tolist()}")
-        self.t = int(state["t"])
-        self.counts = np.asarray(state["counts"], dtype=np.int64)
-
-    def next(self, n: int) -> np.ndarray:
-        """Domain ids of the next ``n`` slots, ``int64 [n]``."""
-        parts = []
-        left = n
-        while left > 0:
-            part = self._block(left)
-            if part.shape[0] == 0:  # cannot happen: the horizon always holds enough released jobs
-                raise RuntimeError("QuotaInterleaver made no progress; please report this as a bug")
-            parts.append(part)
-            left -= part.shape[0]
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-
-    def _block(self, n: int) -> np.ndarray:
-        Q, t, K = WEIGHT_DENOMINATOR, self.t, len(self.q)
-        act, A, B, qa = self.active, self._A, self._B, self._qa
-        horizon = t + n + 2 * act.shape[0] + 64
-        c = self.counts[act]
-        last = np.maximum(horizon * qa // Q, c + 1)  # jobs with deadline <= horizon (at least one each)
-        m = last - c
-        total = int(m.sum())
-        dom_a = np.repeat(np.arange(act.shape[0]), m)
-        starts = np.cumsum(m) - m
-        j = np.arange(total, dtype=np.int64) - np.repeat(starts, m) + np.repeat(c + 1, m)
-        Aj, Bj, qj, Bqj = A[dom_a], B[dom_a], qa[dom_a], self._Bq[dom_a]
-        floor_j, exact_j = floor_ratio(j, Aj, Bj, qj, Bqj)
-        floor_jm1, _ = floor_ratio(j - 1, Aj, Bj, qj, Bqj)
-        deadline = floor_j + ~exact_j  # ceil(j Q / q); ~bool is 1 when not exact
-        release = floor_jm1 + 1  # floor((j - 1) Q / q) + 1
-        dom = act[dom_a]
-        # sort by (deadline, domain) = EDF priority; pack (deadline, domain, clipped release) into one
-        # int64 key when it fits (a value sort is much cheaper than an argsort)
-        rel_off = np.maximum(release - t, 0)  # a release at or before slot t + 1 is as good as released
-        rbits = max(1, int(rel_off.max()).bit_length())
-        dl_off = deadline - t
-        if int(dl_off.max()).bit_length() + self.bits + rbits <= 62:
-            key = np.sort((dl_off << (self.bits + rbits)) | (dom << rbits) | rel_off)
-            S_rel = (key & ((1 << rbits) - 1)) + t
-            S_dom = (key >> rbits) & ((1 << self.bits) - 1)
-        else:
-            order = np.argsort((deadline << self.bits) | dom, kind="stable")
-            S_dom = dom[order]
-            S_rel = np.maximum(release[order], t)
-        # In an aligned stretch S[i] fills slot t + 1 + i, i.e. i == produced; it cannot where S[i] is
-        # not released yet ("late"). There EDF holds S[i] aside and serves the earliest-deadline released
-        # job until nothing is held; every skip is matched by a served held job, so i == produced again.
-        late = np.flatnonzero(S_rel > t + 1 + np.arange(total, dtype=np.int64)).tolist()
-        S_rel_list: list[int] | None = None
-        ev_pos: list[int] = []
-        ev_idx: list[int] = []
-        produced, v = 0, 0
-        limit = min(n, total)
-        while True:
-            v = bisect.bisect_left(late, produced, v)
-            produced = min(late[v] if v < len(late) else total, limit)
-            i = produced
-            if produced >= limit:
-                break
-            if S_rel_list is None:
-                S_rel_list = S_rel.tolist()
-                slack = (S_rel - np.arange(total, dtype=np.int64)).tolist()  # S[j] fits slot s iff <= s - j
-            # held jobs: ``waiting`` (release, S index) until released, then ``ready`` (S index = priority);
-            # every held job has a smaller S index than S[i], so a ready one always goes first
-            waiting: list[tuple[int, int]] = []
-            ready: list[int] = []
-            while produced < n:
-                s = t + 1 + produced
-                while waiting and waiting[0][0] <= s:
-                    heapq.heappush(ready, heapq.heappop(waiting)[1])
-                if ready:
-                    pick = heapq.heappop(ready)
-                else:
-                    # until the next held job is released, S runs in order while its jobs are released
-                    # in time (slack[j] <= s - i): copy that run without the per-slot bookkeeping
-                    run = min(waiting[0][0] - s if waiting else 0, n - produced, total - i)
-                    off, m = s - i, 0
-                    while m < run and slack[i + m] <= off:
-                        m += 1
-                    if m > 1:
-                        ev_pos.extend(range(produced, produced + m))
-                        ev_idx.extend(range(i, i + m))
-                        produced += m
-                        i += m
-                        continue
-                    while i < total and S_rel_list[i] > s:
-                        heapq.heappush(waiting, (S_rel_list[i], i))
-                        i += 1
-                    if i >= total:
-                        break
-                    pick = i
-                    i += 1
-                ev_pos.append(produced)
-                ev_idx.append(pick)
-                produced += 1
-                if not waiting and not ready:
-                    break
-            if waiting or ready or i >= total:  # block ends inside an event: the state is just the counts
-                break
-        sel = np.arange(produced, dtype=np.int64)
-        if ev_pos:
-            sel[ev_pos] = ev_idx
-        res = S_dom[sel]
-        self.counts += np.bincount(res, minlength=K)
-        self.t += res.shape[0]
-        if self.t >= Q:
-            self.t -= Q
-            self.counts -= self.q
-        return res
 
 
 # --------------------------------------------------------------------------- deficit schedules
@@ -440,8 +272,8 @@ def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int
 
     ``q``: ``int64 [K]`` weights summing to ``Q = 2**31``; ``e``: ``int64 [K]`` global deficits (units of
     ``1/Q``); ``f``: ``int64 [W, K]`` per-rank deficits, or ``None`` for one rank; ``r0``: the rank of the
-    next slot. One rank: earliest deadline first (:func:`_edf_pure`, the quota method for fixed weights;
-    from a fresh start with fixed weights also :class:`QuotaInterleaver`). Several ranks: the two-level
+    next slot. One rank: earliest deadline first (:func:`_edf_pure`, the quota method for fixed weights,
+    :func:`quota_interleave_reference` from zero deficits). Several ranks: the two-level
     rule of
     :func:`_ranks_pure`. ``compiled`` forces (``True``) or avoids (``False``) the numba kernels; the
     output is the same either way (tested).
