@@ -217,13 +217,19 @@ def _edf_pure(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray) -> None:
 
 def _ranks_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
                 rank_weight: int, global_weight: int) -> None:
-    """Several ranks: slot ``s`` (1-based) belongs to rank ``(r0 + s - 1) mod W``; it goes to the domain
-    with ``q_k > 0`` and the largest ``rank_weight * f_rk + global_weight * e_k`` (deficits including the
-    slot's own weight), ties to the smaller ``k``. Updates the global deficits ``e`` (``int64 [K]``) and
-    the per-rank deficits ``f`` (``int64 [W, K]``) in place. O(K) per slot."""
+    """Several ranks: slot ``s`` (1-based) belongs to rank ``(r0 + s - 1) mod W`` and goes to the domain
+    with ``q_k > 0`` that most lowers the potential ``rank_weight * sum_k x_rk**4 + global_weight *
+    sum_k y_k**4``, where ``x_rk`` and ``y_k`` are the per-rank and global deficits in draws including the
+    slot's own weight; drawing ``k`` lowers them by one, so the gain is ``rank_weight * P(x_rk) +
+    global_weight * P(y_k)`` with ``P(x) = x**4 - (x - 1)**4`` (increasing). Ties go to the smaller ``k``.
+    The deficits enter in fixed point (units of ``2**-11`` draws, floor, clamped to +-32 draws) so that
+    the gain is an exact int64 whatever the path (compiled or not). Updates the global deficits ``e``
+    (``int64 [K]``) and the per-rank deficits ``f`` (``int64 [W, K]``) in place. O(K) per slot."""
     K = q.shape[0]
     W = f.shape[0]
     Q = 2147483648
+    U = 2048  # one draw in fixed point (deficits >> 20)
+    LIM = 65536  # clamp: 32 draws
     js = np.zeros(W, np.int64)
     cnt = np.zeros(K, np.int64)
     r = r0
@@ -235,7 +241,12 @@ def _ranks_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, ou
         for k in range(K):
             qk = q[k]
             if qk > 0:
-                v = rank_weight * (f[r, k] + j * qk) + global_weight * (e[k] + s * qk - cnt[k] * Q)
+                x = (f[r, k] + j * qk) >> 20
+                y = (e[k] + s * qk - cnt[k] * Q) >> 20
+                x = min(max(x, -LIM), LIM)
+                y = min(max(y, -LIM), LIM)
+                v = (rank_weight * (((4 * x - 6 * U) * x + 4 * U * U) * x)
+                     + global_weight * (((4 * y - 6 * U) * y + 4 * U * U) * y))
                 if best < 0 or v > bval:
                     best = k
                     bval = v
@@ -252,18 +263,28 @@ def _ranks_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, ou
             f[r, k] += js[r] * q[k]
 
 
+def _occurrences_pure(dom: np.ndarray, base: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = base[dom[i]] + #{j < i: dom[j] == dom[i]}`` in one pass (loop; compiled with numba)."""
+    run = base.copy()
+    for i in range(dom.shape[0]):
+        k = dom[i]
+        out[i] = run[k]
+        run[k] += 1
+
+
 try:  # optional compiled inner loops (mixkit[fast]); the pure versions give the same output
     import numba as _numba
 
     _edf_fast = _numba.njit(cache=True, nogil=True)(_edf_pure)
     _ranks_fast = _numba.njit(cache=True, nogil=True)(_ranks_pure)
+    _occurrences_fast = _numba.njit(cache=True, nogil=True)(_occurrences_pure)
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - depends on the environment
-    _edf_fast = _ranks_fast = None
+    _edf_fast = _ranks_fast = _occurrences_fast = None
     HAVE_NUMBA = False
 
 #: per-rank vs global deficit in the rule for several ranks (see :func:`deficit_schedule`)
-RANK_WEIGHT, GLOBAL_WEIGHT = 1, 1
+RANK_WEIGHT, GLOBAL_WEIGHT = 5, 4
 
 
 def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int, n: int,
@@ -316,4 +337,26 @@ def deficit_reference(q_per_slot: list[list[int]], e0: list[int] | None = None) 
         k = best[1]
         e[k] -= Q
         out[s] = k
+    return out
+
+
+def block_occurrences(dom: np.ndarray, base: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+    """Occurrence number of each slot's draw: ``int64 [n]`` with ``base[dom[i]]`` plus the number of
+    earlier slots of the same domain in ``dom`` (``int64 [n]`` domain ids, ``base``: ``int64 [K]`` draws
+    before the block). One pass with numba; otherwise a stable sort of ``dom`` (same output, tested)."""
+    n = dom.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    base = np.ascontiguousarray(base, dtype=np.int64)
+    use = HAVE_NUMBA if compiled is None else bool(compiled)
+    if use and HAVE_NUMBA:
+        _occurrences_fast(np.ascontiguousarray(dom, dtype=np.int64), base, out)
+        return out
+    K = base.shape[0]
+    order = np.argsort(dom.astype(np.int16) if K <= 1 << 15 else dom, kind="stable")
+    counts = np.bincount(dom, minlength=K)
+    starts = np.cumsum(counts) - counts
+    out[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
+    out += base[dom]
     return out

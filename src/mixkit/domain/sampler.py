@@ -49,7 +49,7 @@ from typing import Any, Literal
 import numpy as np
 from torch.utils.data import Sampler
 
-from .interleave import HAVE_NUMBA, IID_BLOCK, deficit_schedule, iid_block
+from .interleave import HAVE_NUMBA, IID_BLOCK, block_occurrences, deficit_schedule, iid_block
 from .permutation import EpochPermutations
 from .weights import WEIGHT_DENOMINATOR, check_sizes, check_weights, quantize_weights
 
@@ -367,13 +367,7 @@ class MixtureSampler(Sampler):
         n = dom.shape[0]
         if n == 0:
             return np.empty(0, dtype=np.int64)
-        K = len(self.names)
-        order = np.argsort(dom, kind="stable")
-        counts = np.bincount(dom, minlength=K)
-        starts = np.cumsum(counts) - counts
-        within = np.empty(n, dtype=np.int64)
-        within[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
-        occ = np.asarray(base, dtype=np.int64)[dom] + within
+        occ = block_occurrences(dom, np.asarray(base, dtype=np.int64), self._compiled)
         size = self._size_arr[dom]
         return self._perms.take_many(dom, occ // size, occ % size)
 
