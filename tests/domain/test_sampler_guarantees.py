@@ -251,3 +251,34 @@ def test_block_occurrences_compiled_and_numpy_agree_with_a_loop(dom, seed):
         run[k] += 1
     for compiled in ((False, True) if HAVE_NUMBA else (False,)):
         assert block_occurrences(d, base, compiled).tolist() == ref
+
+
+@settings(max_examples=40, deadline=None)
+@given(seq=st.lists(st.lists(st.integers(0, 1000), min_size=5, max_size=5).filter(lambda w: sum(w) > 0),
+                    min_size=1, max_size=8), n=st.integers(1, 700), tiny=st.booleans())
+def test_packed_heap_kernel_equals_the_two_key_kernel(seq, n, tiny):
+    from mixkit.domain.interleave import _edf_packed_pure
+    from mixkit.domain.sampler import _forgive
+
+    paths = [(_edf_pure, ()), (_edf_packed_pure, (3,))]
+    if HAVE_NUMBA:
+        from mixkit.domain.interleave import _edf_fast, _edf_packed_fast
+
+        paths += [(_edf_fast, ()), (_edf_packed_fast, (3,))]
+    results = []
+    for fn, extra in paths:
+        e = np.zeros(5, np.int64)
+        outs = []
+        for w in seq:
+            ws = [float(x) for x in w]
+            if tiny:
+                ws[0] = 1e-9 * (ws[0] > 0)  # a weight of a few units of 2**-31: far deadlines
+                if sum(ws) == 0:
+                    ws[1] = 1.0
+            q = np.asarray(quantize_weights(ws), dtype=np.int64)
+            e[:] = _forgive(e.tolist(), q.tolist())
+            out = np.empty(n, np.int64)
+            fn(q, e, n, out, *extra)
+            outs.append(out)
+        results.append((np.concatenate(outs).tolist(), e.tolist()))
+    assert all(r == results[0] for r in results)

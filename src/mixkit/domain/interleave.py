@@ -215,6 +215,78 @@ def _edf_pure(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray) -> None:
         e[k] += n * q[k] - cnt[k] * Q
 
 
+def _heap_push(h: np.ndarray, size: int, key: int) -> None:
+    i = size
+    while i > 0:
+        p = (i - 1) >> 1
+        if h[p] <= key:
+            break
+        h[i] = h[p]
+        i = p
+    h[i] = key
+
+
+def _heap_pop(h: np.ndarray, size: int) -> int:
+    """Remove the root of the heap of ``size`` keys (the caller read it before) and restore the order."""
+    size -= 1
+    last = h[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and h[c + 1] < h[c]:
+            c += 1
+        if last <= h[c]:
+            break
+        h[i] = h[c]
+        i = c
+    h[i] = last
+    return size
+
+
+def _edf_packed_pure(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray, bits: int) -> None:
+    """:func:`_edf_pure` with each heap entry packed into one int64 ``(slot << bits) | k`` (same order,
+    same output; about twice as fast). The caller checks that every deadline fits in ``62 - bits`` bits;
+    releases after slot ``n`` are clamped to ``n + 1`` (never served in this call, so exact)."""
+    K = q.shape[0]
+    Q = 2147483648
+    mask = (1 << bits) - 1
+    cnt = np.zeros(K, np.int64)
+    ready = np.empty(K, np.int64)
+    wait = np.empty(K, np.int64)
+    nr = 0
+    nw = 0
+    for k in range(K):
+        if q[k] > 0:
+            rel = (-e[k]) // q[k] + 1
+            if rel <= 1:
+                _heap_push(ready, nr, ((-((e[k] - Q) // q[k])) << bits) | k)
+                nr += 1
+            else:
+                _heap_push(wait, nw, (min(rel, n + 1) << bits) | k)
+                nw += 1
+    for s in range(1, n + 1):
+        while nw > 0 and (wait[0] >> bits) <= s:
+            k = wait[0] & mask
+            nw = _heap_pop(wait, nw)
+            _heap_push(ready, nr, ((-((e[k] - (cnt[k] + 1) * Q) // q[k])) << bits) | k)
+            nr += 1
+        k = ready[0] & mask
+        nr = _heap_pop(ready, nr)
+        out[s - 1] = k
+        cnt[k] += 1
+        rel = (cnt[k] * Q - e[k]) // q[k] + 1
+        if rel <= s + 1:
+            _heap_push(ready, nr, ((-((e[k] - (cnt[k] + 1) * Q) // q[k])) << bits) | k)
+            nr += 1
+        else:
+            _heap_push(wait, nw, (min(rel, n + 1) << bits) | k)
+            nw += 1
+    for k in range(K):
+        e[k] += n * q[k] - cnt[k] * Q
+
+
 def _ranks_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
                 rank_weight: int, global_weight: int) -> None:
     """Several ranks: slot ``s`` (1-based) belongs to rank ``(r0 + s - 1) mod W`` and goes to the domain
@@ -278,9 +350,12 @@ try:  # optional compiled inner loops (mixkit[fast]); the pure versions give the
     _edf_fast = _numba.njit(cache=True, nogil=True)(_edf_pure)
     _ranks_fast = _numba.njit(cache=True, nogil=True)(_ranks_pure)
     _occurrences_fast = _numba.njit(cache=True, nogil=True)(_occurrences_pure)
+    _heap_push = _numba.njit(cache=True, nogil=True, inline="always")(_heap_push)
+    _heap_pop = _numba.njit(cache=True, nogil=True, inline="always")(_heap_pop)
+    _edf_packed_fast = _numba.njit(cache=True, nogil=True)(_edf_packed_pure)
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - depends on the environment
-    _edf_fast = _ranks_fast = _occurrences_fast = None
+    _edf_fast = _ranks_fast = _occurrences_fast = _edf_packed_fast = None
     HAVE_NUMBA = False
 
 #: per-rank vs global deficit in the rule for several ranks (see :func:`deficit_schedule`)
@@ -306,7 +381,14 @@ def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int
     if use and not HAVE_NUMBA:
         raise RuntimeError("compiled=True needs numba (pip install 'mixkit[fast]')")
     if f is None or f.shape[0] == 1:
-        (_edf_fast if use else _edf_pure)(q, e, n, out)
+        bits = max(1, (q.shape[0] - 1).bit_length())
+        # largest deadline of the call: ((n + 1) Q - e_k) / q_k + 1 slots; pack when it fits
+        pos = q > 0
+        top = ((n + 1) * WEIGHT_DENOMINATOR - int(e[pos].min())) // int(q[pos].min()) + 2
+        if top.bit_length() + bits <= 62:
+            (_edf_packed_fast if use else _edf_packed_pure)(q, e, n, out, bits)
+        else:
+            (_edf_fast if use else _edf_pure)(q, e, n, out)
         if f is not None:
             f[0] = e
         return out
