@@ -282,3 +282,22 @@ def test_packed_heap_kernel_equals_the_two_key_kernel(seq, n, tiny):
             outs.append(out)
         results.append((np.concatenate(outs).tolist(), e.tolist()))
     assert all(r == results[0] for r in results)
+
+
+@settings(max_examples=30, deadline=None)
+@given(w=st.lists(st.integers(0, 1000), min_size=1, max_size=12).filter(lambda w: sum(w) > 0),
+       n=st.integers(1, 400), world=st.integers(2, 6), r0=st.integers(0, 5), warm=st.integers(0, 300))
+def test_numpy_rank_kernel_equals_the_loop_from_carried_deficits(w, n, world, r0, warm):
+    from mixkit.domain.interleave import GLOBAL_WEIGHT, RANK_WEIGHT, _ranks_numpy, _ranks_pure
+
+    q = np.asarray(quantize_weights([float(x) for x in w]), dtype=np.int64)
+    K = q.shape[0]
+    e0, f0 = np.zeros(K, np.int64), np.zeros((world, K), np.int64)
+    _ranks_pure(np.asarray(quantize_weights([1.0] * K), dtype=np.int64), e0, f0, 0, warm,
+                np.empty(warm, np.int64), RANK_WEIGHT, GLOBAL_WEIGHT)  # carried deficits of other weights
+    outs = []
+    for fn in (_ranks_pure, _ranks_numpy):
+        e, f, out = e0.copy(), f0.copy(), np.empty(n, np.int64)
+        fn(q, e, f, r0 % world, n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
+        outs.append((out.tolist(), e.tolist(), f.tolist()))
+    assert outs[0] == outs[1]
