@@ -24,11 +24,9 @@ from mixkit.domain import (
     MixtureEpochSampler,
     MixtureIterableDataset,
     MixtureSampler,
-    QuotaInterleaver,
     RnB,
     ScheduleDriver,
     StepSchedule,
-    quantize_weights,
 )
 
 NAMES = ["a", "b", "c"]
@@ -108,17 +106,6 @@ def test_schedule_driver_state_round_trips():
     assert fresh.updates == driver.updates
 
 
-def test_quota_interleaver_state_round_trips():
-    q = quantize_weights([0.5, 0.3, 0.2])
-    a = QuotaInterleaver(q)
-    a.next(1001)
-    b = QuotaInterleaver(q)
-    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
-    assert b.next(5000).tolist() == a.next(5000).tolist()
-    with pytest.raises(ValueError, match="differs"):
-        QuotaInterleaver(quantize_weights([0.5, 0.5, 0.0])).load_state_dict(a.state_dict())
-
-
 def test_mixture_sampler_is_a_torch_sampler_for_a_plain_dataloader():
     datasets = {n: Tagged(i, SIZES[n]) for i, n in enumerate(NAMES)}
     sampler = MixtureSampler(SIZES, WEIGHTS, seed=4, on_exhausted="stop")
@@ -141,7 +128,6 @@ def test_reprs_are_readable(tmp_path):
         MixtureEpochSampler(sampler, length=10),
         MixtureIterableDataset(datasets, sampler, chunk_size=4),
         JsonlSource(path),
-        QuotaInterleaver(quantize_weights([1.0, 2.0])),
         Constant(WEIGHTS),
         LinearSchedule([(0.0, WEIGHTS), (1.0, {"a": 1.0})]),
         StepSchedule([(0.0, WEIGHTS)]),

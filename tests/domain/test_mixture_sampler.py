@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from mixkit.domain import (
     WEIGHT_DENOMINATOR,
     MixtureSampler,
-    QuotaInterleaver,
     quantize_weights,
     quota_interleave_reference,
 )
+from mixkit.domain.interleave import deficit_schedule
 
 weights_st = st.lists(st.integers(0, 1000), min_size=1, max_size=12).filter(lambda w: sum(w) > 0)
 
@@ -37,11 +37,19 @@ def _prefix_deviation(dom: np.ndarray, q: list[int]) -> float:
     return float(Fraction(int(dev.max()), WEIGHT_DENOMINATOR))
 
 
+def _schedule(q: list[int], n: int, cut: int | None = None) -> np.ndarray:
+    """``n`` slots of the one-rank deficit schedule from zero deficits, optionally cut in two calls."""
+    qa = np.asarray(q, dtype=np.int64)
+    e = np.zeros(len(q), dtype=np.int64)
+    cut = n if cut is None else min(cut, n)
+    return np.concatenate([deficit_schedule(qa, e, None, 0, cut), deficit_schedule(qa, e, None, 0, n - cut)])
+
+
 @settings(max_examples=60, deadline=None)
 @given(w=weights_st, n=st.integers(1, 600))
 def test_quota_schedule_prefix_bound_below_one(w, n):
     q = quantize_weights([float(x) for x in w])
-    dom = QuotaInterleaver(q).next(n)
+    dom = _schedule(q, n)
     assert _prefix_deviation(dom, q) < 1
     assert not np.isin(dom, [k for k, x in enumerate(w) if x == 0]).any()  # zero weight never drawn
 
@@ -49,20 +57,10 @@ def test_quota_schedule_prefix_bound_below_one(w, n):
 @settings(max_examples=40, deadline=None)
 @given(w=st.lists(st.floats(0, 1), min_size=1, max_size=40).filter(lambda w: sum(w) > 1e-3),
        n=st.integers(1, 3000), cut=st.integers(1, 3000))
-def test_vectorised_schedule_equals_reference_slot_by_slot(w, n, cut):
+def test_fixed_weight_schedule_equals_quota_reference_slot_by_slot(w, n, cut):
     q = quantize_weights(w)
-    ref = quota_interleave_reference(q, n)
-    sched = QuotaInterleaver(q)
-    cut = min(cut, n)
-    got = np.concatenate([sched.next(cut), sched.next(n - cut)])  # block boundaries must not matter
-    assert np.array_equal(got, ref)
-
-
-def test_schedule_is_periodic_so_long_runs_stay_exact():
-    q = quantize_weights([0.5, 0.3, 0.2])
-    head = QuotaInterleaver(q).next(500)
-    later = QuotaInterleaver(q, counts=[3 * x for x in q], t=3 * WEIGHT_DENOMINATOR).next(500)
-    assert np.array_equal(head, later)
+    # block boundaries must not matter: the deficits carry the whole state
+    assert np.array_equal(_schedule(q, n, cut), quota_interleave_reference(q, n))
 
 
 @settings(max_examples=25, deadline=None)
@@ -283,23 +281,6 @@ def test_resume_with_a_different_world_size_continues_the_global_stream():
     assert _continues_permutations(keys, sizes, 0)
     q = quantize_weights([0.3, 0.7])
     assert _prefix_deviation(np.asarray([0 if d == "a" else 1 for d, _ in keys]), q) < 2
-
-
-@settings(max_examples=60, deadline=None)
-@given(q=st.integers(1, WEIGHT_DENOMINATOR - 1), u=st.lists(st.floats(0, 1), min_size=1, max_size=20))
-def test_integer_floor_without_division_is_exact(q, u):
-    from mixkit.domain.interleave import floor_ratio
-
-    Q = WEIGHT_DENOMINATOR
-    # the schedule asks for jobs j with j * Q / q below about 2 * Q (one period plus a block)
-    top = min(2**32 + 5, 4 * q + 2)
-    j = [int(x * top) for x in u] + [top]
-    ja = np.asarray(j, dtype=np.int64)
-    qa = np.full_like(ja, q)
-    f, exact = floor_ratio(ja, np.full_like(ja, Q // q), np.full_like(ja, Q % q), qa,
-                         np.full(ja.shape, (Q % q) / q))
-    assert f.tolist() == [x * Q // q for x in j]
-    assert exact.tolist() == [x * Q % q == 0 for x in j]
 
 
 def test_block_size_and_look_ahead_do_not_change_the_stream():

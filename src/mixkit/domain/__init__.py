@@ -2,7 +2,7 @@
 
 * The stream: :class:`MixtureSampler` (a ``torch.utils.data.Sampler``), :class:`DrawBatch`, the exact
   integer weights (:func:`quantize_weights`) and the quota interleaving behind it
-  (:class:`QuotaInterleaver`).
+  (:func:`quota_interleave_reference`).
 * PyTorch loading: :class:`MixtureDataset`, :class:`MixtureEpochSampler`, :class:`MixtureIterableDataset`;
   sources with random access: :class:`JsonlSource`, :func:`jsonl_sources`, :func:`hf_sources`.
 * Static mixtures (:func:`proportional`, :func:`uniform`, :func:`temperature`, :func:`unimax`,
@@ -13,7 +13,7 @@
 Depends on nothing else in mixkit.
 """
 
-from .interleave import QuotaInterleaver, quota_interleave_reference
+from .interleave import quota_interleave_reference
 from .loaders import MixtureDataset, MixtureEpochSampler, MixtureIterableDataset
 from .online import DGA, ODM, Aioli, DoReMi, OnlineMixer, RnB
 from .sampler import DrawBatch, MixtureSampler
@@ -59,7 +59,6 @@ __all__ = [
     "MixtureIterableDataset",
     "MixtureSampler",
     "OnlineMixer",
-    "QuotaInterleaver",
     "RegMixSearch",
     "RnB",
     "ScheduleDriver",

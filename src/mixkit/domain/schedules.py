@@ -190,7 +190,9 @@ class ScheduleDriver:
     Call :meth:`step` with the step about to start (``0 <= step < total_steps``) before drawing that
     step's batch on every rank. Weights are updated every ``every`` steps and only when they differ from
     the sampler's current (quantised) weights, so calling it again after a resume is a no-op and the
-    stream stays bit-exact. Each update starts a new segment of the sampler (prefix bound from there).
+    stream stays bit-exact. An update keeps the sampler's per-domain deficits (the integral of all weights
+    so far minus the counts), so the counts track the integral of the schedule across updates rather than
+    restarting at each one.
 
     The driver's own state is the number of updates it applied (:meth:`state_dict`); the weights live in
     the sampler's state.
