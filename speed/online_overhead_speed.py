@@ -66,17 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     for k in (6, 32):
         names = [f"d{i}" for i in range(k)]
         losses = {n: float(v) for n, v in zip(names, torch.rand(k) * 3 + 1)}
-        grads = {n: torch.randn(d) for n in names} | {"__target__": torch.randn(d)}
+        # R&B reads the output layer's gradient of each domain from the training step itself
+        domain_grads = {n: torch.randn(model.head.weight.numel()) for n in names}
+        grads = domain_grads | {"__target__": torch.randn(d)}
         cases = {
             "doremi": (DoReMi(names), "losses", 1),
             "odm": (ODM(names), "losses", 1),
-            "aioli (window)": (Aioli(names, window=60, update_every=20), "losses", 1),
+            "aioli (window)": (Aioli(names, estimator="window", window=60, update_every=20), "losses", 1),
             "dga": (DGA(names, target="__target__"), "grads", 10),
-            "rnb": (RnB(names), "grads", 10),
+            "rnb": (RnB(names), "domain_grads", 1),
         }
         for name, (method, signal, every) in cases.items():
             counter = iter(range(10**9))  # Aioli refits its window every 20 calls: count real steps
-            kwargs = {"losses_by_domain": losses} if signal == "losses" else {"grads_by_domain": grads}
+            kwargs = {"losses": {"losses_by_domain": losses}, "grads": {"grads_by_domain": grads},
+                      "domain_grads": {"grads_by_domain": domain_grads}}[signal]
             s = timeit(partial(_update, method, counter, kwargs), 40)
             emit(f"| {name} | {k} | {s * 1e3:.3f} | {s / every / step_s:.2%} |")
         sampler = MixtureSampler({n: 10_000 for n in names}, {n: 1.0 for n in names}, seed=0, block_size=256)
