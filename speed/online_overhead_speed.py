@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     for k in (6, 32):
         names = [f"d{i}" for i in range(k)]
         losses = {n: float(v) for n, v in zip(names, torch.rand(k) * 3 + 1)}
+        grads = {n: torch.randn(d) for n in [*names, "__target__"]}  # DGA: whole-model gradients
         # R&B reads the output layer's gradient of each domain from the training step itself
         domain_grads = {n: torch.randn(model.head.weight.numel()) for n in names}
-        grads = domain_grads | {"__target__": torch.randn(d)}
         cases = {
             "doremi": (DoReMi(names), "losses", 1),
             "odm": (ODM(names), "losses", 1),
