@@ -7,7 +7,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from mixkit.domain.permutation import (
     MAX_SIZE,
@@ -24,6 +23,11 @@ from mixkit.domain.permutation import (
 
 M64 = (1 << 64) - 1
 GOLDEN, MUL1, MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _stats():
+    """scipy.stats for the statistical tests (skipped without SciPy, part of the ``search`` extra)."""
+    return pytest.importorskip("scipy.stats", reason="needs SciPy (pip install 'mixkit[search]')")
 
 
 def oracle_round_function(key: int, i: int, half: int, m: int) -> int:
@@ -215,7 +219,7 @@ def test_every_item_is_equally_likely_at_every_position(n):
     for s in range(trials):
         table[np.arange(n), epoch_permutation(s, "d", 0, n)] += 1
     chi2 = ((table - trials / n) ** 2 / (trials / n)).sum()
-    assert stats.chi2.sf(chi2, (n - 1) ** 2) > 1e-3
+    assert _stats().chi2.sf(chi2, (n - 1) ** 2) > 1e-3
 
 
 def test_pairs_of_positions_are_uniform_on_a_small_domain():
@@ -225,7 +229,7 @@ def test_pairs_of_positions_are_uniform_on_a_small_domain():
         p = epoch_slice(s, "pair", 0, n, 0, 2)
         counts[p[0], p[1]] += 1
     assert np.trace(counts) == 0
-    assert stats.chisquare(counts[~np.eye(n, dtype=bool)]).pvalue > 1e-3
+    assert _stats().chisquare(counts[~np.eye(n, dtype=bool)]).pvalue > 1e-3
 
 
 @pytest.mark.parametrize("n", [1000, 10**12])
@@ -236,9 +240,9 @@ def test_position_of_the_first_item_is_uniform_across_seeds(n):
     else:  # the position of item 0 is the inverse permutation at 0
         where = np.array([oracle_item(0, n, permutation_seed(s, "d", 0), inverse=True) for s in seeds])
         assert all(epoch_slice(s, "d", 0, n, int(w), 1)[0] == 0 for s, w in list(zip(seeds, where))[:50])
-    assert stats.kstest((where + 0.5) / n, "uniform").pvalue > 1e-3
+    assert _stats().kstest((where + 0.5) / n, "uniform").pvalue > 1e-3
     first = np.array([epoch_slice(s, "d", 0, n, 0, 1)[0] for s in seeds])  # the item at position 0
-    assert stats.kstest((first + 0.5) / n, "uniform").pvalue > 1e-3
+    assert _stats().kstest((first + 0.5) / n, "uniform").pvalue > 1e-3
 
 
 def test_position_and_item_are_uncorrelated():
@@ -247,13 +251,13 @@ def test_position_and_item_are_uncorrelated():
     pos = np.arange(n, dtype=np.float64)
     assert abs(np.corrcoef(pos, p)[0, 1]) < 0.005  # ~1/sqrt(n) = 0.001 for a random order
     assert abs(np.corrcoef(p[:-1], p[1:])[0, 1]) < 0.005
-    assert abs(stats.spearmanr(pos[:20000], p[:20000]).statistic) < 0.03
+    assert abs(_stats().spearmanr(pos[:20000], p[:20000]).statistic) < 0.03
     # consecutive positions are not clustered: gaps between neighbours look like a random order's
     gaps = np.abs(np.diff(p[:100_000])) / n
     assert abs(gaps.mean() - 1 / 3) < 0.01
     # a slice of a trillion-item domain spreads over the whole range
     big = epoch_slice(1, "d", 0, 10**12, 5 * 10**11, 20000) / 10**12
-    assert stats.kstest(big, "uniform").pvalue > 1e-3
+    assert _stats().kstest(big, "uniform").pvalue > 1e-3
 
 
 # ---- errors ------------------------------------------------------------------------------------------

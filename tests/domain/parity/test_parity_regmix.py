@@ -8,12 +8,13 @@ import random
 
 import numpy as np
 import pytest
-from scipy.stats import ks_2samp
 
 from mixkit.domain.search import RegMixSearch, candidate_array, recommend, regmix_strengths, token_prior
 from mixkit.domain.search.proposals import proposal_array
 from mixkit.domain.search.regressors import GBTRegressor, early_stopping_iteration
 from optional_extras import needs
+
+ks_2samp = pytest.importorskip("scipy.stats", reason="needs SciPy (pip install 'mixkit[search]')").ks_2samp
 
 SIZES = {"web": 4000, "books": 2000, "code": 500, "de": 1000}
 TOTAL = 5000.0  # caps: web 1, books 1, code 0.4, de 0.8 at 4 epochs
