@@ -16,7 +16,10 @@ samples domains from ``sum_j alpha_j P_j``; the gradient of basis ``j`` is ``sum
 here from the per-domain gradients (``grads_by_domain`` may instead give each basis gradient by name).
 
 Deviations: the reference loop passes the gradients of the step's batch split by domain (and of a held-out
-target batch), rather than a fresh batch per domain; ``floor`` (default 0) is an option of ours.
+target batch), rather than a fresh batch per domain; ``floor`` (default 0) is an option of ours. The rule
+above follows the paper's published description (inner-product alignment, exponentiated update on the
+simplex, optional EMA, basis reweighting); its default ``step_size``, ``ema`` and ``every`` were not
+checked against the paper's full text, which was not at hand.
 """
 
 from __future__ import annotations
