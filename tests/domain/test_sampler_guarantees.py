@@ -332,3 +332,36 @@ def test_compiled_rank_kernel_equals_the_loop_across_weight_changes(K, world, st
     assert np.array_equal(np.concatenate(o1), np.concatenate(o2))
     assert np.array_equal(e1, e2) and np.array_equal(f1, f2)
     assert (np.concatenate(o1) < K).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(K=st.sampled_from([1, 2, 3, 5, 16, 200]), seed=st.integers(0, 10**6), steps=st.integers(1, 6),
+       n=st.sampled_from([1, 5, 64, 700, 3000]), profile=st.sampled_from(["uniform", "two", "skewed"]))
+def test_vectorised_prefix_then_loop_equals_the_loop_across_weight_changes(K, seed, steps, n, profile):
+    from mixkit.domain.interleave import _edf_sorted_prefix
+    from mixkit.domain.sampler import _forgive
+
+    rng = np.random.default_rng(seed)
+    e_loop, e_vec = np.zeros(K, np.int64), np.zeros(K, np.int64)
+    for _ in range(steps):
+        w = np.ones(K) if profile == "uniform" else rng.dirichlet(np.full(K, 0.5))
+        if profile == "skewed":
+            w[rng.random(K) < 0.25] = 0.0  # zero weights
+            w[rng.random(K) < 0.25] *= 1e-5  # far below one draw per batch
+        if profile == "two" or w.sum() == 0:
+            w = np.zeros(K)
+            w[:2] = rng.dirichlet(np.ones(2))[: min(K, 2)] if K > 1 else 1.0
+        q = np.asarray(quantize_weights((w / w.sum()).tolist()), dtype=np.int64)
+        e_loop[:] = _forgive(e_loop.tolist(), q.tolist())
+        e_vec[:] = e_loop
+        e_sched = e_loop.copy()
+        ref = np.empty(n, np.int64)
+        _edf_pure(q, e_loop, n, ref)
+        got = np.empty(n, np.int64)
+        p = _edf_sorted_prefix(q, e_vec, n, got, block=int(rng.choice([7, 16384])))
+        if profile in ("uniform", "two"):
+            assert p == n  # the vectorised prefix does all the work here
+        _edf_pure(q, e_vec, n - p, got[p:])
+        assert np.array_equal(got, ref) and np.array_equal(e_vec, e_loop)
+        assert np.array_equal(deficit_schedule(q, e_sched, None, 0, n, compiled=False), ref)
+        assert np.array_equal(e_sched, e_loop)
