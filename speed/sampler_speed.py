@@ -3,9 +3,9 @@
 For each number of domains and three weight profiles (uniform; temperature T=3 over Zipf sizes, a
 typical multilingual mix; Dirichlet(1) random weights, strongly skewed) it prints batch-mode draws/s
 (``take(batch)``, the DataLoader path) for the exact ``quota`` schedule and for ``iid``, the schedule alone
-(:func:`~mixkit.domain.interleave.deficit_schedule`, one rank), per-item iteration, and ``set_weights``
-cost, with the ratio to the 5 M draws/s target. CPU time of this process is measured (not wall time), so
-a busy shared machine disturbs the figures less. Usage::
+(:func:`~mixkit.domain.interleave.deficit_schedule`, one rank and eight ranks), per-item iteration, and
+``set_weights`` cost, with the ratio to the 5 M draws/s target. CPU time of this process is measured (not
+wall time), so a busy shared machine disturbs the figures less. Usage::
 
     python speed/sampler_speed.py [--seconds 1] [--batch 65536] [--results-page docs/results.md]
 """
@@ -24,6 +24,8 @@ from mixkit.domain import MixtureSampler, quantize_weights
 from mixkit.domain.interleave import deficit_schedule
 
 TARGET = 5e6
+#: world size of the several-rank schedule column
+RANKS = 8
 
 
 def rate(fn, seconds: float) -> float:
@@ -57,6 +59,8 @@ def case(k: int, prof: str, size: int, seconds: float, batch: int, extras: bool)
     q = np.asarray(quantize_weights(w.tolist()), dtype=np.int64)
     e = np.zeros(k, dtype=np.int64)
     out["schedule_only"] = rate(lambda: deficit_schedule(q, e, None, 0, batch).shape[0], seconds)
+    e8, f8 = np.zeros(k, dtype=np.int64), np.zeros((RANKS, k), dtype=np.int64)
+    out["schedule_ranks"] = rate(lambda: deficit_schedule(q, e8, f8, 0, batch // 8).shape[0], seconds)
     if not extras:
         return out
     s = MixtureSampler(sizes, weights)
@@ -100,14 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     machine = platform.processor() or platform.machine()
     emit(f"# MixtureSampler draws per CPU-second, one thread; {machine}, {os.cpu_count()} CPUs visible, "
           f"numpy {np.__version__}, torch {torch.__version__}; batch={args.batch}")
-    emit("| domains | weights | quota M/s | quota / 5M target | iid M/s | schedule only M/s |")
-    emit("|---|---|---|---|---|---|")
+    emit(f"| domains | weights | quota M/s | quota / 5M target | iid M/s | schedule only M/s | "
+         f"schedule {RANKS} ranks M/s |")
+    emit("|---|---|---|---|---|---|---|")
     extras = {}
     for k, size in ((2, 10_000_000), (16, 1_000_000), (1000, 100_000)):
         for prof in ("uniform", "zipf-T3", "dirichlet"):
             r = case(k, prof, size, args.seconds, args.batch, extras=prof == "dirichlet")
             emit(f"| {k} | {prof} | {r['batch_quota'] / 1e6:.2f} | {r['batch_quota'] / TARGET:.2f} | "
-                  f"{r['batch_iid'] / 1e6:.2f} | {r['schedule_only'] / 1e6:.2f} |", flush=True)
+                 f"{r['batch_iid'] / 1e6:.2f} | {r['schedule_only'] / 1e6:.2f} | "
+                 f"{r['schedule_ranks'] / 1e6:.2f} |", flush=True)
             if "per_item" in r:
                 extras[k] = r
     emit()

@@ -301,3 +301,67 @@ def test_numpy_rank_kernel_equals_the_loop_from_carried_deficits(w, n, world, r0
         fn(q, e, f, r0 % world, n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
         outs.append((out.tolist(), e.tolist(), f.tolist()))
     assert outs[0] == outs[1]
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba (mixkit[fast]) is not installed")
+@pytest.mark.parametrize("K,world,steps,per", [(3, 2, 40, 7), (16, 8, 30, 24), (200, 5, 8, 50),
+                                               (1000, 8, 3, 60), (1000, 3, 2, 40)])
+def test_compiled_rank_kernel_equals_the_loop_across_weight_changes(K, world, steps, per):
+    from mixkit.domain.interleave import GLOBAL_WEIGHT, RANK_WEIGHT, _ranks_fast, _ranks_pure
+    from mixkit.domain.sampler import _forgive
+
+    rng = np.random.default_rng(K * 1000 + world)
+    states = {fn: (np.zeros(K, np.int64), np.zeros((world, K), np.int64), [])
+              for fn in (_ranks_pure, _ranks_fast)}
+    pos = 0
+    for _ in range(steps):
+        w = rng.dirichlet(np.full(K, 0.3))
+        w[rng.random(K) < 0.2] = 0.0  # zero weights
+        w[rng.random(K) < 0.2] *= 1e-4  # weights far below one draw per batch
+        if w.sum() == 0:
+            w[0] = 1.0
+        q = np.asarray(quantize_weights((w / w.sum()).tolist()), dtype=np.int64)
+        for fn, (e, f, outs) in states.items():
+            e[:] = _forgive(e.tolist(), q.tolist())
+            f[:] = [_forgive(row, q.tolist()) for row in f.tolist()]
+            out = np.empty(per, np.int64)
+            fn(q, e, f, pos % world, per, out, RANK_WEIGHT, GLOBAL_WEIGHT)
+            outs.append(out)
+        pos += per
+    (e1, f1, o1), (e2, f2, o2) = states.values()
+    assert np.array_equal(np.concatenate(o1), np.concatenate(o2))
+    assert np.array_equal(e1, e2) and np.array_equal(f1, f2)
+    assert (np.concatenate(o1) < K).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(K=st.sampled_from([1, 2, 3, 5, 16, 200]), seed=st.integers(0, 10**6), steps=st.integers(1, 6),
+       n=st.sampled_from([1, 5, 64, 700, 3000]), profile=st.sampled_from(["uniform", "two", "skewed"]))
+def test_vectorised_prefix_then_loop_equals_the_loop_across_weight_changes(K, seed, steps, n, profile):
+    from mixkit.domain.interleave import _edf_sorted_prefix
+    from mixkit.domain.sampler import _forgive
+
+    rng = np.random.default_rng(seed)
+    e_loop, e_vec = np.zeros(K, np.int64), np.zeros(K, np.int64)
+    for _ in range(steps):
+        w = np.ones(K) if profile == "uniform" else rng.dirichlet(np.full(K, 0.5))
+        if profile == "skewed":
+            w[rng.random(K) < 0.25] = 0.0  # zero weights
+            w[rng.random(K) < 0.25] *= 1e-5  # far below one draw per batch
+        if profile == "two" or w.sum() == 0:
+            w = np.zeros(K)
+            w[:2] = rng.dirichlet(np.ones(2))[: min(K, 2)] if K > 1 else 1.0
+        q = np.asarray(quantize_weights((w / w.sum()).tolist()), dtype=np.int64)
+        e_loop[:] = _forgive(e_loop.tolist(), q.tolist())
+        e_vec[:] = e_loop
+        e_sched = e_loop.copy()
+        ref = np.empty(n, np.int64)
+        _edf_pure(q, e_loop, n, ref)
+        got = np.empty(n, np.int64)
+        p = _edf_sorted_prefix(q, e_vec, n, got, block=int(rng.choice([7, 16384])))
+        if profile in ("uniform", "two"):
+            assert p == n  # the vectorised prefix does all the work here
+        _edf_pure(q, e_vec, n - p, got[p:])
+        assert np.array_equal(got, ref) and np.array_equal(e_vec, e_loop)
+        assert np.array_equal(deficit_schedule(q, e_sched, None, 0, n, compiled=False), ref)
+        assert np.array_equal(e_sched, e_loop)
