@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixkit.domain import MixtureSampler, quantize_weights
-from mixkit.domain.interleave import HAVE_NUMBA, _edf_pure, deficit_reference, deficit_schedule
+from mixkit.domain.interleave import HAVE_NUMBA, deficit_reference, deficit_schedule, edf_loop
 
 Q = 1 << 31
 
@@ -192,20 +192,20 @@ def test_one_rank_kernel_matches_the_slot_by_slot_oracle_across_weight_changes(s
     got, qs = [], []
     for w in seq:
         q = np.asarray(quantize_weights([float(x) for x in w]), dtype=np.int64)
-        from mixkit.domain.sampler import _forgive
+        from mixkit.domain.sampler import forgive_deficits
 
-        e[:] = _forgive(e.tolist(), q.tolist())
+        e[:] = forgive_deficits(e.tolist(), q.tolist())
         out = np.empty(per, np.int64)
-        _edf_pure(q, e, per, out)
+        edf_loop(q, e, per, out)
         got.append(out)
         qs.append((q.tolist(), per))
     # oracle: replay with the same forgiving at every change
     e2 = [0] * K
     ref = []
     for q, n in qs:
-        from mixkit.domain.sampler import _forgive
+        from mixkit.domain.sampler import forgive_deficits
 
-        e2 = _forgive(e2, q)
+        e2 = forgive_deficits(e2, q)
         r = deficit_reference([q] * n, e2)
         for d in r.tolist():
             e2 = [x + y for x, y in zip(e2, q)]
@@ -257,14 +257,14 @@ def test_block_occurrences_compiled_and_numpy_agree_with_a_loop(dom, seed):
 @given(seq=st.lists(st.lists(st.integers(0, 1000), min_size=5, max_size=5).filter(lambda w: sum(w) > 0),
                     min_size=1, max_size=8), n=st.integers(1, 700), tiny=st.booleans())
 def test_packed_heap_kernel_equals_the_two_key_kernel(seq, n, tiny):
-    from mixkit.domain.interleave import _edf_packed_pure
-    from mixkit.domain.sampler import _forgive
+    from mixkit.domain.interleave import edf_packed_loop
+    from mixkit.domain.sampler import forgive_deficits
 
-    paths = [(_edf_pure, ()), (_edf_packed_pure, (3,))]
+    paths = [(edf_loop, ()), (edf_packed_loop, (3,))]
     if HAVE_NUMBA:
-        from mixkit.domain.interleave import _edf_fast, _edf_packed_fast
+        from mixkit.domain.interleave import edf_compiled, edf_packed_compiled
 
-        paths += [(_edf_fast, ()), (_edf_packed_fast, (3,))]
+        paths += [(edf_compiled, ()), (edf_packed_compiled, (3,))]
     results = []
     for fn, extra in paths:
         e = np.zeros(5, np.int64)
@@ -276,7 +276,7 @@ def test_packed_heap_kernel_equals_the_two_key_kernel(seq, n, tiny):
                 if sum(ws) == 0:
                     ws[1] = 1.0
             q = np.asarray(quantize_weights(ws), dtype=np.int64)
-            e[:] = _forgive(e.tolist(), q.tolist())
+            e[:] = forgive_deficits(e.tolist(), q.tolist())
             out = np.empty(n, np.int64)
             fn(q, e, n, out, *extra)
             outs.append(out)
@@ -288,15 +288,15 @@ def test_packed_heap_kernel_equals_the_two_key_kernel(seq, n, tiny):
 @given(w=st.lists(st.integers(0, 1000), min_size=1, max_size=12).filter(lambda w: sum(w) > 0),
        n=st.integers(1, 400), world=st.integers(2, 6), r0=st.integers(0, 5), warm=st.integers(0, 300))
 def test_numpy_rank_kernel_equals_the_loop_from_carried_deficits(w, n, world, r0, warm):
-    from mixkit.domain.interleave import GLOBAL_WEIGHT, RANK_WEIGHT, _ranks_numpy, _ranks_pure
+    from mixkit.domain.interleave import GLOBAL_WEIGHT, RANK_WEIGHT, ranks_loop, ranks_numpy
 
     q = np.asarray(quantize_weights([float(x) for x in w]), dtype=np.int64)
     K = q.shape[0]
     e0, f0 = np.zeros(K, np.int64), np.zeros((world, K), np.int64)
-    _ranks_pure(np.asarray(quantize_weights([1.0] * K), dtype=np.int64), e0, f0, 0, warm,
+    ranks_loop(np.asarray(quantize_weights([1.0] * K), dtype=np.int64), e0, f0, 0, warm,
                 np.empty(warm, np.int64), RANK_WEIGHT, GLOBAL_WEIGHT)  # carried deficits of other weights
     outs = []
-    for fn in (_ranks_pure, _ranks_numpy):
+    for fn in (ranks_loop, ranks_numpy):
         e, f, out = e0.copy(), f0.copy(), np.empty(n, np.int64)
         fn(q, e, f, r0 % world, n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
         outs.append((out.tolist(), e.tolist(), f.tolist()))
@@ -307,12 +307,12 @@ def test_numpy_rank_kernel_equals_the_loop_from_carried_deficits(w, n, world, r0
 @pytest.mark.parametrize("K,world,steps,per", [(3, 2, 40, 7), (16, 8, 30, 24), (200, 5, 8, 50),
                                                (1000, 8, 3, 60), (1000, 3, 2, 40)])
 def test_compiled_rank_kernel_equals_the_loop_across_weight_changes(K, world, steps, per):
-    from mixkit.domain.interleave import GLOBAL_WEIGHT, RANK_WEIGHT, _ranks_fast, _ranks_pure
-    from mixkit.domain.sampler import _forgive
+    from mixkit.domain.interleave import GLOBAL_WEIGHT, RANK_WEIGHT, ranks_compiled, ranks_loop
+    from mixkit.domain.sampler import forgive_deficits
 
     rng = np.random.default_rng(K * 1000 + world)
     states = {fn: (np.zeros(K, np.int64), np.zeros((world, K), np.int64), [])
-              for fn in (_ranks_pure, _ranks_fast)}
+              for fn in (ranks_loop, ranks_compiled)}
     pos = 0
     for _ in range(steps):
         w = rng.dirichlet(np.full(K, 0.3))
@@ -322,8 +322,8 @@ def test_compiled_rank_kernel_equals_the_loop_across_weight_changes(K, world, st
             w[0] = 1.0
         q = np.asarray(quantize_weights((w / w.sum()).tolist()), dtype=np.int64)
         for fn, (e, f, outs) in states.items():
-            e[:] = _forgive(e.tolist(), q.tolist())
-            f[:] = [_forgive(row, q.tolist()) for row in f.tolist()]
+            e[:] = forgive_deficits(e.tolist(), q.tolist())
+            f[:] = [forgive_deficits(row, q.tolist()) for row in f.tolist()]
             out = np.empty(per, np.int64)
             fn(q, e, f, pos % world, per, out, RANK_WEIGHT, GLOBAL_WEIGHT)
             outs.append(out)
@@ -338,8 +338,8 @@ def test_compiled_rank_kernel_equals_the_loop_across_weight_changes(K, world, st
 @given(K=st.sampled_from([1, 2, 3, 5, 16, 200]), seed=st.integers(0, 10**6), steps=st.integers(1, 6),
        n=st.sampled_from([1, 5, 64, 700, 3000]), profile=st.sampled_from(["uniform", "two", "skewed"]))
 def test_vectorised_prefix_then_loop_equals_the_loop_across_weight_changes(K, seed, steps, n, profile):
-    from mixkit.domain.interleave import _edf_sorted_prefix
-    from mixkit.domain.sampler import _forgive
+    from mixkit.domain.interleave import edf_sorted_prefix
+    from mixkit.domain.sampler import forgive_deficits
 
     rng = np.random.default_rng(seed)
     e_loop, e_vec = np.zeros(K, np.int64), np.zeros(K, np.int64)
@@ -352,16 +352,16 @@ def test_vectorised_prefix_then_loop_equals_the_loop_across_weight_changes(K, se
             w = np.zeros(K)
             w[:2] = rng.dirichlet(np.ones(2))[: min(K, 2)] if K > 1 else 1.0
         q = np.asarray(quantize_weights((w / w.sum()).tolist()), dtype=np.int64)
-        e_loop[:] = _forgive(e_loop.tolist(), q.tolist())
+        e_loop[:] = forgive_deficits(e_loop.tolist(), q.tolist())
         e_vec[:] = e_loop
         e_sched = e_loop.copy()
         ref = np.empty(n, np.int64)
-        _edf_pure(q, e_loop, n, ref)
+        edf_loop(q, e_loop, n, ref)
         got = np.empty(n, np.int64)
-        p = _edf_sorted_prefix(q, e_vec, n, got, block=int(rng.choice([7, 16384])))
+        p = edf_sorted_prefix(q, e_vec, n, got, block=int(rng.choice([7, 16384])))
         if profile in ("uniform", "two"):
             assert p == n  # the vectorised prefix does all the work here
-        _edf_pure(q, e_vec, n - p, got[p:])
+        edf_loop(q, e_vec, n - p, got[p:])
         assert np.array_equal(got, ref) and np.array_equal(e_vec, e_loop)
         assert np.array_equal(deficit_schedule(q, e_sched, None, 0, n, compiled=False), ref)
         assert np.array_equal(e_sched, e_loop)

@@ -81,7 +81,7 @@ def quota_interleave_reference(q: list[int], n: int, denominator: int = WEIGHT_D
 # domain drawn loses ``Q``. So ``|e_k| / Q`` is exactly the prefix error of domain ``k``.
 
 
-def _edf_pure(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray) -> None:
+def edf_loop(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray) -> None:
     """One rank: earliest deadline first over the next job of every domain with ``q_k > 0``.
 
     The next job of domain ``k`` (after ``c`` draws in this call) is released at the first slot ``s``
@@ -215,8 +215,8 @@ def _edf_pure(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray) -> None:
         e[k] += n * q[k] - cnt[k] * Q
 
 
-def _edf_sorted_prefix(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray, block: int = 16384) -> int:
-    """Vectorised start of :func:`_edf_pure` (NumPy, no loop over slots): fills ``out[:p]`` and advances
+def edf_sorted_prefix(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray, block: int = 16384) -> int:
+    """Vectorised start of :func:`edf_loop` (NumPy, no loop over slots): fills ``out[:p]`` and advances
     ``e`` by ``p`` slots, returning ``p <= n``; the caller runs the loop for the rest.
 
     If the jobs sorted by ``(deadline, k)`` are each released by their position in that order, earliest
@@ -287,8 +287,8 @@ def _heap_pop(h: np.ndarray, size: int) -> int:
     return size
 
 
-def _edf_packed_pure(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray, bits: int) -> None:
-    """:func:`_edf_pure` with each heap entry packed into one int64 ``(slot << bits) | k`` (same order,
+def edf_packed_loop(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray, bits: int) -> None:
+    """:func:`edf_loop` with each heap entry packed into one int64 ``(slot << bits) | k`` (same order,
     same output; about twice as fast). The caller checks that every deadline fits in ``62 - bits`` bits;
     releases after slot ``n`` are clamped to ``n + 1`` (never served in this call, so exact)."""
     K = q.shape[0]
@@ -329,7 +329,7 @@ def _edf_packed_pure(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray, bits
         e[k] += n * q[k] - cnt[k] * Q
 
 
-def _ranks_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
+def ranks_loop(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
                 rank_weight: int, global_weight: int) -> None:
     """Several ranks: slot ``s`` (1-based) belongs to rank ``(r0 + s - 1) mod W`` and goes to the domain
     with ``q_k > 0`` that most lowers the potential ``rank_weight * sum_k x_rk**4 + global_weight *
@@ -377,14 +377,14 @@ def _ranks_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, ou
             f[r, k] += js[r] * q[k]
 
 
-def _ranks_scan_pure(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
+def ranks_scan_loop(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
                      rank_weight: int, global_weight: int) -> None:
-    """:func:`_ranks_pure` (same arguments, same int64 arithmetic, same output; tested) written so that
+    """:func:`ranks_loop` (same arguments, same int64 arithmetic, same output; tested) written so that
     a compiler vectorises the scan over domains: the gains of all domains go into one array in a
     branch-free loop (a domain with ``q_k = 0`` gets the smallest int64) together with their maximum,
     then the first domain reaching the maximum is taken (ties to the smaller ``k``). The global deficit
     is kept as ``e_k - count_k Q`` so that each slot reads three arrays. The compiled several-rank
-    kernel; about twice as fast as the compiled :func:`_ranks_pure`, still O(K) per slot."""
+    kernel; about twice as fast as the compiled :func:`ranks_loop`, still O(K) per slot."""
     K = q.shape[0]
     W = f.shape[0]
     Q = 2147483648
@@ -434,9 +434,9 @@ def _occurrences_pure(dom: np.ndarray, base: np.ndarray, out: np.ndarray) -> Non
         run[k] += 1
 
 
-def _ranks_numpy(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
+def ranks_numpy(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, out: np.ndarray,
                  rank_weight: int, global_weight: int) -> None:
-    """:func:`_ranks_pure` with the scan over domains vectorised (NumPy, one slot at a time): the same
+    """:func:`ranks_loop` with the scan over domains vectorised (NumPy, one slot at a time): the same
     int64 arithmetic, ``argmax`` takes the first (smallest) domain on ties, so the output is the same
     (tested); the fallback when numba is not installed."""
     W = f.shape[0]
@@ -468,18 +468,18 @@ def _ranks_numpy(q: np.ndarray, e: np.ndarray, f: np.ndarray, r0: int, n: int, o
 try:  # optional compiled inner loops (mixkit[fast]); the pure versions give the same output
     import numba as _numba
 
-    _edf_fast = _numba.njit(cache=True, nogil=True)(_edf_pure)
-    _ranks_fast = _numba.njit(cache=True, nogil=True)(_ranks_scan_pure)
+    edf_compiled = _numba.njit(cache=True, nogil=True)(edf_loop)
+    ranks_compiled = _numba.njit(cache=True, nogil=True)(ranks_scan_loop)
     _occurrences_fast = _numba.njit(cache=True, nogil=True)(_occurrences_pure)
     _heap_push = _numba.njit(cache=True, nogil=True, inline="always")(_heap_push)
     _heap_pop = _numba.njit(cache=True, nogil=True, inline="always")(_heap_pop)
-    _edf_packed_fast = _numba.njit(cache=True, nogil=True)(_edf_packed_pure)
+    edf_packed_compiled = _numba.njit(cache=True, nogil=True)(edf_packed_loop)
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - depends on the environment
-    _edf_fast = _ranks_fast = _occurrences_fast = _edf_packed_fast = None
+    edf_compiled = ranks_compiled = _occurrences_fast = edf_packed_compiled = None
     HAVE_NUMBA = False
 
-#: weights of the per-rank and the global potential in the rule for several ranks (:func:`_ranks_pure`)
+#: weights of the per-rank and the global potential in the rule for several ranks (:func:`ranks_loop`)
 RANK_WEIGHT, GLOBAL_WEIGHT = 5, 4
 
 
@@ -491,19 +491,19 @@ def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int
     ``1/Q``); ``f``: ``int64 [W, K]`` per-rank deficits, or ``None`` for one rank; ``r0``: the rank of the
     next slot. The deficits are the whole state, so cutting a run into calls never changes it.
 
-    * One rank: earliest deadline first over the next draw of every domain (:func:`_edf_pure`; heaps of
-      packed keys in :func:`_edf_packed_pure` when every deadline fits, same output). With fixed weights
+    * One rank: earliest deadline first over the next draw of every domain (:func:`edf_loop`; heaps of
+      packed keys in :func:`edf_packed_loop` when every deadline fits, same output). With fixed weights
       from zero deficits this is the quota method, :func:`quota_interleave_reference` slot for slot.
       O(log K) per slot.
-    * Several ranks: the two-level quartic-potential rule of :func:`_ranks_pure` (weights
+    * Several ranks: the two-level quartic-potential rule of :func:`ranks_loop` (weights
       :data:`RANK_WEIGHT` : :data:`GLOBAL_WEIGHT`); compiled as the vectorised scan
-      :func:`_ranks_scan_pure`. O(K) per slot: about 25 M slots/s for 16 domains but 0.9 M/s for 1,000
+      :func:`ranks_scan_loop`. O(K) per slot: about 25 M slots/s for 16 domains but 0.9 M/s for 1,000
       domains compiled (8 ranks). Pruning the scan with per-span bounds on the gains does not pay: the
       deficits of many domains sit within the bounds' slack of the best one (measured).
 
     ``compiled`` forces (``True``) or avoids (``False``) the numba kernels (``pip install 'mixkit[fast]'``);
     the output is the same either way (tested). Without numba the one-rank rule first serves the slots
-    that :func:`_edf_sorted_prefix` can vectorise (all of them for uniform weights or two domains: tens of
+    that :func:`edf_sorted_prefix` can vectorise (all of them for uniform weights or two domains: tens of
     M slots/s) and runs the rest as a plain Python loop over the same code (about 0.3-0.6 M slots/s, the
     usual case for skewed weights over three or more domains); the several-rank rule runs as a loop (up
     to 64 domains) or a NumPy scan per slot.
@@ -517,7 +517,7 @@ def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int
     if f is None or f.shape[0] == 1:
         res = out
         if not use:  # without numba: a vectorised prefix first, the loop for the rest (same output)
-            done = _edf_sorted_prefix(q, e, n, out)
+            done = edf_sorted_prefix(q, e, n, out)
             n -= done
             out = out[done:]
         if n == 0:
@@ -529,18 +529,18 @@ def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int
         pos = q > 0
         top = ((n + 1) * WEIGHT_DENOMINATOR - int(e[pos].min())) // int(q[pos].min()) + 2
         if top.bit_length() + bits <= 62:
-            (_edf_packed_fast if use else _edf_packed_pure)(q, e, n, out, bits)
+            (edf_packed_compiled if use else edf_packed_loop)(q, e, n, out, bits)
         else:
-            (_edf_fast if use else _edf_pure)(q, e, n, out)
+            (edf_compiled if use else edf_loop)(q, e, n, out)
         if f is not None:
             f[0] = e
         return res
     if use:
-        _ranks_fast(q, e, f, int(r0), n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
+        ranks_compiled(q, e, f, int(r0), n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
     elif q.shape[0] > 64:  # without numba: a vectorised scan pays off only over many domains
-        _ranks_numpy(q, e, f, int(r0), n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
+        ranks_numpy(q, e, f, int(r0), n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
     else:
-        _ranks_pure(q, e, f, int(r0), n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
+        ranks_loop(q, e, f, int(r0), n, out, RANK_WEIGHT, GLOBAL_WEIGHT)
     return out
 
 

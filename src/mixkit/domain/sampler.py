@@ -130,7 +130,7 @@ class _Cursor:
             self.position += n
 
 
-def _forgive(values: list[int], q: list[int]) -> list[int]:
+def forgive_deficits(values: list[int], q: list[int]) -> list[int]:
     """Deficits after a weight change: a domain of weight 0 is never drawn, so its open deficit is handed
     to the domains of positive weight in proportion to their weights (exact integers, largest remainder,
     ties to the smaller index); the deficits keep summing to the same total."""
@@ -334,9 +334,9 @@ class MixtureSampler(Sampler):
         cur.segment += 1
         cur.seg_start = cur.position
         cur.seg_counts = [0] * len(q)
-        cur.e = _forgive(cur.e, q)
+        cur.e = forgive_deficits(cur.e, q)
         if cur.f is not None:
-            cur.f = [_forgive(row, q) for row in cur.f]
+            cur.f = [forgive_deficits(row, q) for row in cur.f]
 
     def _domains(self, cur: _Cursor, n: int) -> np.ndarray:
         """Domain ids of the ``n`` slots after ``cur`` within its segment (advances the core)."""
