@@ -19,7 +19,7 @@ from ..batch import MixedBatch
 from ..checks import is_class_ids
 from ..lam import sample_lam
 from ..pairing import Pairs, make_pairs
-from .automix import AutoMix, _check_upsample, _upsample, logits_of, mask_features
+from .automix import AutoMix, _upsample, configure_mask_block, init_convs, logits_of, mask_features
 from .mixer import MixParams
 from .model_aware import StepOutput
 
@@ -57,20 +57,11 @@ class AdaptiveMaskBlock(nn.Module):
     def __init__(self, in_channels: int, reduction: int = 2, *, lam_channel: bool = False,
                  upsample: str = "bilinear", init_std: float = 0.01) -> None:
         super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        if not isinstance(reduction, int) or reduction < 1:
-            raise ValueError(f"reduction must be a positive int, got {reduction!r}")
-        self.in_channels, self.reduction = in_channels, reduction
-        self.lam_channel, self.upsample = bool(lam_channel), _check_upsample(upsample)
-        self.hidden = max(in_channels // reduction, 1)
-        c = in_channels + int(self.lam_channel)
+        c = configure_mask_block(self, in_channels, reduction, lam_channel, upsample)
         self.conv_q = nn.Conv2d(c, self.hidden, 1)
         self.conv_k = nn.Conv2d(c, self.hidden, 1)
         self.conv_v = nn.Conv2d(c, 1, 1)
-        for conv in (self.conv_q, self.conv_k, self.conv_v):
-            nn.init.normal_(conv.weight, 0.0, init_std)
-            nn.init.zeros_(conv.bias)
+        init_convs((self.conv_q, self.conv_k, self.conv_v), init_std)
 
     def forward(self, feats: Tensor, weights: Tensor, size: tuple[int, int]) -> Tensor:
         """Masks ``[B, S, *size]`` (float32) from source maps ``[S, B, C, h, w]`` and weights ``[S, B]``."""

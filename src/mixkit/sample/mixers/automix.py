@@ -56,6 +56,27 @@ def _check_upsample(mode: str) -> str:
     return mode
 
 
+def configure_mask_block(block: nn.Module, in_channels: int, reduction: int, lam_channel: bool,
+                         upsample: str) -> int:
+    """Check and store the settings shared by the learned mask blocks (AutoMix's ``MixBlock``, AdAutoMix's
+    ``AdaptiveMaskBlock``); returns the input channels of their 1x1 convolutions."""
+    if not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+    if not isinstance(reduction, int) or reduction < 1:
+        raise ValueError(f"reduction must be a positive int, got {reduction!r}")
+    block.in_channels, block.reduction = in_channels, reduction
+    block.lam_channel, block.upsample = bool(lam_channel), _check_upsample(upsample)
+    block.hidden = max(in_channels // reduction, 1)
+    return in_channels + int(block.lam_channel)
+
+
+def init_convs(convs: tuple[nn.Conv2d, ...], std: float) -> None:
+    """The release's initialisation of the mask blocks: weights ``normal(0, std)``, biases 0."""
+    for conv in convs:
+        nn.init.normal_(conv.weight, 0.0, std)
+        nn.init.zeros_(conv.bias)
+
+
 def _upsample(t: Tensor, size: tuple[int, int], mode: str) -> Tensor:
     if mode == "nearest":
         return F.interpolate(t, size=size, mode=mode)
@@ -79,19 +100,10 @@ class MixBlock(nn.Module):
     def __init__(self, in_channels: int, reduction: int = 2, *, lam_channel: bool = False,
                  upsample: str = "nearest", init_std: float = 0.01) -> None:
         super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        if not isinstance(reduction, int) or reduction < 1:
-            raise ValueError(f"reduction must be a positive int, got {reduction!r}")
-        self.in_channels, self.reduction = in_channels, reduction
-        self.lam_channel, self.upsample = bool(lam_channel), _check_upsample(upsample)
-        self.hidden = max(in_channels // reduction, 1)
-        c = in_channels + int(self.lam_channel)
+        c = configure_mask_block(self, in_channels, reduction, lam_channel, upsample)
         self.query = nn.Conv2d(c, self.hidden, 1)
         self.value = nn.Conv2d(c, 1, 1)
-        for conv in (self.query, self.value):
-            nn.init.normal_(conv.weight, 0.0, init_std)
-            nn.init.zeros_(conv.bias)
+        init_convs((self.query, self.value), init_std)
 
     def forward(self, a: Tensor, b: Tensor, lam: Tensor, size: tuple[int, int]) -> Tensor:
         """The weight of ``a`` ``[B, 1, *size]`` (float32) from maps ``a``, ``b`` and ``lam`` ``[B]``."""
