@@ -81,6 +81,44 @@ def quota_interleave_reference(q: list[int], n: int, denominator: int = WEIGHT_D
 # domain drawn loses ``Q``. So ``|e_k| / Q`` is exactly the prefix error of domain ``k``.
 
 
+def _heap2_push(h1: np.ndarray, h2: np.ndarray, size: int, a: int, b: int) -> int:
+    """Push the key ``(a, b)`` onto the binary heap held in ``h1``/``h2`` (``size`` keys); returns the new
+    size."""
+    i = size
+    while i > 0:
+        p = (i - 1) >> 1
+        if h1[p] < a or (h1[p] == a and h2[p] < b):
+            break
+        h1[i] = h1[p]
+        h2[i] = h2[p]
+        i = p
+    h1[i] = a
+    h2[i] = b
+    return size + 1
+
+
+def _heap2_pop(h1: np.ndarray, h2: np.ndarray, size: int) -> int:
+    """Remove the root of the two-key heap (the caller read it before); returns the new size."""
+    size -= 1
+    l1 = h1[size]
+    l2 = h2[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and (h1[c + 1] < h1[c] or (h1[c + 1] == h1[c] and h2[c + 1] < h2[c])):
+            c += 1
+        if l1 < h1[c] or (l1 == h1[c] and l2 < h2[c]):
+            break
+        h1[i] = h1[c]
+        h2[i] = h2[c]
+        i = c
+    h1[i] = l1
+    h2[i] = l2
+    return size
+
+
 def edf_loop(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray) -> None:
     """One rank: earliest deadline first over the next job of every domain with ``q_k > 0``.
 
@@ -104,113 +142,26 @@ def edf_loop(q: np.ndarray, e: np.ndarray, n: int, out: np.ndarray) -> None:
         if q[k] > 0:
             rel = (-e[k]) // q[k] + 1
             if rel <= 1:
-                # push to ready
-                dl = -((e[k] - Q) // q[k])
-                i = nr
-                nr += 1
-                while i > 0:
-                    p = (i - 1) >> 1
-                    if rk1[p] < dl or (rk1[p] == dl and rk2[p] < k):
-                        break
-                    rk1[i] = rk1[p]
-                    rk2[i] = rk2[p]
-                    i = p
-                rk1[i] = dl
-                rk2[i] = k
+                nr = _heap2_push(rk1, rk2, nr, -((e[k] - Q) // q[k]), k)
             else:
-                i = nw
-                nw += 1
-                while i > 0:
-                    p = (i - 1) >> 1
-                    if wk1[p] < rel or (wk1[p] == rel and wk2[p] < k):
-                        break
-                    wk1[i] = wk1[p]
-                    wk2[i] = wk2[p]
-                    i = p
-                wk1[i] = rel
-                wk2[i] = k
+                nw = _heap2_push(wk1, wk2, nw, rel, k)
     for s in range(1, n + 1):
         # move released jobs to the ready heap
         while nw > 0 and wk1[0] <= s:
             k = wk2[0]
-            # pop waiting
-            nw -= 1
-            lk1 = wk1[nw]
-            lk2 = wk2[nw]
-            i = 0
-            while True:
-                c = 2 * i + 1
-                if c >= nw:
-                    break
-                if c + 1 < nw and (wk1[c + 1] < wk1[c] or (wk1[c + 1] == wk1[c] and wk2[c + 1] < wk2[c])):
-                    c += 1
-                if lk1 < wk1[c] or (lk1 == wk1[c] and lk2 < wk2[c]):
-                    break
-                wk1[i] = wk1[c]
-                wk2[i] = wk2[c]
-                i = c
-            wk1[i] = lk1
-            wk2[i] = lk2
-            dl = -((e[k] - (cnt[k] + 1) * Q) // q[k])
-            i = nr
-            nr += 1
-            while i > 0:
-                p = (i - 1) >> 1
-                if rk1[p] < dl or (rk1[p] == dl and rk2[p] < k):
-                    break
-                rk1[i] = rk1[p]
-                rk2[i] = rk2[p]
-                i = p
-            rk1[i] = dl
-            rk2[i] = k
+            nw = _heap2_pop(wk1, wk2, nw)
+            nr = _heap2_push(rk1, rk2, nr, -((e[k] - (cnt[k] + 1) * Q) // q[k]), k)
         # serve the earliest deadline (ready is never empty: the deficits sum to zero)
         k = rk2[0]
         out[s - 1] = k
         cnt[k] += 1
-        nr -= 1
-        lk1 = rk1[nr]
-        lk2 = rk2[nr]
-        i = 0
-        while True:
-            c = 2 * i + 1
-            if c >= nr:
-                break
-            if c + 1 < nr and (rk1[c + 1] < rk1[c] or (rk1[c + 1] == rk1[c] and rk2[c + 1] < rk2[c])):
-                c += 1
-            if lk1 < rk1[c] or (lk1 == rk1[c] and lk2 < rk2[c]):
-                break
-            rk1[i] = rk1[c]
-            rk2[i] = rk2[c]
-            i = c
-        rk1[i] = lk1
-        rk2[i] = lk2
+        nr = _heap2_pop(rk1, rk2, nr)
         # the next job of k
         rel = (cnt[k] * Q - e[k]) // q[k] + 1
         if rel <= s + 1:
-            dl = -((e[k] - (cnt[k] + 1) * Q) // q[k])
-            i = nr
-            nr += 1
-            while i > 0:
-                p = (i - 1) >> 1
-                if rk1[p] < dl or (rk1[p] == dl and rk2[p] < k):
-                    break
-                rk1[i] = rk1[p]
-                rk2[i] = rk2[p]
-                i = p
-            rk1[i] = dl
-            rk2[i] = k
+            nr = _heap2_push(rk1, rk2, nr, -((e[k] - (cnt[k] + 1) * Q) // q[k]), k)
         else:
-            i = nw
-            nw += 1
-            while i > 0:
-                p = (i - 1) >> 1
-                if wk1[p] < rel or (wk1[p] == rel and wk2[p] < k):
-                    break
-                wk1[i] = wk1[p]
-                wk2[i] = wk2[p]
-                i = p
-            wk1[i] = rel
-            wk2[i] = k
+            nw = _heap2_push(wk1, wk2, nw, rel, k)
     for k in range(K):
         e[k] += n * q[k] - cnt[k] * Q
 
@@ -472,6 +423,8 @@ try:  # optional compiled inner loops (mixkit[fast]); the pure versions give the
     ranks_compiled = _numba.njit(cache=True, nogil=True)(ranks_scan_loop)
     _occurrences_fast = _numba.njit(cache=True, nogil=True)(_occurrences_pure)
     _heap_push = _numba.njit(cache=True, nogil=True, inline="always")(_heap_push)
+    _heap2_push = _numba.njit(cache=True, nogil=True, inline="always")(_heap2_push)
+    _heap2_pop = _numba.njit(cache=True, nogil=True, inline="always")(_heap2_pop)
     _heap_pop = _numba.njit(cache=True, nogil=True, inline="always")(_heap_pop)
     edf_packed_compiled = _numba.njit(cache=True, nogil=True)(edf_packed_loop)
     HAVE_NUMBA = True
