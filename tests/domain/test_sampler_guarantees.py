@@ -77,22 +77,63 @@ def test_single_rank_fixed_weights_equals_the_quota_method():
     assert np.array_equal(dom.domain_ids, quota_interleave_reference(q, 3000))
 
 
-@pytest.mark.parametrize("world", [2, 3, 4, 8, 16, 64])
-def test_every_rank_keeps_the_proportions(world):
-    rng = np.random.default_rng(world)
-    names = [f"d{i}" for i in range(6)]
-    sizes = dict.fromkeys(names, 10_000)
-    steps, per = (30, 4) if world <= 16 else (6, 2)
-    seq = [dict(zip(names, (rng.dirichlet(np.full(6, 0.5)) + 1e-4).tolist())) for _ in range(steps)]
-    shares = []
+def _max_error_np(dom, qs, K):
+    """:func:`_max_error` vectorised (int64 exact: |count * Q - target| over every prefix)."""
+    q = np.asarray(qs, dtype=np.int64)
+    target = np.cumsum(q, axis=0)
+    count = np.cumsum(np.eye(K, dtype=np.int64)[dom], axis=0)
+    return Fraction(int(np.abs(count * Q - target).max()), Q)
+
+
+def _ranks_under_changing_weights(world, steps, per, K=6, alpha=0.5, seed=0):
+    rng = np.random.default_rng(seed)
+    names = [f"d{i}" for i in range(K)]
+    seq = [dict(zip(names, (rng.dirichlet(np.full(K, alpha)) + 1e-4).tolist())) for _ in range(steps)]
+    ranks = []
     for r in range(world):
-        s = MixtureSampler(sizes, seq[0], rank=r, world_size=world)
-        d, qs = _run_changing(s, seq, per)
-        shares.append((d, qs))
-        assert _max_error(d, qs, 6) < 2  # the rank's own stream vs its share of the cumulative target
-    glob = np.stack([d for d, _ in shares], axis=1).reshape(-1)  # global position i * W + r
-    gq = [q for i in range(len(shares[0][1])) for q in [shares[0][1][i]] * world]
-    assert _max_error(glob, gq, 6) < 2  # and the global stream keeps the cumulative bound
+        s = MixtureSampler(dict.fromkeys(names, 10_000), seq[0], rank=r, world_size=world)
+        doms, poss, qs = [], [], []
+        for w in seq:
+            s.set_weights(w)
+            b = s.take(per)
+            doms.append(b.domain_ids)
+            poss.append(b.positions)
+            qs += [quantize_weights([w[n] for n in names])] * len(b)
+        ranks.append((np.concatenate(doms), np.concatenate(poss), qs))
+    return seq, names, ranks
+
+
+@pytest.mark.parametrize("world", [2, 3, 4, 5, 8, 16, 64])
+def test_every_rank_keeps_the_proportions(world):
+    steps, per = (30, 4) if world <= 16 else (8, 4)
+    _, _, ranks = _ranks_under_changing_weights(world, steps, per, seed=world)
+    for d, _, qs in ranks:
+        assert _max_error_np(d, qs, 6) < 2  # the rank's own stream vs its share of the cumulative target
+    pos = np.concatenate([p for _, p, _ in ranks])
+    order = np.argsort(pos)
+    assert np.array_equal(pos[order], np.arange(pos.shape[0]))  # ranks disjoint and together complete
+    glob = np.concatenate([d for d, _, _ in ranks])[order]
+    gq = [q for _, _, qs in ranks for q in qs]
+    gq = [gq[i] for i in order.tolist()]
+    assert _max_error_np(glob, gq, 6) < 2  # and the global stream keeps the cumulative bound
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.1])
+def test_256_ranks_with_spiky_weights_changed_every_step(alpha):
+    _, _, ranks = _ranks_under_changing_weights(256, 12, 4, K=16, alpha=alpha, seed=7)
+    assert max(_max_error_np(d, qs, 16) for d, _, qs in ranks) < 2
+
+
+def test_global_stream_does_not_depend_on_the_world_size_from_four_ranks():
+    names = [f"d{i}" for i in range(5)]
+    w = dict(zip(names, [0.4, 0.3, 0.2, 0.07, 0.03]))
+    one = MixtureSampler(dict.fromkeys(names, 50), w, seed=3).take(480)
+    for world in (4, 6, 8):
+        parts = [MixtureSampler(dict.fromkeys(names, 50), w, seed=3, rank=r, world_size=world)
+                 .take(480 // world) for r in range(world)]
+        pos = np.concatenate([b.positions for b in parts])
+        keys = [k for b in parts for k in b.keys()]
+        assert [keys[i] for i in np.argsort(pos).tolist()] == one.keys()
 
 
 def test_four_uniform_domains_on_four_ranks_each_rank_gets_all_four():

@@ -448,11 +448,10 @@ def deficit_schedule(q: np.ndarray, e: np.ndarray, f: np.ndarray | None, r0: int
       packed keys in :func:`edf_packed_loop` when every deadline fits, same output). With fixed weights
       from zero deficits this is the quota method, :func:`quota_interleave_reference` slot for slot.
       O(log K) per slot.
-    * Several ranks: the two-level quartic-potential rule of :func:`ranks_loop` (weights
+    * Two or three ranks: the two-level quartic-potential rule of :func:`ranks_loop` (weights
       :data:`RANK_WEIGHT` : :data:`GLOBAL_WEIGHT`); compiled as the vectorised scan
-      :func:`ranks_scan_loop`. O(K) per slot: about 25 M slots/s for 16 domains but 0.9 M/s for 1,000
-      domains compiled (8 ranks). Pruning the scan with per-span bounds on the gains does not pay: the
-      deficits of many domains sit within the bounds' slack of the best one (measured).
+      :func:`ranks_scan_loop`. O(K) per slot. (From four ranks the sampler calls this with ``f=None``, the
+      one-rank rule, and assigns whole rounds to ranks: :mod:`mixkit.domain.rank_assignment`.)
 
     ``compiled`` forces (``True``) or avoids (``False``) the numba kernels (``pip install 'mixkit[fast]'``);
     the output is the same either way (tested). Without numba the one-rank rule first serves the slots

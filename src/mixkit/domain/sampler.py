@@ -3,8 +3,9 @@
 
 How the stream is built
 -----------------------
-* **One global stream, identical on every rank.** Rank ``r`` of ``W`` takes global positions
-  ``r, r + W, r + 2W, ...``; nothing is communicated, the shares are disjoint and jointly complete.
+* **One global stream, identical on every rank,** cut into *rounds* of ``W`` consecutive draws; each rank
+  takes exactly one draw of every round, nothing is communicated, the shares are disjoint and jointly
+  complete. ``DrawBatch.positions`` gives each draw's global position.
 * **Which domain** fills each slot (``mode="quota"``, the default) follows per-domain *deficits*: the
   integral of the requested weights over all draws so far, across every :meth:`MixtureSampler.set_weights`,
   minus the domain's count, held exactly as integers over ``2**31`` (weights are normalised and rounded to
@@ -13,9 +14,13 @@ How the stream is built
   the quota method of apportionment (Balinski & Young, "The quota method of apportionment", Amer. Math.
   Monthly 82, 1975): **after every prefix of N draws each count differs from ``N * w_k`` by less than 1**.
   With weights changed at every step the count stays within 2 of the integral of the weights (property
-  tests). Several ranks: a two-level rule over the rank's own deficits and the global ones (see
-  :func:`~mixkit.domain.interleave.deficit_schedule` and docs/design.md for what was measured: each rank
-  within 2 of its share and the global stream within about 2 up to 256 ranks).
+  tests). **From 4 ranks** the global stream *is* the one-rank stream (so it keeps the one-rank bound at
+  every prefix and does not depend on the world size) and each round's draws are assigned to the ranks by
+  an exact optimisation over the ranks' own deficits (:mod:`mixkit.domain.rank_assignment`): measured,
+  every rank stays within 2 of its share of the cumulative target up to 1,024 ranks. With 2 or 3 ranks,
+  rank ``r`` takes global positions ``r, r + W, ...`` and each slot's domain follows a two-level rule over
+  the rank's own deficits and the global ones (:func:`~mixkit.domain.interleave.ranks_loop`); both levels
+  measured within 2. See docs/design.md for the measurements.
   ``mode="iid"`` draws each slot's domain independently from the weights instead (proportions then hold
   only in expectation: counts within a few standard deviations of the integral), still seeded and resumable.
 * **Which item** of the domain: the ``n``-th draw of domain ``k`` (over the whole run) reads position
@@ -54,12 +59,16 @@ from torch.utils.data import Sampler
 
 from .interleave import HAVE_NUMBA, IID_BLOCK, block_occurrences, deficit_schedule, iid_block
 from .permutation import EpochPermutations
+from .rank_assignment import ASSIGN_MIN_WORLD, assign_rounds
 from .weights import WEIGHT_DENOMINATOR, check_sizes, check_weights, quantize_weights
 
 OnExhausted = Literal["cycle", "stop", "renormalize"]
 Mode = Literal["quota", "iid"]
 
-_STATE_VERSION = 2
+_STATE_VERSION = 3
+_READABLE_VERSIONS = (2, 3)  # version 2 holds the same fields (written before the rank layout by rounds)
+#: largest world size (a round holds one draw per rank and is built in memory)
+MAX_WORLD_SIZE = 1 << 16
 
 
 # --------------------------------------------------------------------------- cursor (stream state)
@@ -156,6 +165,9 @@ class DrawBatch:
     domain_ids: np.ndarray
     indices: np.ndarray
     names: tuple[str, ...]
+    #: position of each draw in the global stream (``int64 [B]``): sorting every rank's draws by it gives
+    #: the global stream, the one the prefix bound is about
+    positions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
@@ -200,9 +212,9 @@ class MixtureSampler(Sampler):
         sizes: ``{domain: number of items}`` (positive ints); the domain order in outputs follows it.
         weights: ``{domain: weight >= 0}``; normalised; missing domains get 0; not all zero.
         seed: seeds the per-domain permutations (and the iid draws).
-        rank, world_size: this process takes global positions ``rank, rank + world_size, ...``. When not
-            given, they are taken from the initialised default ``torch.distributed`` process group, else
-            ``0`` / ``1``.
+        rank, world_size: this process takes one draw of every round of ``world_size`` global draws (at
+            most ``MAX_WORLD_SIZE``). When not given, they are taken from the initialised default
+            ``torch.distributed`` process group, else ``0`` / ``1``.
         mode: ``"quota"`` (deterministic, cumulative deficits, the default) or ``"iid"``.
         on_exhausted: ``"cycle"`` | ``"stop"`` | ``"renormalize"`` (see the module docstring).
         max_epochs: passes over a domain after which it counts as exhausted (``"stop"`` and
@@ -220,9 +232,10 @@ class MixtureSampler(Sampler):
     rank must pass the same ``sizes`` in the same order (the order breaks ties in the schedule), which
     :meth:`load_state_dict` checks.
 
-    Interleaving: cumulative deficits, earliest deadline first on one rank (the quota method of
-    apportionment, Balinski & Young 1975, for fixed weights) and a two-level rule on several ranks, see the
-    module docstring; permutations: a keyed Feistel permutation with cycle walking computed on the fly from
+    Interleaving: cumulative deficits, earliest deadline first (the quota method of apportionment, Balinski
+    & Young 1975, for fixed weights); from 4 ranks each round of the same stream is assigned to the ranks
+    by their own deficits, with 2-3 ranks a two-level rule per slot; see the module docstring.
+    Permutations: a keyed Feistel permutation with cycle walking computed on the fly from
     ``(seed, domain, epoch)`` (see :mod:`mixkit.domain.permutation`). ``compiled``: ``None`` uses the numba
     kernels when numba is installed (``pip install 'mixkit[fast]'``), ``True`` requires them, ``False``
     avoids them; the stream is the same either way.
@@ -243,8 +256,9 @@ class MixtureSampler(Sampler):
         self.names: tuple[str, ...] = tuple(self._sizes)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"seed must be an int, got {seed!r}")
-        if isinstance(world_size, bool) or not isinstance(world_size, (int, np.integer)) or world_size < 1:
-            raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
+        if (isinstance(world_size, bool) or not isinstance(world_size, (int, np.integer))
+                or not 1 <= world_size <= MAX_WORLD_SIZE):
+            raise ValueError(f"world_size must be an integer in [1, {MAX_WORLD_SIZE}], got {world_size!r}")
         if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
             raise ValueError(f"rank must be an integer in [0, world_size={world_size}), got {rank!r}")
         if mode not in ("quota", "iid"):
@@ -259,6 +273,8 @@ class MixtureSampler(Sampler):
                             max_epochs=dict(max_epochs) if isinstance(max_epochs, Mapping) else max_epochs,
                             shuffle=bool(shuffle), block_size=block_size, compiled=compiled)
         self.mode, self.on_exhausted, self.shuffle = mode, on_exhausted, bool(shuffle)
+        # several ranks: the global stream is the one-rank stream, each round of W draws assigned to ranks
+        self._by_rounds = mode == "quota" and self.world_size >= ASSIGN_MIN_WORLD
         self._size_arr = np.asarray([self._sizes[n] for n in self.names], dtype=np.int64)
         self._limit = self._limits(max_epochs)
         w = check_weights(weights, self.names)
@@ -305,6 +321,7 @@ class MixtureSampler(Sampler):
         self._gen = self._start.copy()  # cursor at the end of the buffer
         self._buf_dom = np.empty(0, dtype=np.int64)
         self._buf_idx = np.empty(0, dtype=np.int64)
+        self._buf_pos = np.empty(0, dtype=np.int64)
         self._iid_cache: tuple[int, int, np.ndarray] | None = None
         self._ramp = 1024
 
@@ -342,7 +359,7 @@ class MixtureSampler(Sampler):
         """Domain ids of the ``n`` slots after ``cur`` within its segment (advances the core)."""
         if self.mode == "quota":
             e = np.asarray(cur.e, dtype=np.int64)
-            f = None if cur.f is None else np.asarray(cur.f, dtype=np.int64)
+            f = None if cur.f is None or self._by_rounds else np.asarray(cur.f, dtype=np.int64)
             return deficit_schedule(np.asarray(cur.q, dtype=np.int64), e, f, cur.position % self.world_size,
                                     n, compiled=self._compiled)
         u0 = cur.position - cur.seg_start
@@ -390,11 +407,14 @@ class MixtureSampler(Sampler):
         # small take() stays cheap; the stream does not depend on how it is cut into blocks
         want = min(self._block, self._ramp)
         self._ramp = min(2 * self._ramp, self._block)
-        doms, idxs = [], []
+        if self._by_rounds:  # end the block on a round boundary
+            head = -cur.position % W
+            want = head + max(1, -(-(want - head) // W)) * W
+        doms, idxs, poss = [], [], []
         produced = 0
         while produced < want and not cur.ended:
             n = want - produced
-            dom = self._domains(cur, n)
+            dom = self._domains(cur, n)  # global order
             base = cur.totals
             cut = n
             if self.on_exhausted != "cycle":
@@ -404,23 +424,43 @@ class MixtureSampler(Sampler):
                     room = int(limit[k]) - base[k]  # draws left before domain k is exhausted
                     if pos.shape[0] > room:
                         cut = min(cut, int(pos[room]))
-                if cut < n:
-                    dom = dom[:cut]
+            keep, head, rounds = cut, 0, False
+            if self._by_rounds:
+                head = -cur.position % W  # draws left in the current round: read in rank order
+                if cut >= (head or W):  # stop at the last whole round before the cut
+                    keep = head + (cut - head) // W * W
+                    rounds = keep > head
+            exhausted = keep == cut < n
+            dom = dom[:keep]
+            idx = self._indices(dom, base)
+            pos = cur.position + np.arange(keep, dtype=np.int64)
+            if rounds:
+                cur.advance(dom[:head], W)
+                perm = assign_rounds(dom[head:], np.asarray(cur.q, dtype=np.int64),
+                                     np.asarray(cur.f, dtype=np.int64), self._compiled)
+                perm = np.concatenate([np.arange(head, dtype=np.int64), perm + head])
+                dom, idx, pos = dom[perm], idx[perm], pos[perm]
+                cur.advance(dom[head:], W)
+            else:
+                cur.advance(dom, W)
             doms.append(dom)
-            idxs.append(self._indices(dom, base))
-            cur.advance(dom, W)
-            produced += cut
-            if cut < n:  # a domain is exhausted at cur.position
+            idxs.append(idx)
+            poss.append(pos)
+            produced += keep
+            if exhausted:  # a domain is exhausted at cur.position
                 self._apply_exhaustion(cur)
-        dom = np.concatenate(doms) if doms else np.empty(0, dtype=np.int64)
-        idx = np.concatenate(idxs) if idxs else np.empty(0, dtype=np.int64)
+        empty = np.empty(0, dtype=np.int64)
+        dom = np.concatenate(doms) if doms else empty
+        idx = np.concatenate(idxs) if idxs else empty
+        pos = np.concatenate(poss) if poss else empty
         if cur.ended and cur.position % W:  # equal shares for every rank: cut to a multiple of W
             drop = cur.position % W
             keep = max(dom.shape[0] - drop, 0)
             cur.advance(dom[keep:], W, sign=-1)
-            dom, idx = dom[:keep], idx[:keep]
+            dom, idx, pos = dom[:keep], idx[:keep], pos[:keep]
         self._buf_dom = np.concatenate([self._buf_dom, dom])
         self._buf_idx = np.concatenate([self._buf_idx, idx])
+        self._buf_pos = np.concatenate([self._buf_pos, pos])
         return dom.shape[0] > 0
 
     # ---------------------------------------------------------------- consuming this rank's share
@@ -447,6 +487,7 @@ class MixtureSampler(Sampler):
         self._rank_counts_at_start += np.bincount(dom[self.rank::self.world_size], minlength=K)
         self._buf_dom = self._buf_dom[drop:]
         self._buf_idx = self._buf_idx[drop:]
+        self._buf_pos = self._buf_pos[drop:]
 
     def _cursor_at(self, G: int) -> _Cursor:
         """Cursor at global position ``G`` inside the buffer (replays segment changes if any)."""
@@ -459,10 +500,11 @@ class MixtureSampler(Sampler):
             cur.advance(self._buf_dom[:n], self.world_size)
             return cur
         # replay from the start cursor with a scratch sampler state (segment changed on exhaustion)
-        saved = (self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp)
+        saved = (self._gen, self._buf_dom, self._buf_idx, self._buf_pos, self._iid_cache, self._ramp)
         self._gen, self._iid_cache = st.copy(), None
         self._buf_dom = np.empty(0, dtype=np.int64)
         self._buf_idx = np.empty(0, dtype=np.int64)
+        self._buf_pos = np.empty(0, dtype=np.int64)
         block, self._block = self._block, n
         try:
             cur = self._gen
@@ -473,7 +515,7 @@ class MixtureSampler(Sampler):
             return cur.copy()
         finally:
             self._block = block
-            self._gen, self._buf_dom, self._buf_idx, self._iid_cache, self._ramp = saved
+            self._gen, self._buf_dom, self._buf_idx, self._buf_pos, self._iid_cache, self._ramp = saved
 
     def take(self, n: int) -> DrawBatch:
         """Consume and return this rank's next ``n`` draws (fewer only when the stream has ended)."""
@@ -494,7 +536,8 @@ class MixtureSampler(Sampler):
             pass
         stop = min(need, self._buf_dom.shape[0])
         sl = slice(off, stop, W)
-        return DrawBatch(self._buf_dom[sl].copy(), self._buf_idx[sl].copy(), self.names)
+        return DrawBatch(self._buf_dom[sl].copy(), self._buf_idx[sl].copy(), self.names,
+                         self._buf_pos[sl].copy())
 
     def batches(self, batch_size: int, drop_last: bool = False) -> Iterator[DrawBatch]:
         """Yield this rank's draws in :class:`DrawBatch` es of ``batch_size`` until the stream ends
@@ -683,8 +726,9 @@ class MixtureSampler(Sampler):
     def _load_state_dict(self, state: Mapping[str, Any]) -> None:
         if not isinstance(state, Mapping):
             raise ValueError(f"state_dict must be a dict, got {type(state).__name__}")
-        if state.get("version") != _STATE_VERSION:
-            raise ValueError(f"state_dict version {state.get('version')!r} is not {_STATE_VERSION}")
+        if state.get("version") not in _READABLE_VERSIONS:
+            raise ValueError(f"state_dict version {state.get('version')!r} is not one of "
+                             f"{_READABLE_VERSIONS}")
         for key in ("names", "sizes", "seed", "mode", "on_exhausted", "limit", "shuffle"):
             if key not in state:
                 raise ValueError(f"state_dict is missing {key!r}")
