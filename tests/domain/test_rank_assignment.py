@@ -141,3 +141,19 @@ def test_state_written_before_the_round_layout_still_loads():
 def test_absurd_world_size_is_refused_before_any_work():
     with pytest.raises(ValueError, match="world_size"):
         MixtureSampler({"a": 5}, {"a": 1.0}, rank=0, world_size=10**9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(K=st.integers(1, 8), W=st.integers(1, 6), seed=st.integers(0, 10_000))
+def test_forgiving_all_ranks_at_once_equals_row_by_row(K, W, seed):
+    from mixkit.domain.sampler import forgive_deficits, forgive_rank_deficits
+
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(K)) * (rng.random(K) < 0.6)
+    if w.sum() == 0:
+        w[0] = 1.0
+    q = quantize_weights((w / w.sum()).tolist())
+    f = rng.integers(-3 * Q, 3 * Q, (W, K)).astype(np.int64)
+    f[:, -1] -= f.sum(axis=1)
+    rows = [forgive_deficits(r.tolist(), q) for r in f]
+    assert forgive_rank_deficits(f, q).tolist() == rows

@@ -87,8 +87,8 @@ class _Cursor:
     ended: bool = False
     #: global deficits ``Q * target - Q * count`` per domain (units of ``1 / Q``), across weight changes
     e: list[int] | None = None
-    #: per-rank deficits ``[W][K]`` (only with several ranks)
-    f: list[list[int]] | None = None
+    #: per-rank deficits ``int64 [W, K]`` (only with several ranks)
+    f: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.e is None:
@@ -97,13 +97,13 @@ class _Cursor:
     def copy(self) -> _Cursor:
         return _Cursor(self.position, self.segment, self.seg_start, list(self.seg_counts),
                        list(self.totals), list(self.q), self.ended, list(self.e),
-                       None if self.f is None else [list(r) for r in self.f])
+                       None if self.f is None else self.f.copy())
 
     def to_dict(self) -> dict[str, Any]:
         return {"position": self.position, "segment": self.segment, "seg_start": self.seg_start,
                 "seg_counts": list(self.seg_counts), "totals": list(self.totals), "q": list(self.q),
                 "ended": self.ended, "deficits": list(self.e),
-                "rank_deficits": None if self.f is None else [list(r) for r in self.f]}
+                "rank_deficits": None if self.f is None else self.f.tolist()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> _Cursor:
@@ -111,7 +111,7 @@ class _Cursor:
         return cls(int(d["position"]), int(d["segment"]), int(d["seg_start"]),
                    [int(x) for x in d["seg_counts"]], [int(x) for x in d["totals"]],
                    [int(x) for x in d["q"]], bool(d["ended"]), [int(x) for x in d["deficits"]],
-                   None if f is None else [[int(x) for x in r] for r in f])
+                   None if f is None else np.asarray([[int(x) for x in r] for r in f], dtype=np.int64))
 
     def advance(self, dom: np.ndarray, world_size: int, sign: int = 1) -> None:
         """Account ``dom`` (the domain ids of the slots after ``position``, same weights) in the counts
@@ -133,8 +133,7 @@ class _Cursor:
             ranks = (self.position + np.arange(abs(n), dtype=np.int64)) % W
             per = sign * np.bincount(ranks * K + dom, minlength=W * K).reshape(W, K)
             slots = sign * np.bincount(ranks, minlength=W)
-            f = np.asarray(self.f, dtype=np.int64) + slots[:, None] * q[None, :] - WEIGHT_DENOMINATOR * per
-            self.f = f.tolist()
+            self.f = self.f + slots[:, None] * q[None, :] - WEIGHT_DENOMINATOR * per
         if sign > 0:
             self.position += n
 
@@ -155,6 +154,28 @@ def forgive_deficits(values: list[int], q: list[int]) -> list[int]:
     for k in sorted(active, key=lambda k: (-rem[k], k))[:rest]:
         shares[k] += 1
     return [o + sh for o, sh in zip(out, shares)]
+
+
+def forgive_rank_deficits(f: np.ndarray, q: list[int]) -> np.ndarray:
+    """:func:`forgive_deficits` for every row of ``f`` (``int64 [W, K]`` per-rank deficits) at once, in
+    exact int64 arithmetic: same result as the row-by-row function (tested), O(W K) vectorised."""
+    Q = WEIGHT_DENOMINATOR
+    qa = np.asarray(q, dtype=np.int64)
+    zero = qa == 0
+    lost = f[:, zero].sum(axis=1)
+    out = np.where(zero[None, :], 0, f)
+    if not lost.any():
+        return out
+    hi, lo = lost // Q, lost % Q  # lost = hi * Q + lo with 0 <= lo < Q, so lo * q_k fits in int64
+    shares = hi[:, None] * qa[None, :] + (lo[:, None] * qa[None, :]) // Q
+    rem = (lo[:, None] * qa[None, :]) % Q
+    rest = lost - shares.sum(axis=1)
+    key = np.where(zero[None, :], 1, -rem)  # largest remainder first, ties to the smaller index
+    order = np.argsort(key, axis=1, kind="stable")
+    place = np.empty_like(order)
+    np.put_along_axis(place, order, np.arange(qa.shape[0])[None, :].repeat(f.shape[0], axis=0), axis=1)
+    shares += (place < rest[:, None]) & ~zero[None, :]
+    return out + shares
 
 
 @dataclass(frozen=True)
@@ -341,9 +362,9 @@ class MixtureSampler(Sampler):
             return
         self._new_segment(cur, quantize_weights(rest))
 
-    def _zero_rank_deficits(self) -> list[list[int]] | None:
+    def _zero_rank_deficits(self) -> np.ndarray | None:
         K = len(self.names)
-        return None if self.world_size == 1 else [[0] * K for _ in range(self.world_size)]
+        return None if self.world_size == 1 else np.zeros((self.world_size, K), dtype=np.int64)
 
     @staticmethod
     def _new_segment(cur: _Cursor, q: list[int]) -> None:
@@ -353,13 +374,13 @@ class MixtureSampler(Sampler):
         cur.seg_counts = [0] * len(q)
         cur.e = forgive_deficits(cur.e, q)
         if cur.f is not None:
-            cur.f = [forgive_deficits(row, q) for row in cur.f]
+            cur.f = forgive_rank_deficits(cur.f, q)
 
     def _domains(self, cur: _Cursor, n: int) -> np.ndarray:
         """Domain ids of the ``n`` slots after ``cur`` within its segment (advances the core)."""
         if self.mode == "quota":
             e = np.asarray(cur.e, dtype=np.int64)
-            f = None if cur.f is None or self._by_rounds else np.asarray(cur.f, dtype=np.int64)
+            f = None if cur.f is None or self._by_rounds else cur.f.copy()
             return deficit_schedule(np.asarray(cur.q, dtype=np.int64), e, f, cur.position % self.world_size,
                                     n, compiled=self._compiled)
         u0 = cur.position - cur.seg_start
@@ -437,7 +458,7 @@ class MixtureSampler(Sampler):
             if rounds:
                 cur.advance(dom[:head], W)
                 perm = assign_rounds(dom[head:], np.asarray(cur.q, dtype=np.int64),
-                                     np.asarray(cur.f, dtype=np.int64), self._compiled)
+                                     cur.f.copy(), self._compiled)
                 perm = np.concatenate([np.arange(head, dtype=np.int64), perm + head])
                 dom, idx, pos = dom[perm], idx[perm], pos[perm]
                 cur.advance(dom[head:], W)
