@@ -114,6 +114,18 @@ def test_tuple_batches_and_custom_labels_getter():
     assert t2.shape == (4, K)
 
 
+def test_timm_compatible_mixup_as_the_mixer():
+    from mixkit.compat.timm import Mixup
+
+    samples = [(torch.rand(3, 4, 4), i % K) for i in range(4)]
+    m = Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, mode="elem", num_classes=K)
+    x, t = MixCollate(m, num_classes=K, output="targets", seed=2, label_smoothing=0.1)(samples)
+    x_ref, t_ref = m(torch.stack([s[0] for s in samples]), torch.arange(4) % K,
+                     generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(x, x_ref)
+    torch.testing.assert_close(t, t_ref)
+
+
 def test_soft_label_targets_need_no_num_classes():
     one_hot = torch.eye(K)
     samples = [(torch.rand(3, 4, 4), one_hot[i % K]) for i in range(4)]

@@ -252,6 +252,13 @@ def test_fast_collate_matches_oracle(mode):
         torch.testing.assert_close(t.double(), oracle_targets(y, lam, 0.1, K)[: shape[0]], atol=1e-6, rtol=0)
 
 
+def test_fast_collate_state_keeps_half_mode():
+    m = FastCollateMixup(mode="half", num_classes=K)
+    m2 = FastCollateMixup(num_classes=K)
+    m2.load_state_dict(m.state_dict())
+    assert m2.half and m2.mode == "elem"
+
+
 def test_fast_collate_rejects_odd_and_float():
     m = FastCollateMixup(num_classes=K)
     with pytest.raises(ValueError, match="even"):

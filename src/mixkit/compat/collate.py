@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
 from ..sample.batch import MixedBatch
+from .timm import Mixup
 
 __all__ = ["MixCollate", "default_inputs_getter", "default_labels_getter"]
 
@@ -76,8 +77,9 @@ class MixCollate:
     """A DataLoader ``collate_fn``: ``collate_fn(samples)`` then ``mixer(x, y)``, with a generator per worker.
 
     Args:
-        mixer: any mixkit :class:`~mixkit.sample.Mixer` (not a model-aware one: those run the model) or a
-            callable ``mixer(x, y, generator=g) -> MixedBatch``.
+        mixer: any mixkit :class:`~mixkit.sample.Mixer` (not a model-aware one: those run the model), a
+            :class:`mixkit.compat.timm.Mixup` (its ``mix`` is called) or a callable
+            ``mixer(x, y, generator=g) -> MixedBatch``.
         num_classes: ``K``, needed for ``output="targets"`` with class-id labels.
         label_smoothing: smoothing of the soft targets (``output="targets"``).
         output: ``"mixed"`` (default): a :class:`~mixkit.sample.MixedBatch` (train with ``out.loss(logits)``;
@@ -160,7 +162,8 @@ class MixCollate:
             xf = x.to(self.dtype).mul_(self.scale)
         elif not x.is_floating_point():
             raise TypeError(f"inputs must be uint8 or floating, got {x.dtype}")
-        out = self.mixer(xf, y, generator=self.generator())
+        mix = self.mixer.mix if isinstance(self.mixer, Mixup) else self.mixer
+        out = mix(xf, y, generator=self.generator())
         if self.output == "mixed":
             rest = _rest(batch, x, y)
             if rest is not None:

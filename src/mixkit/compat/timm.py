@@ -279,14 +279,16 @@ class Mixup:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(mixup_alpha={self.mixup_alpha}, cutmix_alpha={self.cutmix_alpha}, "
                 f"cutmix_minmax={self.cutmix_minmax}, prob={self.mix_prob}, switch_prob={self.switch_prob}, "
-                f"mode={self.mode!r}, correct_lam={self.correct_lam}, "
+                f"mode={'half' if getattr(self, 'half', False) else self.mode!r}, "
+                f"correct_lam={self.correct_lam}, "
                 f"label_smoothing={self.label_smoothing}, num_classes={self.num_classes})")
 
     def state_dict(self) -> dict[str, Any]:
         """The settings and ``mixup_enabled`` (the generator is the caller's to save)."""
         return {"mixup_alpha": self.mixup_alpha, "cutmix_alpha": self.cutmix_alpha,
                 "cutmix_minmax": self.cutmix_minmax, "prob": self.mix_prob, "switch_prob": self.switch_prob,
-                "mode": self.mode, "correct_lam": self.correct_lam, "label_smoothing": self.label_smoothing,
+                "mode": "half" if getattr(self, "half", False) else self.mode,
+                "correct_lam": self.correct_lam, "label_smoothing": self.label_smoothing,
                 "num_classes": self.num_classes, "mixup_enabled": self.mixup_enabled}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
