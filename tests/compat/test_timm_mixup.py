@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,27 +268,139 @@ def test_fast_collate_rejects_odd_and_float():
         m([(np.zeros((3, 4, 4), np.float32), 0)] * 2)
 
 
-# ----------------------------------------------------------------------------- timm itself, where it imports
-def _timm_importable() -> bool:
-    if importlib.util.find_spec("timm") is None:
-        return False
-    try:
-        import timm.data  # noqa: F401
-    except Exception:
-        return False
-    return True
+# ------------------------------------------------------------------------- timm's release, where installed
+def _timm_release_mixup():
+    """timm's ``timm/data/mixup.py`` loaded by path (it needs only NumPy and torch, so it loads even where the
+    ``timm`` package itself does not import), or ``None`` when timm is not installed."""
+    spec = importlib.util.find_spec("timm")  # locates the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "mixup.py"
+    if not path.is_file():
+        return None
+    mod_spec = importlib.util.spec_from_file_location("_timm_release_mixup", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
 
 
-@pytest.mark.skipif(not _timm_importable(), reason="timm is not installed or does not import")
-def test_against_timm_itself():
-    from timm.data.mixup import cutmix_bbox_and_lam, mixup_target
+class _Replay:
+    """Stands in for ``np.random`` inside timm's module: returns queued draws instead of random ones."""
 
-    x, y = batch()
-    m = Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, mode="elem", num_classes=K, label_smoothing=0.1)
-    p = m.draw(x.shape, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(m(x, y, generator=torch.Generator().manual_seed(0))[1],
-                               mixup_target(y, K, p.lam.view(-1, 1), 0.1).float())
-    np.random.seed(0)  # noqa: NPY002 (timm draws from NumPy's global state)
-    for lam in (0.1, 0.5, 0.9):  # every box timm draws is one of ours for that lam
-        (yl, yh, xl, xh), lam2 = cutmix_bbox_and_lam((3, 12, 10), lam)
-        assert valid_rand_bbox([int(yl), int(xl)], [int(yh), int(xh)], lam, (12, 10))
+    def __init__(self, rand, beta, randint):
+        self.q = {"rand": list(rand), "beta": list(beta), "randint": list(randint)}
+
+    def _take(self, kind, size):
+        if size is None:
+            return self.q[kind].pop(0)
+        return np.array([self.q[kind].pop(0) for _ in range(size)])
+
+    def rand(self, *size):
+        return self._take("rand", size[0] if size else None)
+
+    def beta(self, a, b, size=None):
+        return self._take("beta", size)
+
+    def randint(self, low, high, size=None):
+        value = self._take("randint", size)
+        assert np.all((np.asarray(value) >= low) & (np.asarray(value) < high))
+        return value
+
+
+class _NumpyWithReplay:
+    def __init__(self, replay):
+        self.random = replay
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def _centre(lo: int, hi: int, lam: float, size: int) -> int:
+    """A centre pixel from which timm's rand_bbox gives the span [lo, hi) for ``lam``."""
+    k = int(size * math.sqrt(1 - lam)) // 2
+    if lo > 0:
+        return lo + k
+    if hi < size:
+        return hi - k
+    return min(max(size - k, 0), size - 1)
+
+
+def _replayed_draws(m, p, shape, n):
+    """The sequence of NumPy draws that makes timm's code take mixkit's decisions ``p`` (first ``n`` rows)."""
+    both = m.mixup_alpha > 0 and m.cutmix_alpha > 0
+    no, yes = 0.999999, 0.0  # rand() < prob / switch_prob: yes for any prob > 0, no for any prob < 1
+    lam_d = p.drawn_lam[:n].tolist() if p.drawn_lam is not None else [1.0] * n
+    use = p.use_cutmix[:n].tolist() if p.use_cutmix is not None else [False] * n
+    active = [lam != 1.0 or u for lam, u in zip(p.lam[:n].tolist(), use)]
+    rand, beta, randint = [], [], []
+    if m.mode == "batch":
+        mixed = p.use_cutmix is not None
+        rand.append(yes if mixed else no)
+        if mixed:
+            if both:
+                rand.append(yes if use[0] else no)
+            beta.append(lam_d[0])
+        rows = [0] if mixed and use[0] else []
+    else:
+        if both:
+            rand += [yes if u else no for u in use]
+            beta += [lam if u else 0.5 for lam, u in zip(lam_d, use)]
+            beta += [lam if not u else 0.5 for lam, u in zip(lam_d, use)]
+        else:
+            beta += [lam if a else 0.5 for lam, a in zip(lam_d, active)]
+        rand += [yes if a else no for a in active]
+        rows = [i for i in range(n) if use[i] and active[i]]
+    for i in rows:
+        if p.region is not None:
+            lo = [p.region[2].start, p.region[3].start]
+            hi = [p.region[2].stop, p.region[3].stop]
+        else:
+            lo, hi = p.boxes.lo[i].tolist(), p.boxes.hi[i].tolist()
+        if m.cutmix_minmax is None:
+            randint += [_centre(lo[0], hi[0], lam_d[i], shape[-2]),
+                        _centre(lo[1], hi[1], lam_d[i], shape[-1])]
+        else:
+            randint += [hi[0] - lo[0], hi[1] - lo[1], lo[0], lo[1]]
+    return rand, beta, randint
+
+
+TIMM = _timm_release_mixup()
+
+
+@pytest.mark.skipif(TIMM is None, reason="timm is not installed")
+@pytest.mark.parametrize("settings", [
+    dict(mixup_alpha=0.8, cutmix_alpha=1.0), dict(mixup_alpha=0.8, cutmix_alpha=1.0, prob=0.6),
+    dict(mixup_alpha=0.0, cutmix_alpha=1.0, correct_lam=False), dict(mixup_alpha=0.4),
+    dict(mixup_alpha=0.0, cutmix_minmax=(0.2, 0.8)), dict(mixup_alpha=0.8, cutmix_minmax=(0.3, 0.9))])
+@pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
+def test_equals_timm_release_given_the_same_draws(settings, mode, monkeypatch):
+    for seed in range(10):
+        x = torch.randn(8, 3, 13, 11, generator=torch.Generator().manual_seed(seed))
+        y = torch.randint(0, K, (8,), generator=torch.Generator().manual_seed(seed + 99))
+        m = Mixup(mode=mode, num_classes=K, label_smoothing=0.1, **settings)
+        p = m.draw(x.shape, torch.Generator().manual_seed(seed))
+        ours_x, ours_t = m(x, y, generator=torch.Generator().manual_seed(seed))
+        n = 4 if mode == "pair" else 8
+        monkeypatch.setattr(TIMM, "np", _NumpyWithReplay(_Replay(*_replayed_draws(m, p, x.shape, n))))
+        ref_x, ref_t = TIMM.Mixup(mode=mode, num_classes=K, label_smoothing=0.1, **settings)(x.clone(), y)
+        torch.testing.assert_close(ours_x, ref_x, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(ours_t, ref_t.float(), atol=1e-6, rtol=0)
+
+
+@pytest.mark.skipif(TIMM is None, reason="timm is not installed")
+@pytest.mark.parametrize("mode", ["batch", "pair", "elem", "half"])
+def test_fast_collate_equals_timm_release_given_the_same_draws(mode, monkeypatch):
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        samples = [(rng.integers(0, 256, (3, 9, 7), dtype=np.uint8), int(rng.integers(0, K)))
+                   for _ in range(8)]
+        m = FastCollateMixup(mixup_alpha=0.8, cutmix_alpha=1.0, mode=mode, num_classes=K)
+        shape = (4 if mode == "half" else 8, 3, 9, 7)
+        p = m.draw(shape, torch.Generator().manual_seed(seed))
+        ours_x, ours_t = m(samples, generator=torch.Generator().manual_seed(seed))
+        n = 8 if mode in ("batch", "elem") else 4
+        monkeypatch.setattr(TIMM, "np", _NumpyWithReplay(_Replay(*_replayed_draws(m, p, shape, n))))
+        ref = TIMM.FastCollateMixup(mixup_alpha=0.8, cutmix_alpha=1.0, mode=mode, num_classes=K)
+        ref_x, ref_t = ref([(s[0].copy(), s[1]) for s in samples])
+        assert (ours_x.int() - ref_x.int()).abs().max().item() <= 1  # a .5 may round either way
+        torch.testing.assert_close(ours_t, ref_t.float(), atol=1e-6, rtol=0)

@@ -191,8 +191,8 @@ class Mixup:
                 return TimmMixParams(pairs, torch.ones(b))
             use_cut, lam = self._choose(1, g)
             if not bool(use_cut[0]):
-                return TimmMixParams(pairs, lam.expand(b).contiguous(),
-                                     use_cutmix=torch.zeros(b, dtype=torch.bool))
+                lam = lam.expand(b).contiguous()
+                return TimmMixParams(pairs, lam, use_cutmix=torch.zeros(b, dtype=torch.bool), drawn_lam=lam)
             assert size is not None
             box = self._boxes(lam, size, g)
             lo, hi = box.lo[0].tolist(), box.hi[0].tolist()
