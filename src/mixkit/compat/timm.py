@@ -231,8 +231,8 @@ class Mixup:
         blend = weight_view(1.0 - params.lam, x)
         if params.boxes is None or params.use_cutmix is None:
             return blend
-        cut = weight_view(params.use_cutmix.float(), x)
-        return box_weight(params.boxes, x) * cut + blend * (1 - cut)
+        cut = params.use_cutmix.to(x.device, non_blocking=True).view(-1, *([1] * (x.dim() - 1)))
+        return torch.where(cut, box_weight(params.boxes, x), blend)
 
     def apply(self, x: Tensor, params: TimmMixParams) -> Tensor:
         """The mixed batch (a new tensor; deterministic given ``params``)."""
