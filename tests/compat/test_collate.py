@@ -119,11 +119,21 @@ def test_timm_compatible_mixup_as_the_mixer():
 
     samples = [(torch.rand(3, 4, 4), i % K) for i in range(4)]
     m = Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, mode="elem", num_classes=K)
-    x, t = MixCollate(m, num_classes=K, output="targets", seed=2, label_smoothing=0.1)(samples)
+    x, t = MixCollate(m, output="targets", seed=2)(samples)  # K and smoothing: the Mixup's own
     x_ref, t_ref = m(torch.stack([s[0] for s in samples]), torch.arange(4) % K,
                      generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(x, x_ref)
     torch.testing.assert_close(t, t_ref)
+
+
+def test_labels_given_as_lists_are_replaced():
+    def as_lists(samples):
+        return {"x": torch.stack([s[0] for s in samples]), "label": [s[1] for s in samples]}
+    samples = [(torch.rand(3, 4, 4), i % K) for i in range(4)]
+    out = MixCollate(MixUp(), num_classes=K, output="targets", seed=0, collate_fn=as_lists)(samples)
+    assert out["label"].shape == (4, K)
+    mixed = MixCollate(MixUp(), seed=0, collate_fn=as_lists)(samples)
+    assert "batch" not in mixed.extras and mixed.y.tolist() == [0, 1, 2, 3]
 
 
 def test_soft_label_targets_need_no_num_classes():

@@ -80,8 +80,10 @@ class MixCollate:
         mixer: any mixkit :class:`~mixkit.sample.Mixer` (not a model-aware one: those run the model), a
             :class:`mixkit.compat.timm.Mixup` (its ``mix`` is called) or a callable
             ``mixer(x, y, generator=g) -> MixedBatch``.
-        num_classes: ``K``, needed for ``output="targets"`` with class-id labels.
-        label_smoothing: smoothing of the soft targets (``output="targets"``).
+        num_classes: ``K``, needed for ``output="targets"`` with class-id labels (default: a timm-compatible
+            ``Mixup``'s own ``num_classes``).
+        label_smoothing: smoothing of the soft targets (``output="targets"``; default: a timm-compatible
+            ``Mixup``'s own ``label_smoothing``, else 0).
         output: ``"mixed"`` (default): a :class:`~mixkit.sample.MixedBatch` (train with ``out.loss(logits)``;
             the batch's other fields are in ``out.extras["batch"]``); ``"targets"``: the batch in its own
             structure (tuple, list or dict) with the inputs mixed and the labels replaced by soft targets
@@ -98,7 +100,7 @@ class MixCollate:
     """
 
     def __init__(self, mixer: Callable[..., MixedBatch], *, num_classes: int | None = None,
-                 label_smoothing: float = 0.0, output: str = "mixed", seed: int | None = None,
+                 label_smoothing: float | None = None, output: str = "mixed", seed: int | None = None,
                  scale: float = 1.0 / 255.0, dtype: torch.dtype = torch.float32,
                  collate_fn: Callable[[list[Any]], Any] = default_collate,
                  inputs_getter: Callable[[Any], Tensor] = default_inputs_getter,
@@ -114,7 +116,7 @@ class MixCollate:
             raise ValueError(f"num_classes must be an int >= 1 or None, got {num_classes!r}")
         if output == "targets" and labels_getter is None:
             raise ValueError("output='targets' needs labels: labels_getter must not be None")
-        if not 0.0 <= float(label_smoothing) < 1.0:
+        if label_smoothing is not None and not 0.0 <= float(label_smoothing) < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         if seed is not None and (not isinstance(seed, int) or seed < 0):
             raise ValueError(f"seed must be an int >= 0 or None, got {seed!r}")
@@ -127,7 +129,8 @@ class MixCollate:
                 raise TypeError(f"{name} must be callable")
         if labels_getter is not None and not callable(labels_getter):
             raise TypeError("labels_getter must be callable or None")
-        self.mixer, self.num_classes, self.label_smoothing = mixer, num_classes, float(label_smoothing)
+        self.mixer, self.num_classes = mixer, num_classes
+        self.label_smoothing = None if label_smoothing is None else float(label_smoothing)
         self.output, self.seed, self.scale, self.dtype = output, seed, float(scale), dtype
         self.collate_fn, self.inputs_getter, self.labels_getter = collate_fn, inputs_getter, labels_getter
         self._generator: torch.Generator | None = None
@@ -154,9 +157,8 @@ class MixCollate:
         x = self.inputs_getter(batch)
         if not isinstance(x, Tensor):
             raise TypeError(f"inputs_getter must return a tensor, got {type(x).__name__}")
-        y = self.labels_getter(batch) if self.labels_getter is not None else None
-        if y is not None and not isinstance(y, Tensor):
-            y = torch.as_tensor(y)
+        raw_y = self.labels_getter(batch) if self.labels_getter is not None else None
+        y = raw_y if raw_y is None or isinstance(raw_y, Tensor) else torch.as_tensor(raw_y)
         xf = x
         if x.dtype == torch.uint8:
             xf = x.to(self.dtype).mul_(self.scale)
@@ -165,18 +167,23 @@ class MixCollate:
         mix = self.mixer.mix if isinstance(self.mixer, Mixup) else self.mixer
         out = mix(xf, y, generator=self.generator())
         if self.output == "mixed":
-            rest = _rest(batch, x, y)
+            rest = _rest(batch, x, raw_y)
             if rest is not None:
                 out.extras["batch"] = rest
             return out
         assert y is not None
+        timm_like = isinstance(self.mixer, Mixup)
+        smoothing = self.label_smoothing if self.label_smoothing is not None else \
+            (self.mixer.label_smoothing if timm_like else 0.0)
         if y.is_floating_point():
-            targets = out.soft_targets(y.shape[-1], self.label_smoothing)
+            targets = out.soft_targets(y.shape[-1], smoothing)
         else:
-            if self.num_classes is None:
+            k = self.num_classes if self.num_classes is not None else \
+                (self.mixer.num_classes if timm_like else None)
+            if k is None:
                 raise ValueError("num_classes: output='targets' with class-id labels needs num_classes")
-            targets = out.soft_targets(self.num_classes, self.label_smoothing)
-        return _replace(batch, x, out.x, y, targets)
+            targets = out.soft_targets(k, smoothing)
+        return _replace(batch, x, out.x, raw_y, targets)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(mixer={self.mixer!r}, num_classes={self.num_classes}, "
