@@ -15,10 +15,12 @@ models taken as they are all work:
 * ``tokens`` (SMMix's token loss): mixkit's ``forward_tokens(x)`` and ``head(tokens)``; or the same timm ViT's
   ``forward_features`` tokens and ``get_classifier()``.
 
-mixkit's protocol is checked first. The timm side follows timm's own API
-(``timm/models/vision_transformer.py``: ``forward_features``, ``forward_head(x, pre_logits=False)``,
-``forward_intermediates``; ``timm/utils/attention_extract.py``: the softmax attention is the output of each
-block's ``attn.attn_drop`` once ``fused_attn`` is off). timm itself is not imported.
+mixkit's protocol is checked first, except for the logits: ``forward_head`` is used wherever it exists (a
+timm ViT also has a ``head``, its last ``Linear``, which expects pooled features). The timm side follows
+timm's own API (``timm/models/vision_transformer.py``: ``forward_features``,
+``forward_head(x, pre_logits=False)``, ``forward_intermediates``; ``timm/utils/attention_extract.py``: the
+softmax attention is the output of each block's ``attn.attn_drop`` once ``fused_attn`` is off). timm itself
+is not imported.
 """
 
 from __future__ import annotations
