@@ -139,8 +139,9 @@ def mask_features(model: nn.Module, x: Tensor, layer: int | None) -> Tensor:
     if feats is None:
         if layer is not None and type(model).__name__ not in _WARNED:
             _WARNED.add(type(model).__name__)
-            warnings.warn(f"{type(model).__name__} has no forward_stages(x); the mask generator reads "
-                          f"forward_features instead of stage {layer + 1} (mask_layer={layer})", stacklevel=3)
+            warnings.warn(f"{type(model).__name__} has no forward_stages(x) (nor timm's "
+                          "forward_intermediates); the mask generator reads forward_features instead of "
+                          f"stage {layer + 1} (mask_layer={layer})", stacklevel=3)
         return features_of(model, x)
     return feats
 
