@@ -119,6 +119,37 @@ class MixedBatch:
             per_row = -(target * logp).sum(-1)
         return _reduce(per_row, reduction)
 
+    # ------------------------------------------------------------------ devices
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> MixedBatch:
+        """A copy with every tensor (``x``, ``index``, ``lam``, ``y`` and those in ``extras``, nested in
+        dicts, lists and tuples) on ``device``. ``non_blocking=True`` overlaps the copy from pinned memory."""
+        def move(v: Any) -> Any:
+            return _map_tensors(v, lambda t: t.to(device, non_blocking=non_blocking))
+        return MixedBatch(x=move(self.x), index=move(self.index), lam=move(self.lam), y=move(self.y),
+                          extras=move(self.extras))
+
+    def pin_memory(self) -> MixedBatch:
+        """A copy with every tensor in page-locked memory; a DataLoader with ``pin_memory=True`` calls it on
+        batches its ``collate_fn`` returns as :class:`MixedBatch`."""
+        def pin(v: Any) -> Any:
+            return _map_tensors(v, lambda t: t.pin_memory() if t.device.type == "cpu" else t)
+        return MixedBatch(x=pin(self.x), index=pin(self.index), lam=pin(self.lam), y=pin(self.y),
+                          extras=pin(self.extras))
+
+
+def _map_tensors(value: Any, fn: Any) -> Any:
+    """``value`` with ``fn`` applied to every tensor inside it (dicts, lists and tuples are rebuilt)."""
+    if isinstance(value, Tensor):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_tensors(v, fn) for v in value]
+    if isinstance(value, tuple):
+        items = (_map_tensors(v, fn) for v in value)
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
 
 def _check_label_smoothing(label_smoothing: float) -> None:
     if not 0.0 <= float(label_smoothing) < 1.0:

@@ -12,7 +12,9 @@ A model with the capability offers
 SMMix's token losses also read the ``"tokens"`` capability: ``forward_tokens(x) -> (logits [B, K],
 patch_tokens [B, N, D])`` and ``head(tokens [..., D]) -> logits [..., K]``.
 
-``mixkit.bench.models.TinyViT`` has all three. For another ViT, wrap it in :class:`AttentionCapture`.
+``mixkit.bench.models.TinyViT`` has all three. timm ViTs need no wrapper: TransMix and SMMix read their last
+block's attention and tokens through :class:`mixkit.sample.model_capabilities.TimmViTAdapter`. For another
+ViT, wrap it in :class:`AttentionCapture`.
 """
 
 from __future__ import annotations

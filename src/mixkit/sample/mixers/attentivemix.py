@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..batch import MixedBatch
 from ..functional.grid_cells import cells_to_pixels
+from ..model_capabilities import feature_map
 from ..pairing import blend_with_partner
 from .mixer import MixParams
 from .model_aware import ModelAwareMixer, StepOutput
@@ -19,17 +20,9 @@ __all__ = ["AttentiveMix", "AttentiveMixParams", "features_of"]
 
 
 def features_of(model: nn.Module, x: Tensor) -> Tensor:
-    """``model.forward_features(x)`` as ``[B, C, h, w]``, with a clear error when the model lacks it."""
-    fn = getattr(model, "forward_features", None)
-    if not callable(fn):
-        raise TypeError(f"this mixer needs a model with forward_features(x) -> [B, C, h, w] (requires "
-                        f"{{'features'}}); {type(model).__name__} has none")
-    feats = fn(x)
-    if not isinstance(feats, Tensor) or feats.dim() != 4 or feats.shape[0] != x.shape[0]:
-        shape = tuple(feats.shape) if isinstance(feats, Tensor) else type(feats).__name__
-        raise ValueError(f"forward_features must return a feature map [B, C, h, w] with B = {x.shape[0]}, "
-                         f"got {shape}")
-    return feats
+    """``model.forward_features(x)`` as ``[B, C, h, w]`` (a timm ViT's tokens on their patch grid), with a
+    clear error when the model lacks it; see :func:`mixkit.sample.model_capabilities.feature_map`."""
+    return feature_map(model, x)
 
 
 @dataclass(repr=False)

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from ..batch import MixedBatch
 from ..lam import sample_lam
+from ..model_capabilities import classify, stage_map
 from ..pairing import Pairs, make_pairs
 from .attentivemix import features_of
 from .mixer import MixParams
@@ -130,23 +131,18 @@ _WARNED: set[str] = set()
 
 
 def mask_features(model: nn.Module, x: Tensor, layer: int | None) -> Tensor:
-    """The feature map the Mix Block reads: ``model.forward_stages(x)[layer]`` ``[B, C, h, w]``, or
-    ``model.forward_features(x)`` when ``layer`` is ``None`` or the model has no ``forward_stages`` (then a
+    """The feature map the Mix Block reads: stage ``layer`` ``[B, C, h, w]`` (``model.forward_stages(x)``,
+    or timm's ``forward_intermediates``; see :func:`mixkit.sample.model_capabilities.stage_map`), or
+    ``model.forward_features(x)`` when ``layer`` is ``None`` or the model exposes no stages (then a
     warning, once per model class)."""
-    stages_fn = getattr(model, "forward_stages", None)
-    if layer is None or not callable(stages_fn):
+    feats = None if layer is None else stage_map(model, x, layer)
+    if feats is None:
         if layer is not None and type(model).__name__ not in _WARNED:
             _WARNED.add(type(model).__name__)
-            warnings.warn(f"{type(model).__name__} has no forward_stages(x); the mask generator reads "
-                          f"forward_features instead of stage {layer + 1} (mask_layer={layer})", stacklevel=3)
+            warnings.warn(f"{type(model).__name__} has no forward_stages(x) (nor timm's "
+                          "forward_intermediates); the mask generator reads forward_features instead of "
+                          f"stage {layer + 1} (mask_layer={layer})", stacklevel=3)
         return features_of(model, x)
-    stages = stages_fn(x)
-    if not 0 <= layer < len(stages):
-        raise ValueError(f"mask_layer={layer} but forward_stages returned {len(stages)} stages")
-    feats = stages[layer]
-    if not isinstance(feats, Tensor) or feats.dim() != 4 or feats.shape[0] != x.shape[0]:
-        raise ValueError(f"forward_stages must return feature maps [B, C, h, w]; stage {layer} is "
-                         f"{tuple(feats.shape) if isinstance(feats, Tensor) else type(feats).__name__}")
     return feats
 
 
@@ -155,18 +151,10 @@ def mixed_cross_entropy(logits: Tensor, y: Tensor, index: Tensor, lam: Tensor) -
     return MixedBatch(x=logits, index=index, lam=lam, y=y).loss(logits)
 
 
-def classifier_head(model: nn.Module, feats: Tensor) -> Tensor:
-    """``model.head(feats)``, with a clear error when the model has no ``head``."""
-    head = getattr(model, "head", None)
-    if not callable(head):
-        raise TypeError(f"this mixer needs a model with head(features) -> logits; "
-                        f"{type(model).__name__} has none")
-    return head(feats)
-
-
 def logits_of(model: nn.Module, x: Tensor) -> Tensor:
-    """``model.head(model.forward_features(x))``."""
-    return classifier_head(model, features_of(model, x))
+    """``model.forward_head(model.forward_features(x))`` (timm) or ``model.head(model.forward_features(x))``;
+    see :func:`mixkit.sample.model_capabilities.classify`."""
+    return classify(model, x)
 
 
 @dataclass(repr=False)

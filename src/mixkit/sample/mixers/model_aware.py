@@ -17,7 +17,9 @@ attention, AttentiveMix's feature maps) subclass :class:`ModelAwareMixer`, and a
 Learned mixers are ``nn.Module`` s: put ``mixer.parameters()`` into the optimizer (or let the mixer own its
 optimizer, documented per method). ``requires`` names model capabilities a method needs, e.g.
 ``{"attention"}`` for a model with ``forward_with_attention(x) -> (logits, cls_attention[B, N_patches])``,
-``{"features"}`` for ``forward_features(x) -> [B, C, h, w]`` and ``head(features) -> logits``.
+``{"features"}`` for ``forward_features(x) -> [B, C, h, w]`` and ``head(features) -> logits``. timm models
+are taken as they are (``forward_features`` + ``forward_head``, ``forward_intermediates``, a ViT's last-block
+attention): see :mod:`mixkit.sample.model_capabilities`.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ..batch import MixedBatch
 from ..lam import sample_beta
+from ..model_capabilities import attention_model
 from ..pairing import blend_with_partner, make_pairs, partner_rows, weight_view
 from .attention_capture import attention_grid, check_cls_attention
 from .mixer import MixParams
@@ -226,6 +227,7 @@ class SMMix(ModelAwareMixer):
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """MixUp or SMMix batch (switch), then the release's losses (see the class docstring)."""
+        model = attention_model(model)  # a timm ViT is read through its last block's attention and tokens
         p, gh, gw = attention_grid(model)
         if self.token_weight > 0 and not (callable(getattr(model, "forward_tokens", None))
                                           and callable(getattr(model, "head", None))):

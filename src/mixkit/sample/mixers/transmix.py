@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..functional.boxes import Boxes, box_weight, place_boxes
 from ..lam import check_alpha, sample_lam
+from ..model_capabilities import attention_model
 from ..pairing import blend_with_partner, make_pairs, weight_view
 from .attention_capture import attention_grid, check_cls_attention
 from .mixer import MixParams
@@ -193,6 +194,7 @@ class TransMix(ModelAwareMixer):
                       generator: torch.Generator | None = None) -> StepOutput:
         """Mixed batch, one ``forward_with_attention``, soft-target CE (attention labels on CutMix
         batches)."""
+        model = attention_model(model)  # a timm ViT is read through its last block's attention
         _, gh, gw = attention_grid(model)
         out = self(x, y, generator=generator)
         logits, cls_attn = model.forward_with_attention(out.x)
