@@ -87,3 +87,24 @@ def test_flad_update_cost_table_runs():
 
     table = cost_table([3, 30], dim=50, drawn=2, repeats=2)
     assert table.count("\n| ") == 3
+
+
+def test_flad_initial_rewards_from_gradients():
+    names = ["a", "b"]
+    m = UCB1FLAD(names)
+    t = torch.tensor([1.0, 0.0])
+    r = m.initial_rewards_from({"a": torch.tensor([2.0, 0.0]), "b": torch.tensor([0.0, 1.0]), "target": t})
+    assert r == pytest.approx({"a": 1.0, "b": 0.0})
+    assert m.weights == {"a": 1.0, "b": 0.0} or m.upper_confidence()[0] >= m.upper_confidence()[1]
+    with pytest.raises(ValueError, match="every auxiliary"):
+        m.initial_rewards_from({"a": t, "target": t})
+
+
+def test_merging_min_weight_leaves_small_partitions_out():
+    from mixkit.domain import MergingEstimator
+
+    states = {"a": {"w": torch.zeros(2)}, "b": {"w": torch.ones(2)}}
+    est = MergingEstimator(states, lambda sd: float(sd["w"].sum()), min_weight=0.1)
+    assert est({"a": 0.95, "b": 0.05}) == pytest.approx(0.0)
+    assert est({"a": 0.5, "b": 0.5}) == pytest.approx(1.0)
+    assert "MergingEstimator" in repr(est)
