@@ -13,9 +13,10 @@
 Depends on nothing else in mixkit.
 """
 
+from .balance import BALANCE_STRATEGIES, BalancedMixture
 from .interleave import quota_interleave_reference
 from .loaders import MixtureDataset, MixtureEpochSampler, MixtureIterableDataset
-from .online import DGA, ODM, Aioli, DoReMi, OnlineMixer, RnB
+from .online import DGA, EXP3FLAD, ODM, UCB1FLAD, Aioli, DoReMi, OnlineMixer, RnB
 from .sampler import DrawBatch, MixtureSampler
 from .schedules import (
     Constant,
@@ -28,6 +29,8 @@ from .schedules import (
     average_weights,
 )
 from .search import RegMixSearch, run_proxies
+from .search.merging import MergingEstimator, merge_parameters
+from .selection import PrunedSampler, RS2Sampler, average_scores, el2n_scores, grand_scores, prune_indices
 from .sources import JsonlSource, hf_sources, jsonl_sources
 from .strategies import (
     STRATEGIES,
@@ -42,11 +45,14 @@ from .strategies import (
 from .weights import WEIGHT_DENOMINATOR, check_sizes, check_weights, quantize_weights
 
 __all__ = [
+    "BALANCE_STRATEGIES",
     "DGA",
+    "EXP3FLAD",
     "ODM",
     "STRATEGIES",
     "WEIGHT_DENOMINATOR",
     "Aioli",
+    "BalancedMixture",
     "Constant",
     "Cooldown",
     "DoReMi",
@@ -54,24 +60,33 @@ __all__ = [
     "EndUpsample",
     "JsonlSource",
     "LinearSchedule",
+    "MergingEstimator",
     "MixtureDataset",
     "MixtureEpochSampler",
     "MixtureIterableDataset",
     "MixtureSampler",
     "OnlineMixer",
+    "PrunedSampler",
+    "RS2Sampler",
     "RegMixSearch",
     "RnB",
     "ScheduleDriver",
     "StepSchedule",
+    "UCB1FLAD",
     "WeightSchedule",
+    "average_scores",
     "average_weights",
     "cap_repetition",
     "check_sizes",
     "check_weights",
+    "el2n_scores",
     "epochs",
+    "grand_scores",
     "hf_sources",
     "jsonl_sources",
+    "merge_parameters",
     "proportional",
+    "prune_indices",
     "quantize_weights",
     "quota_interleave_reference",
     "run_proxies",
