@@ -28,6 +28,7 @@ import signal
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -177,11 +178,12 @@ def load_cached_result(cache_root: Path, key: str) -> dict[str, Any] | None:
     try:
         result = json.loads(js.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        _ignore(js, f"unreadable: {type(err).__name__}: {err}")
+        _ignore(js, f"unreadable: {_short(err)}")
         return None
     why = validate_result(result, key)
-    if why is None and pt.exists() and _read_gallery(pt) is None:
-        why = f"its gallery {pt.name} is unreadable or malformed"
+    if why is None and pt.exists():
+        bad = _read_gallery(pt)[1]
+        why = f"its gallery {pt.name}: {bad}" if bad else None
     if why is not None:
         _ignore(js, why)
         return None
@@ -189,23 +191,30 @@ def load_cached_result(cache_root: Path, key: str) -> dict[str, Any] | None:
     return result
 
 
-def _read_gallery(pt: Path) -> dict[str, Any] | None:
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text[:160]}"
+
+
+def _read_gallery(pt: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(gallery, None)``, or ``(None, what is wrong)``."""
     try:
         gallery = torch.load(pt, weights_only=True, map_location="cpu")
     except Exception as err:  # truncated zip, foreign pickle refused by weights_only, ...
-        log.warning("mixkit bench: ignoring gallery %s (%s: %s)", pt, type(err).__name__, err)
-        return None
+        return None, _short(err)
     why = validate_gallery(gallery)
-    if why is not None:
-        log.warning("mixkit bench: ignoring gallery %s (%s)", pt, why)
-        return None
-    return gallery
+    return (None, why) if why is not None else (gallery, None)
 
 
 def load_gallery(cache_root: Path, key: str) -> dict[str, Any] | None:
     """The stored gallery of ``key`` (read with ``weights_only=True`` and validated), or ``None``."""
     _, pt = cache_files(cache_root, key)
-    return _read_gallery(pt) if pt.is_file() else None
+    if not pt.is_file():
+        return None
+    gallery, why = _read_gallery(pt)
+    if why is not None:
+        log.warning("mixkit bench: ignoring gallery %s (%s)", pt, why)
+    return gallery
 
 
 # ------------------------------------------------------------------------------------------------- writing
@@ -324,8 +333,10 @@ def _worker_run(cfg: RunConfig, key: str, cache_root: str,
 
 
 def _failed(cfg: RunConfig, key: str, err: BaseException) -> dict[str, Any]:
-    return {"config": cfg.to_dict(), "method": cfg.method, "seed": cfg.seed, "status": "failed", "key": key,
-            "reason": f"worker failed: {type(err).__name__}: {err}"}
+    from .train import method_label
+
+    return {"config": cfg.to_dict(), "method": method_label(cfg.method), "seed": cfg.seed, "status": "failed",
+            "key": key, "reason": f"{type(err).__name__}: {err}"}
 
 
 def _abort_pool(pool: ProcessPoolExecutor, cache_root: Path) -> None:
@@ -360,7 +371,9 @@ def run_all(configs: Sequence[RunConfig], cache_root: Path, *, workers: int = 1,
 
     Every configuration, ``workers``, ``threads`` and ``cache_root`` are checked before anything trains.
     ``KeyboardInterrupt`` stops a parallel run within seconds (queued runs cancelled, workers terminated)
-    and propagates; finished runs are cached by then. A worker that dies gives a ``"failed"`` result.
+    and propagates; finished runs are cached by then. A worker that dies takes its pool down: the runs that
+    were in flight are retried one at a time, and a run that kills its worker again gets a ``"failed"``
+    result (as does a ``train_fn`` that raises), never an exception.
     """
     if not _is_int(workers) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
@@ -405,22 +418,38 @@ def run_all(configs: Sequence[RunConfig], cache_root: Path, *, workers: int = 1,
             finish(i, store_result(cache_root, keys[i], fn(cfg, progress=cb)))
     else:
         n_threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(n_threads,))
-        try:
-            futures: dict[Future, int] = {
-                pool.submit(_worker_run, configs[i], keys[i], str(cache_root), train_fn): i for i in todo}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    res = fut.result()
-                except Exception as err:  # a worker killed or crashed (BrokenProcessPool), a pickling error
-                    res = _failed(configs[i], keys[i], err)
-                finish(i, res)
-        except BaseException:  # Ctrl-C, or a callback raising: stop now, keep what is cached
-            _abort_pool(pool, cache_root)
-            raise
-        pool.shutdown(wait=True)
+
+        def pool_pass(indices: list[int], n_workers: int) -> list[int]:
+            """Run ``indices`` in a fresh pool; return those a dying worker took down (BrokenProcessPool)."""
+            broken: list[int] = []
+            pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
+                                       initializer=_worker_init, initargs=(n_threads,))
+            try:
+                futures: dict[Future, int] = {
+                    pool.submit(_worker_run, configs[i], keys[i], str(cache_root), train_fn): i
+                    for i in indices}
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool:
+                        broken.append(i)
+                        continue
+                    except Exception as err:  # e.g. a train_fn that cannot be pickled, or raises
+                        res = _failed(configs[i], keys[i], err)
+                    finish(i, res)
+            except BaseException:  # Ctrl-C, or a callback raising: stop now, keep what is cached
+                _abort_pool(pool, cache_root)
+                raise
+            pool.shutdown(wait=True)
+            return broken
+
+        # a worker that dies (out-of-memory killer, segfault) breaks the whole pool: retry the runs it took
+        # down one at a time, so only the run that kills its worker again is reported failed
+        for i in sorted(pool_pass(todo, min(workers, len(todo)))):
+            if pool_pass([i], 1):
+                finish(i, _failed(configs[i], keys[i], RuntimeError("its worker process died (killed by the "
+                                                                     "system, out of memory or a crash)")))
     for i, key in enumerate(keys):
         results[i]["key"] = key  # type: ignore[index]
     return results  # type: ignore[return-value]

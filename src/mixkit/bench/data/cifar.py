@@ -24,34 +24,38 @@ URLS = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}
 
 
+class _Refused(pickle.UnpicklingError):
+    """The pickle asks for something a CIFAR batch never holds."""
+
+
 def _dtype(spec: object, align: object = False, copy: object = False) -> np.dtype:
     if isinstance(spec, bytes):  # Python 2 pickles (the CIFAR release) read with encoding="bytes"
         spec = spec.decode("latin1")
     if not isinstance(spec, str):
-        raise pickle.UnpicklingError(f"numpy dtype from {type(spec).__name__} is not plain data")
+        raise _Refused(f"numpy dtype from {type(spec).__name__} is not plain data")
     dt = np.dtype(spec)
     if dt.kind not in "biuf" or dt.fields is not None or dt.subdtype is not None:
-        raise pickle.UnpicklingError(f"numpy dtype {spec!r} is not a plain number type")
+        raise _Refused(f"numpy dtype {spec!r} is not a plain number type")
     return dt
 
 
 def _reconstruct(subtype: object, shape: object, dtype: object) -> np.ndarray:
     if subtype is not np.ndarray:
-        raise pickle.UnpicklingError(f"array subtype {subtype!r} is not numpy.ndarray")
+        raise _Refused(f"array subtype {subtype!r} is not numpy.ndarray")
     if not isinstance(shape, tuple) or not all(isinstance(n, int) and 0 <= n <= 1 for n in shape):
-        raise pickle.UnpicklingError(f"array placeholder shape {shape!r} is not numpy's (0,)")
+        raise _Refused(f"array placeholder shape {shape!r} is not numpy's (0,)")
     return np.ndarray.__new__(np.ndarray, shape, np.uint8)  # the state set next gives dtype, shape, data
 
 
 def _frombuffer(buf: object, dtype: object, shape: object, order: object) -> np.ndarray:
     if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype):
-        raise pickle.UnpicklingError("numpy buffer is not plain bytes of a plain number type")
+        raise _Refused("numpy buffer is not plain bytes of a plain number type")
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if order == "F" else "C").copy()
 
 
 def _latin1(text: object, encoding: object = "latin1") -> bytes:
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError("only latin1 bytes may be encoded")
+        raise _Refused("only latin1 bytes may be encoded")
     return text.encode("latin1")
 
 
@@ -77,11 +81,11 @@ class _PlainDataUnpickler(pickle.Unpickler):
         try:
             return _SAFE_GLOBALS[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR batch never does "
+            raise _Refused(f"it refers to {module}.{name}, which a CIFAR batch never does "
                                          "(only numpy arrays, lists, bytes and str are loaded)") from None
 
     def persistent_load(self, pid: object) -> object:
-        raise pickle.UnpicklingError("it uses persistent ids, which a CIFAR batch never does")
+        raise _Refused("it uses persistent ids, which a CIFAR batch never does")
 
 
 def read_cifar_pickle(path: str | Path) -> dict[str, object]:
@@ -94,7 +98,7 @@ def read_cifar_pickle(path: str | Path) -> dict[str, object]:
             obj = _PlainDataUnpickler(f, encoding="bytes").load()
     except FileNotFoundError:
         raise
-    except pickle.UnpicklingError as err:
+    except _Refused as err:
         raise DataFileError(f"{path}: refused as a CIFAR batch: {err}") from None
     except Exception as err:  # truncated, not a pickle, absurd shapes: all the same to the user
         raise DataFileError(f"{path}: not a readable CIFAR pickle ({type(err).__name__}: {err}); the file is "
