@@ -138,6 +138,20 @@ def test_idx_label_255_refused_instead_of_a_256_class_model(tmp_path):
     assert str(paths["train_y"]) in str(err.value)
 
 
+def test_a_stale_decoded_cache_with_extra_classes_is_not_reused(tmp_path):
+    from mixkit.bench.data.base import save_cached, sources_key
+
+    y = (np.arange(40) % 10).astype(np.uint8)
+    y[0] = 255
+    paths = make_idx_dir(tmp_path / "fm", override={"train_y": y})
+    stale = ImageDataset("fashion-mnist", torch.zeros(40, 1, 28, 28, dtype=torch.uint8),
+                         torch.from_numpy(y).long(), torch.zeros(20, 1, 28, 28, dtype=torch.uint8),
+                         torch.arange(20) % 10, 256)
+    save_cached(stale, sources_key(list(paths.values())))
+    with pytest.raises(DataFileError, match="label 255"):
+        load_fashion_mnist(tmp_path / "fm")
+
+
 def test_idx_test_label_out_of_range_refused(tmp_path):
     y = (np.arange(20) % 10).astype(np.uint8)
     y[-1] = 10
@@ -301,6 +315,20 @@ def test_malformed_cifar_batches_are_refused_by_name(tmp_path, case):
     with pytest.raises(DataFileError, match=match) as err:
         load_cifar("cifar10", tmp_path)
     assert str(folder / "data_batch_1") in str(err.value)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.one_of(st.binary(max_size=80), st.binary(max_size=40).map(
+    lambda b: pickle.dumps({b"data": b, b"labels": [1]})[:-3] + b)))
+def test_read_cifar_pickle_on_arbitrary_bytes_returns_a_dict_or_refuses(tmp_path, raw):
+    path = tmp_path / "batch"
+    path.write_bytes(raw)
+    try:
+        out = read_cifar_pickle(path)
+    except DataFileError as err:
+        assert str(err).startswith(str(path))
+    else:
+        assert isinstance(out, dict) and all(isinstance(k, str) for k in out)
 
 
 def test_cifar_persistent_ids_refused(tmp_path):
@@ -561,6 +589,37 @@ def test_corrupt_cache_entries_are_rerun_with_a_warning(tmp_path, fm, case, capl
     assert runner.load_gallery(tmp_path / "cache", third[0]["key"])["mixed"].dtype == torch.uint8
 
 
+_json = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.floats() | st.text(max_size=3),
+                     lambda kids: st.lists(kids, max_size=3)
+                     | st.dictionaries(st.text(max_size=3), kids, max_size=3),
+                     max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.lists(st.sampled_from(["metrics", "curves", "reliability", "top1", "corruption", "counts",
+                                      "train_loss", "seed", "status", "config", "noise", "0"]), min_size=1,
+                     max_size=3),
+       value=_json)
+def test_any_mutation_of_a_cached_entry_is_reused_only_if_valid(tmp_path, fm, path, value):
+    cache = tmp_path / "mutations"
+    shutil.rmtree(cache, ignore_errors=True)
+    cfgs = [_cfg(fm)]
+    first = runner.run_all(cfgs, cache, train_fn=lambda c, progress=None: fake_result(c, gallery=False))
+    js, _ = runner.cache_files(cache, first[0]["key"])
+    d = json.loads(js.read_text())
+    node = d
+    for p in path[:-1]:
+        node = node.get(p) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node[path[-1]] = value
+    js.write_text(json.dumps(d))
+    again = runner.run_all(cfgs, cache,
+                           train_fn=lambda c, progress=None: fake_result(c, top1=0.9, gallery=False))
+    fresh = {k: v for k, v in again[0].items() if k != "cached"}
+    assert runner.validate_result(fresh, first[0]["key"]) is None
+    assert again[0]["cached"] == (runner.validate_result(d, first[0]["key"]) is None)
+
+
 def test_gallery_pickle_that_would_run_code_is_not_loaded(tmp_path, fm):
     first = runner.run_all([_cfg(fm)], tmp_path / "cache", train_fn=quick_train)
     _, pt = runner.cache_files(tmp_path / "cache", first[0]["key"])
@@ -740,13 +799,13 @@ def test_ctrl_c_stops_a_worker_pool_within_seconds_and_keeps_finished_runs(tmp_p
 
 @pytest.mark.slow
 def test_a_worker_that_dies_gives_a_failed_result_not_a_crash(tmp_path, fm):
-    script = _script(tmp_path, fm, n_seeds=4, train="dying_train")
+    script = _script(tmp_path, fm, n_seeds=6, train="dying_train")
     done = subprocess.run([sys.executable, str(script)], env=_env(tmp_path), capture_output=True, text=True,
                           timeout=400)
     assert done.returncode == 0, done.stderr
-    assert "statuses ['ok', 'failed', 'ok', 'ok']" in done.stdout and "worker process died" in done.stdout, \
-        done.stdout
-    assert len(list((tmp_path / "cache").glob("*.json"))) == 3
+    assert "statuses ['ok', 'failed', 'ok', 'ok', 'failed', 'ok']" in done.stdout, done.stdout
+    assert "worker process died" in done.stdout
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 4
 
 
 # ------------------------------------------------------------------------------------------ text sources

@@ -372,8 +372,8 @@ def run_all(configs: Sequence[RunConfig], cache_root: Path, *, workers: int = 1,
     Every configuration, ``workers``, ``threads`` and ``cache_root`` are checked before anything trains.
     ``KeyboardInterrupt`` stops a parallel run within seconds (queued runs cancelled, workers terminated)
     and propagates; finished runs are cached by then. A worker that dies takes its pool down: the runs that
-    were in flight are retried one at a time, and a run that kills its worker again gets a ``"failed"``
-    result (as does a ``train_fn`` that raises), never an exception.
+    were in it are retried in one worker, in order, and a run that kills its worker again gets a
+    ``"failed"`` result (in worker processes, so does a ``train_fn`` that raises), never an exception.
     """
     if not _is_int(workers) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
@@ -444,12 +444,18 @@ def run_all(configs: Sequence[RunConfig], cache_root: Path, *, workers: int = 1,
             pool.shutdown(wait=True)
             return broken
 
-        # a worker that dies (out-of-memory killer, segfault) breaks the whole pool: retry the runs it took
-        # down one at a time, so only the run that kills its worker again is reported failed
-        for i in sorted(pool_pass(todo, min(workers, len(todo)))):
-            if pool_pass([i], 1):
-                finish(i, _failed(configs[i], keys[i], RuntimeError("its worker process died (killed by the "
-                                                                     "system, out of memory or a crash)")))
+        # a worker that dies (out-of-memory killer, segfault) breaks the whole pool and every run in it. Retry
+        # those in one single-worker pool: it runs them in order, so when it breaks, the first unfinished run
+        # is the one that killed it; that run fails, the others go on in a fresh single-worker pool
+        remaining = sorted(pool_pass(todo, min(workers, len(todo))))
+        while remaining:
+            broken = set(pool_pass(remaining, 1))
+            if not broken:
+                break
+            culprit = next(i for i in remaining if i in broken)
+            finish(culprit, _failed(configs[culprit], keys[culprit], RuntimeError(
+                "its worker process died (killed by the system, out of memory or a crash)")))
+            remaining = [i for i in remaining if i in broken and i != culprit]
     for i, key in enumerate(keys):
         results[i]["key"] = key  # type: ignore[index]
     return results  # type: ignore[return-value]

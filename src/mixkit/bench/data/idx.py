@@ -111,7 +111,7 @@ def load_idx_dataset(name: str, dirs: list[Path], class_names: list[str], how_to
             continue
         key = sources_key(list(files.values()))
         cached = load_cached(name, key)
-        if cached is not None:
+        if cached is not None and cached.num_classes == len(class_names):  # older caches took max label + 1
             return cached
         t = {k: read_idx(p, ndim=3 if k.endswith("_x") else 1) for k, p in files.items()}
         for split in ("train", "test"):
