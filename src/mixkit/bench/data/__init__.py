@@ -10,8 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from .base import DatasetNotFoundError, ImageDataset, cache_dir
-from .cifar import load_cifar
+from .base import DataFileError, DatasetNotFoundError, ImageDataset, cache_dir, check_subset_size
+from .cifar import load_cifar, read_cifar_pickle
 from .digits import load_digits
 from .folder import load_image_folder
 from .idx import load_fashion_mnist, load_mnist, read_idx
@@ -37,6 +37,10 @@ def canonical_name(name: str) -> str:
 
 @lru_cache(maxsize=4)
 def _load(name: str, data_dir: str | None) -> ImageDataset:
+    if data_dir is not None and name != "digits" and not Path(data_dir).is_dir():
+        what = "is not a folder" if Path(data_dir).exists() else "does not exist"
+        raise DatasetNotFoundError(f"data directory {data_dir} {what}; pass --data-dir FOLDER holding the "
+                                   f"{name} files")
     if name == "fashion-mnist":
         return load_fashion_mnist(data_dir)
     if name == "mnist":
@@ -52,9 +56,17 @@ def _load(name: str, data_dir: str | None) -> ImageDataset:
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None) -> ImageDataset:
-    """Load a dataset by name (see the module docstring). Repeated calls in a process share one copy."""
+    """Load a dataset by name (see the module docstring). Repeated calls in a process share one copy.
+
+    A ``data_dir`` that does not exist raises :class:`DatasetNotFoundError`; a corrupt file raises
+    :class:`DataFileError` (a ``ValueError``) whose message starts with the file's path."""
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a str, got {type(name).__name__}")
+    if data_dir is not None and not isinstance(data_dir, (str, Path)):
+        raise TypeError(f"data_dir must be a str or Path, got {type(data_dir).__name__}")
     return _load(canonical_name(name), str(data_dir) if data_dir else None)
 
 
-__all__ = ["DATASETS", "DatasetNotFoundError", "ImageDataset", "cache_dir", "canonical_name", "load_cifar",
-           "load_dataset", "load_digits", "load_fashion_mnist", "load_image_folder", "load_mnist", "read_idx"]
+__all__ = ["DATASETS", "DataFileError", "DatasetNotFoundError", "ImageDataset", "cache_dir", "canonical_name",
+           "check_subset_size", "load_cifar", "load_dataset", "load_digits", "load_fashion_mnist",
+           "load_image_folder", "load_mnist", "read_cifar_pickle", "read_idx"]

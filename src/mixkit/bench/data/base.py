@@ -15,6 +15,23 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset's files are missing; the message says where mixkit looked and how to get them."""
 
 
+class DataFileError(ValueError):
+    """A data file exists but is corrupt or does not hold what its format promises (truncated, wrong magic
+    number or shape, labels outside the class range, a pickle that would build anything but plain data).
+    The message starts with the file's path and says what is wrong."""
+
+
+def check_subset_size(name: str, n: object) -> int | None:
+    """``None`` or a positive ``int`` (``bool`` refused): the size of a seeded subset named ``name``."""
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{name} must be None (the whole split) or a positive int, got {n!r}")
+    if n < 1:
+        raise ValueError(f"{name} must be None (the whole split) or a positive int, got {n}")
+    return n
+
+
 @dataclass
 class ImageDataset:
     """Train and test images as ``uint8`` tensors ``[N, C, H, W]`` with ``int64`` labels ``[N]``.
@@ -33,14 +50,34 @@ class ImageDataset:
     source: str = ""
 
     def __post_init__(self) -> None:
+        where = f"dataset {self.name!r}" + (f" ({self.source})" if self.source else "")
+        k = self.num_classes
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"{where}: num_classes must be a positive int, got {self.num_classes!r}")
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ValueError(f"{where}: {len(self.class_names)} class_names for num_classes="
+                             f"{self.num_classes}")
         for split, x, y in (("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)):
+            if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+                raise TypeError(f"{where}: {split}_x and {split}_y must be tensors, got {type(x).__name__} "
+                                f"and {type(y).__name__}")
             if x.dtype != torch.uint8 or x.dim() != 4:
-                raise ValueError(f"{split}_x must be uint8 [N, C, H, W], got {x.dtype} {tuple(x.shape)}")
+                raise ValueError(f"{where}: {split}_x must be uint8 [N, C, H, W], got {x.dtype} "
+                                 f"{tuple(x.shape)}")
             if y.dtype != torch.int64 or y.shape != (x.shape[0],):
-                raise ValueError(f"{split}_y must be int64 [{x.shape[0]}], got {y.dtype} {tuple(y.shape)}")
+                raise ValueError(f"{where}: {split}_y must be int64 [{x.shape[0]}], got {y.dtype} "
+                                 f"{tuple(y.shape)}")
+            if x.shape[0] == 0:
+                raise ValueError(f"{where}: the {split} split holds no images")
+            if min(x.shape[1:]) < 1:
+                raise ValueError(f"{where}: {split} images have an empty shape {tuple(x.shape[1:])}")
+            lo, hi = int(y.min()), int(y.max())  # once per dataset, not per batch
+            if lo < 0 or hi >= self.num_classes:
+                raise ValueError(f"{where}: {split} labels span {lo}..{hi}, outside 0..{k - 1} for "
+                                 f"num_classes={k}")
         if self.train_x.shape[1:] != self.test_x.shape[1:]:
-            raise ValueError(f"train and test images differ in shape: {tuple(self.train_x.shape[1:])} vs "
-                             f"{tuple(self.test_x.shape[1:])}")
+            raise ValueError(f"{where}: train and test images differ in shape: "
+                             f"{tuple(self.train_x.shape[1:])} vs {tuple(self.test_x.shape[1:])}")
         x = self.train_x.float().div_(255)
         self.mean = x.mean(dim=(0, 2, 3))
         self.std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
@@ -71,14 +108,15 @@ class ImageDataset:
         return (x.float() * std + mean).clamp_(0, 1)
 
     def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> ImageDataset:
-        """A class-stratified-by-chance seeded subset (``None`` keeps a split whole)."""
+        """A seeded random subset of ``train`` / ``test`` images (``None`` keeps a split whole; a size at
+        least the split's keeps it whole too). Sizes must be ``None`` or positive ints."""
+        train = check_subset_size("train_subset", train)
+        test = check_subset_size("test_subset", test)
         g = torch.Generator().manual_seed(seed)
 
         def pick(x: Tensor, y: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
             if n is None or n >= x.shape[0]:
                 return x, y
-            if n < 1:
-                raise ValueError(f"subset size must be >= 1, got {n}")
             idx = torch.randperm(x.shape[0], generator=g)[:n].sort().values
             return x[idx], y[idx]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import DatasetNotFoundError, ImageDataset, load_cached, save_cached, sources_key
+from .base import DataFileError, DatasetNotFoundError, ImageDataset, load_cached, save_cached, sources_key
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -22,11 +22,15 @@ def _decode(files: list[Path], size: int, mode: str) -> torch.Tensor:
 
     out = np.empty((len(files), size, size, len(mode)), dtype=np.uint8)
     for i, f in enumerate(files):  # decoding happens once; the result is cached as a tensor
-        with Image.open(f) as im:
-            im = im.convert(mode)
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.Resampling.BILINEAR)
-            out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, len(mode))
+        try:
+            with Image.open(f) as im:
+                im = im.convert(mode)
+                if im.size != (size, size):
+                    im = im.resize((size, size), Image.Resampling.BILINEAR)
+                out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, len(mode))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            # UnidentifiedImageError and truncated files are OSErrors; PIL raises SyntaxError on some headers
+            raise DataFileError(f"{f}: not a readable image ({type(err).__name__}: {err})") from None
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
@@ -42,6 +46,8 @@ def load_image_folder(root: str | Path, image_size: int = 32, grayscale: bool = 
         raise DatasetNotFoundError(f"image folder {root} does not exist; pass --data-dir pointing at a "
                                    "folder with one sub-folder of images per class (or train/ and test/ "
                                    "trees)")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     mode = "L" if grayscale else "RGB"

@@ -7,14 +7,16 @@ big-endian uint32 per dimension, then the row-major data.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .base import DatasetNotFoundError, ImageDataset, load_cached, save_cached, sources_key
+from .base import DataFileError, DatasetNotFoundError, ImageDataset, load_cached, save_cached, sources_key
 
 DEFAULT_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -23,23 +25,52 @@ IDX_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1
              "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
 
 
-def read_idx(path: str | Path) -> Tensor:
-    """Read one IDX file (``.gz`` or raw) holding unsigned bytes into a uint8 tensor of its stated shape."""
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped for ``.gz``; a truncated or corrupt file raises :class:`DataFileError`."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        raise DataFileError(f"{path}: cannot be read as {'gzip' if path.suffix == '.gz' else 'a file'} "
+                            f"({type(err).__name__}: {err}); the file is truncated or corrupt, fetch it "
+                            "again") from None
+
+
+def read_idx(path: str | Path, ndim: int | None = None) -> Tensor:
+    """Read one IDX file (``.gz`` or raw) holding unsigned bytes into a uint8 tensor of its stated shape.
+
+    ``ndim`` (optional) is the number of dimensions the caller expects. Anything but a well-formed IDX file
+    of unsigned bytes (a bad magic number or type code, a header or body shorter or longer than it
+    promises, an empty dimension) raises :class:`DataFileError` naming the file; a missing file raises
+    ``FileNotFoundError``.
+    """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    raw = _read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+        raise DataFileError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty file'}; "
+                            "expected 00 00 08 <ndim>)")
     if raw[2] != 0x08:
-        raise ValueError(f"{path}: IDX type code {raw[2]:#04x} is not unsigned byte (0x08)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    count = int(np.prod(dims)) if dims else 0
+        raise DataFileError(f"{path}: IDX type code {raw[2]:#04x} is not unsigned byte (0x08)")
+    n_dims = raw[3]
+    if n_dims == 0:
+        raise DataFileError(f"{path}: IDX header declares 0 dimensions")
+    if ndim is not None and n_dims != ndim:
+        raise DataFileError(f"{path}: IDX file has {n_dims} dimensions, expected {ndim}")
+    header = 4 + 4 * n_dims
+    if len(raw) < header:
+        raise DataFileError(f"{path}: IDX header of {n_dims} dimensions needs {header} bytes, the file holds "
+                            f"{len(raw)}")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(n_dims)]
+    count = math.prod(dims)
     if len(raw) - header != count:
-        raise ValueError(f"{path}: header promises {count} bytes of shape {dims}, file holds "
-                         f"{len(raw) - header}")
+        raise DataFileError(f"{path}: header promises {count} bytes of shape {dims}, file holds "
+                            f"{len(raw) - header}")
+    if count == 0:
+        raise DataFileError(f"{path}: IDX file of shape {dims} holds no data")
     return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=header).copy()).view(*dims)
 
 
@@ -67,25 +98,41 @@ def _find_idx_set(d: Path) -> dict[str, Path] | None:
 
 
 def load_idx_dataset(name: str, dirs: list[Path], class_names: list[str], how_to_get: str) -> ImageDataset:
-    """Load the four IDX files of an MNIST-style dataset from the first folder in ``dirs`` that has them."""
+    """Load the four IDX files of an MNIST-style dataset from the first folder in ``dirs`` that has them.
+
+    The class count is ``len(class_names)``; a label outside it (say 255 in a 10-class set) raises
+    :class:`DataFileError` naming the label file instead of building a model with more classes.
+    """
+    if not class_names:
+        raise ValueError(f"class_names of {name} must name at least one class")
     for d in dirs:
         files = _find_idx_set(d)
         if files is None:
             continue
         key = sources_key(list(files.values()))
         cached = load_cached(name, key)
-        if cached is not None:
+        if cached is not None and cached.num_classes == len(class_names):  # older caches took max label + 1
             return cached
-        t = {k: read_idx(p) for k, p in files.items()}
+        t = {k: read_idx(p, ndim=3 if k.endswith("_x") else 1) for k, p in files.items()}
         for split in ("train", "test"):
             x, y = t[f"{split}_x"], t[f"{split}_y"]
-            if x.dim() != 3 or y.dim() != 1 or x.shape[0] != y.shape[0]:
-                raise ValueError(f"{d}: {split} images {tuple(x.shape)} and labels {tuple(y.shape)} "
-                                 "do not match")
-        num_classes = max(len(class_names), int(t["train_y"].max()) + 1)
+            if x.shape[0] != y.shape[0]:
+                raise DataFileError(f"{files[f'{split}_x']}: {x.shape[0]} images, but "
+                                    f"{files[f'{split}_y']} holds {y.shape[0]} labels")
+        if t["train_x"].shape[1:] != t["test_x"].shape[1:]:
+            raise DataFileError(f"{files['test_x']}: images of shape {tuple(t['test_x'].shape[1:])}, but the "
+                                f"training images in {files['train_x']} are {tuple(t['train_x'].shape[1:])}")
+        num_classes = len(class_names)
+        for split in ("train", "test"):
+            bad = t[f"{split}_y"] >= num_classes
+            if bool(bad.any()):
+                at = int(bad.nonzero()[0])
+                label = int(t[f"{split}_y"][at])
+                raise DataFileError(f"{files[f'{split}_y']}: label {label} at index {at} is outside "
+                                    f"0..{num_classes - 1} ({name} has {num_classes} classes)")
         ds = ImageDataset(name, t["train_x"].unsqueeze(1).contiguous(), t["train_y"].long(),
                           t["test_x"].unsqueeze(1).contiguous(), t["test_y"].long(), num_classes,
-                          class_names or [str(i) for i in range(num_classes)], str(d))
+                          list(class_names), str(d))
         save_cached(ds, key)
         return ds
     looked = "\n  ".join(str(d) for d in dirs)
