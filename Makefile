@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[bench,dev,search]"
+	$(PY) -m pip install -q -e ".[bench,dev,search,plot]"
 	# optional extras whose code paths the suite tests (Hugging Face sources, Ray proxy runs); not fatal
 	-$(PY) -m pip install -q -e ".[hf,ray]"
 	# numba compiles the sampler's inner loops (same output as the NumPy/Python path without it)
@@ -30,6 +30,8 @@ data:
 
 bench: $(STAMP) data
 	$(PY) -m mixkit bench --suite quick
+	# the smallest domain-mixing scenario (the other scenarios: mixkit bench --suite domain-scenarios -- --help)
+	$(PY) -m mixkit bench --suite domain-scenarios -- --scenario smallest
 
 bench-speed: $(STAMP)
 	$(PY) speed/mixer_speed.py

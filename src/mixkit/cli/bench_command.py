@@ -56,7 +56,7 @@ def _subset(value: str) -> int | None:
             from None
 
 
-IMAGE_SUITES = ("quick", "full")
+IMAGE_SUITES = ("quick", "standard", "full")
 # study suites; each writes its table under its own name as the section key of the results page
 STUDY_SUITES = ("text-domains", *STUDIES)
 
@@ -67,10 +67,10 @@ def add_commands(sub: Any) -> None:
                        description="Train the same model with every method (same optimizer, schedule, epochs "
                                    "and seeds; only the mixing differs) and write results/<dataset>/<time>/.")
     p.add_argument("--suite", choices=(*IMAGE_SUITES, *STUDY_SUITES), default="quick",
-                   help="quick / full: image classification with every sample mixer, defaults for the flags "
-                        "below (quick: Fashion-MNIST subset, small CNN, 4 epochs, 2 seeds); text-domains, "
-                        "calibration, regression, label-aware, regmix-active: the studies, with their own "
-                        "options after '--' (see 'mixkit bench --suite NAME -- --help')")
+                   help=" / ".join(IMAGE_SUITES) + ": image classification with the sample mixers, with "
+                        "defaults for the flags below (quick, the default: Fashion-MNIST subset, small CNN; "
+                        "see docs/benchmark.md); " + ", ".join(STUDY_SUITES) + ": the studies, with their "
+                        "own options after '--' (see 'mixkit bench --suite NAME -- --help')")
     p.add_argument("--dataset",
                    help="fashion-mnist (default), mnist, digits, cifar10, cifar100 or folder:PATH")
     p.add_argument("--data-dir", help="folder holding the dataset files (also: $MIXKIT_DATA)")
@@ -261,7 +261,8 @@ def _run_image_suite(args: argparse.Namespace) -> int:
                 build_mixer(m)
     with user_errors():
         dataset, full_data = _resolve_dataset(args)
-    s = suite_settings(args.suite, dataset)
+    with user_errors(f"--suite {args.suite}: "):
+        s = suite_settings(args.suite, dataset)
     for k in ("model", "epochs", "seeds", "batch_size", "lr", "augment"):
         if getattr(args, k) is not None:
             s[k] = getattr(args, k)
@@ -280,7 +281,8 @@ def _run_image_suite(args: argparse.Namespace) -> int:
     if args.methods:
         methods = list(args.methods)
     else:
-        methods, skipped = default_methods(s["model"], data, model_kwargs)
+        only = {"only": s["methods"]} if s.get("methods") is not None else {}  # the suite's method subset
+        methods, skipped = default_methods(s["model"], data, model_kwargs, **only)
     for name, reason in skipped.items():
         print(f"skipping {name}: {reason}")
     labels = [method_label(m) for m in methods]
@@ -340,8 +342,7 @@ def _run_image_suite(args: argparse.Namespace) -> int:
             "machine": machine_description(args.device), "created": stamp, "methods": labels,
             "command": " ".join(["mixkit", *sys.argv[1:]])}
     write_json(out_dir / "results.json", meta, rows, results)
-    # method specs may hold '|' (RandomChoice: 'mixup|cutmix'), which would split a Markdown table cell
-    table = markdown_table([{**r, "method": markdown_cell(r["method"])} for r in rows], meta)
+    table = escape_method_cells(markdown_table(rows, meta), [r["method"] for r in rows])
     (out_dir / "table.md").write_text(table)
     plot_curves(results, labels, out_dir / "curves.png")
     plot_reliability(rows, results, out_dir / "reliability.png")
@@ -357,6 +358,16 @@ def _run_image_suite(args: argparse.Namespace) -> int:
     print(f"wrote {out_dir}/ (results.json, table.md, curves.png, reliability.png, final.png, gallery.png)")
     publish(args, f"sample-{args.suite}", table)
     return 0 if any(r["status"] == "ok" for r in rows) else 1
+
+
+def escape_method_cells(table: str, methods: list[str]) -> str:
+    """Escape ``|`` in the method cell that starts a table row (RandomChoice specs such as ``mixup|cutmix``
+    would otherwise split the cell); code spans and text outside the table keep the spec as written."""
+    lines = table.split("\n")
+    for m in sorted({m for m in methods if "|" in m}, key=len, reverse=True):
+        cell = f"| {m} |"
+        lines = [f"| {markdown_cell(m)} |" + ln[len(cell):] if ln.startswith(cell) else ln for ln in lines]
+    return "\n".join(lines)
 
 
 def run_gallery(args: argparse.Namespace) -> int:

@@ -95,9 +95,10 @@ def domain_specs(args: argparse.Namespace, fallback: tuple[str, ...] | None = No
     """The checked, normalised specs of ``--domain`` (and the deprecated spellings, with a note); ``fallback``
     (e.g. the sources a ``recommended.json`` names) when none was given. Names must be distinct."""
     raw: list[tuple[str, str]] = [("--domain", s) for s in (getattr(args, "domain", None) or [])]
+    notes = []
     legacy = getattr(args, "domains", None)
     if legacy is not None:
-        _note("--domains is deprecated; give --domain SPEC once per domain")
+        notes.append("--domains is deprecated; give --domain SPEC once per domain")
         items = [s.strip() for s in legacy.split(",")]
         if not any(items):
             raise UsageError(f"--domains: no domain specs in {legacy!r}")
@@ -108,7 +109,7 @@ def domain_specs(args: argparse.Namespace, fallback: tuple[str, ...] | None = No
             raise UsageError(f"--jsonl: expected NAME=PATH, got {item!r}")
         raw.append(("--jsonl", f"{name.strip()}=jsonl:{path}"))
     if getattr(args, "jsonl", None):
-        _note("--jsonl NAME=PATH is deprecated; use --domain NAME=jsonl:PATH")
+        notes.append("--jsonl NAME=PATH is deprecated; use --domain NAME=jsonl:PATH")
     if not raw:
         return fallback
     specs, seen = [], {}
@@ -119,4 +120,6 @@ def domain_specs(args: argparse.Namespace, fallback: tuple[str, ...] | None = No
             raise UsageError(f"{option} {spec!r}: domain {key!r} given twice")
         seen[key] = spec
         specs.append(_join(name, kind, arg))
+    for note in notes:  # only for specs that are otherwise fine: an error stays one line
+        _note(note)
     return tuple(specs)

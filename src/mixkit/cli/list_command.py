@@ -12,8 +12,8 @@ from typing import Any
 def add_command(sub: Any) -> None:
     """Register ``list`` on the top-level sub-parsers."""
     p = sub.add_parser("list", help="mixing and loss-side methods: papers, releases, defaults",
-                       description="Every registered sample-mixing method and every loss-side method, with its "
-                                   "paper, the authors' release and its default parameters.")
+                       description="Every registered sample-mixing method and every loss-side method, with "
+                                   "its paper, the authors' release and its default parameters.")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: {'mixers': [...], 'losses': [...]}, each entry with name, "
                         "aliases, paper, url, release and defaults")

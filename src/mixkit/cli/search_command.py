@@ -148,8 +148,8 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
     check_workload(args)
     check_out_dir(args.out)
     torch.set_num_threads(1)
-    with user_errors():
-        sources = parse_sources(domain_specs(args))
+    sources = parse_sources(domain_specs(args))
+    with user_errors("--domain: "):
         cfg = RunConfig(
             steps=args.steps,
             batch_size=args.batch_size,
@@ -159,6 +159,7 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
         )
         proxy = TextProxy(sources=sources, config=cfg, target=args.target, max_bytes=args.max_bytes)
         data = proxy.data()
+    with user_errors("--target: "):
         resolve_target(args.target, data.names)
     sizes = data.total_bytes()
     total = args.target_tokens or 10 * cfg.tokens

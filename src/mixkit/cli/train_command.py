@@ -256,9 +256,10 @@ def train(args: argparse.Namespace) -> tuple[Path, str]:
     check_workload(args)
     check_out_dir(args.out)
     specs = domain_specs(args, fallback=file_sources)
-    with user_errors():
+    with user_errors("--domain: "):
         data = load_sources(parse_sources(specs), args.seq_len, args.max_bytes)
-        names = data.names
+    names = data.names
+    with user_errors("--target: "):
         targets = resolve_target(args.target, names)
     if static is not None:
         unknown = sorted(set(static) - set(names))
