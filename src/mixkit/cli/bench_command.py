@@ -310,13 +310,16 @@ def _run_image_suite(args: argparse.Namespace) -> int:
 
     bar = tqdm(total=len(configs), desc="runs", unit="run", dynamic_ncols=True, disable=args.no_progress)
 
+    finished = [0]
+
     def on_result(r: dict[str, Any]) -> None:
         tag = "cached" if r.get("cached") else r.get("status")
         top1 = r["metrics"]["top1"] * 100 if r.get("status") == "ok" else float("nan")
         bar.set_postfix_str(f"{r['method']} seed {r['seed']}: {tag} {top1:.2f}%")
         bar.update(1)
+        finished[0] += 1
         if args.no_progress:
-            print(f"run {bar.n}/{len(configs)}: {r['method']} seed {r['seed']}: {tag} {top1:.2f}%",
+            print(f"run {finished[0]}/{len(configs)}: {r['method']} seed {r['seed']}: {tag} {top1:.2f}%",
                   flush=True)
         if r.get("status") == "failed":
             tqdm.write(f"FAILED {r['method']} seed {r['seed']}: {r.get('reason')}")
