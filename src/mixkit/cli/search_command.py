@@ -9,8 +9,12 @@ proxy runs where the regressors are least certain (mixkit's own; --active 0 for 
 recommends the mean of the 128 best of 100,000 Dirichlet(token distribution) candidates under the first
 regressor, with its predicted target loss and the Spearman correlation on held-out proxy runs.
 
-Writes ``results.json``, ``recommended.json`` (usable as ``mixkit mixture train --weights``; it names the
-regressor and library that produced it), ``table.md`` and ``correlation.png`` under ``--out``.
+Domains: ``--domain [NAME=]KIND[:ARG]`` once per domain (KIND: fortunes:LANG, stdlib, folder:PATH,
+jsonl:PATH), as for ``mixture plan`` and ``mixture train``.
+
+Writes ``results.json``, ``recommended.json`` (the mixture, the regressor and library that produced it and
+the domain sources, so ``mixkit mixture train --weights recommended.json`` runs on the same domains without
+repeating them), ``table.md`` and ``correlation.png`` under ``--out``.
 """
 
 from __future__ import annotations
