@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[bench,dev,search,plot]"
-	# optional extras whose code paths the suite tests (Hugging Face sources, Ray proxy runs); not fatal
-	-$(PY) -m pip install -q -e ".[hf,ray]"
+	# optional extras whose code paths the suite tests (Hugging Face sources and Trainer callback, Lightning
+	# callback, beat tracking, Ray proxy runs); each on its own line so one that fails leaves the others
+	-$(PY) -m pip install -q -e ".[hf]"
+	-$(PY) -m pip install -q -e ".[lightning]"
+	-$(PY) -m pip install -q -e ".[audio]"
+	-$(PY) -m pip install -q -e ".[ray]"
 	# numba compiles the sampler's inner loops (same output as the NumPy/Python path without it)
 	-$(PY) -m pip install -q -e ".[fast]"
 	# LightGBM, the regressor of the RegMix release (the search falls back to scikit-learn without it)

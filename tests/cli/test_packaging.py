@@ -26,12 +26,15 @@ tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 OPTIONAL = ("matplotlib", "PIL", "sklearn", "scipy", "tqdm", "threadpoolctl", "lightgbm", "ray", "numba",
-            "datasets", "maxflow")
+            "datasets", "maxflow", "transformers", "accelerate", "lightning", "pytorch_lightning", "timm",
+            "librosa")
 # import name -> distribution name, for the packages mixkit imports
 DISTRIBUTION = {"PIL": "pillow", "sklearn": "scikit-learn", "maxflow": "pymaxflow", "torch": "torch",
                 "numpy": "numpy", "matplotlib": "matplotlib", "scipy": "scipy", "tqdm": "tqdm",
                 "threadpoolctl": "threadpoolctl", "lightgbm": "lightgbm", "ray": "ray", "numba": "numba",
-                "datasets": "datasets"}
+                "datasets": "datasets", "transformers": "transformers", "accelerate": "accelerate",
+                "lightning": "lightning", "timm": "timm",
+                "librosa": "librosa"}
 
 
 def _pyproject() -> dict:
