@@ -264,6 +264,33 @@ def test_missing_extra_is_named_before_any_work(ws, capsys, monkeypatch):
     assert not (ws / "results").exists() and not (ws / "p.png").exists()
 
 
+def _idx_gz(path: Path, arr, truncate: bool = False) -> None:
+    import gzip
+    import struct
+
+    head = struct.pack(">HBB", 0, 8, arr.ndim) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    data = gzip.compress(head + arr.tobytes())
+    path.write_bytes(data[: len(data) // 2] if truncate else data)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-gzip"])
+def test_corrupt_or_empty_dataset_files(ws, capsys, damage):
+    import numpy as np
+
+    fm = ws / "fm"
+    fm.mkdir()
+    for split, n in (("train", 64), ("t10k", 32)):
+        _idx_gz(fm / f"{split}-images-idx3-ubyte.gz", np.zeros((n, 28, 28), np.uint8),
+                truncate=damage == "truncated" and split == "train")
+        _idx_gz(fm / f"{split}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+    if damage == "not-gzip":
+        (fm / "train-images-idx3-ubyte.gz").write_bytes(b"definitely not gzip data")
+    before = _snapshot(ws)
+    code = main(["bench", "--data-dir", str(fm), "--train-subset", "all", "--test-subset", "all"])
+    _assert_one_line_error(code, *capsys.readouterr(), "--dataset fashion-mnist")
+    assert _snapshot(ws) == before
+
+
 def test_deprecated_spelling_with_an_error_prints_only_the_error(ws, capsys):
     _assert_one_line_error(main(["mixture", "train", "--domains", "a=folder:d1,a=folder:d2"]),
                            *capsys.readouterr(), "given twice")

@@ -259,7 +259,7 @@ def _run_image_suite(args: argparse.Namespace) -> int:
         for m in args.methods:
             with user_errors(f"--methods {m!r}: "):
                 build_mixer(m)
-    with user_errors():
+    with user_errors(f"--dataset {args.dataset or 'fashion-mnist'}: "):
         dataset, full_data = _resolve_dataset(args)
     with user_errors(f"--suite {args.suite}: "):
         s = suite_settings(args.suite, dataset)
@@ -395,7 +395,7 @@ def run_gallery(args: argparse.Namespace) -> int:
     for m in args.methods or []:
         with user_errors(f"--methods {m!r}: "):
             build_mixer(m)
-    with user_errors():
+    with user_errors(f"--dataset {args.dataset}: "):
         data = load_dataset(args.dataset, args.data_dir)
     methods = args.methods or [n for n in registry.names() if n != "none"]
     galleries = []

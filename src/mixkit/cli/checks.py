@@ -20,6 +20,8 @@ import contextlib
 import importlib.util
 import math
 import os
+import pickle
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -270,15 +272,16 @@ def _describe(err: BaseException) -> str:
 
 @contextlib.contextmanager
 def user_errors(prefix: str = "") -> Iterator[None]:
-    """Turn the ``ValueError``, ``TypeError``, ``KeyError`` and ``OSError`` (missing or unreadable files,
-    bad JSON) a library raises inside the block into a one-line :class:`UsageError`. Use it around the
+    """Turn the ``ValueError``, ``TypeError``, ``KeyError``, ``OSError`` (missing or unreadable files, bad
+    JSON) and truncated/corrupt archive errors (``EOFError``, ``zlib.error``, ``pickle.UnpicklingError``) a
+    library raises inside the block into a one-line :class:`UsageError`. Use it around the
     set-up of a command only (reading files, building configurations), never around training: an error
     there is a bug and keeps its traceback."""
     try:
         yield
     except UsageError:
         raise
-    except (ValueError, TypeError, KeyError, OSError) as err:
+    except (ValueError, TypeError, KeyError, OSError, EOFError, pickle.UnpicklingError, zlib.error) as err:
         message = " ".join(_describe(err).split())  # one line
         raise UsageError(f"{prefix}{message}") from err
 
