@@ -12,9 +12,13 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[bench,dev,search]"
-	# optional extras whose code paths the suite tests (Hugging Face sources, Ray proxy runs); not fatal
-	-$(PY) -m pip install -q -e ".[hf,ray]"
+	$(PY) -m pip install -q -e ".[bench,dev,search,plot]"
+	# optional extras whose code paths the suite tests (Hugging Face sources and Trainer callback, Lightning
+	# callback, beat tracking, Ray proxy runs); each on its own line so one that fails leaves the others
+	-$(PY) -m pip install -q -e ".[hf]"
+	-$(PY) -m pip install -q -e ".[lightning]"
+	-$(PY) -m pip install -q -e ".[audio]"
+	-$(PY) -m pip install -q -e ".[ray]"
 	# numba compiles the sampler's inner loops (same output as the NumPy/Python path without it)
 	-$(PY) -m pip install -q -e ".[fast]"
 	# LightGBM, the regressor of the RegMix release (the search falls back to scikit-learn without it)
@@ -30,6 +34,8 @@ data:
 
 bench: $(STAMP) data
 	$(PY) -m mixkit bench --suite quick
+	# the smallest domain-mixing scenario (the other scenarios: mixkit bench --suite domain-scenarios -- --help)
+	$(PY) -m mixkit bench --suite domain-scenarios -- --scenario smallest
 
 bench-speed: $(STAMP)
 	$(PY) speed/mixer_speed.py

@@ -34,16 +34,38 @@ def test_plan_counts_jsonl_files_and_reports_errors(tmp_path, capsys):
     a.write_text('{"t": 1}\n' * 30)
     b.write_text('{"t": 2}\n' * 10)
     js = tmp_path / "p.json"
-    assert main(["mixture", "plan", "--jsonl", f"a={a}", f"b={b}", "--total", "100",
+    assert main(["mixture", "plan", "--domain", f"a=jsonl:{a}", "--domain", f"b=jsonl:{b}", "--total", "100",
                  "--strategy", "unimax", "--max-epochs", "3", "--json", str(js)]) == 0
     result = json.loads(js.read_text())
     assert result["sizes"] == {"a": 30, "b": 10}
     assert result["average"] == pytest.approx([0.7, 0.3])  # uniform 50/50, but b is capped at 3 x 10
     capsys.readouterr()
     assert main(["mixture", "plan", "--sizes", "web=x"]) == 2
-    assert "--sizes" in capsys.readouterr().out
+    assert "--sizes" in capsys.readouterr().err
     assert main(["mixture", "plan", "--sizes", "a=5", "--schedule", "linear"]) == 2
-    assert "--to" in capsys.readouterr().out
+    assert "--to" in capsys.readouterr().err
+
+
+def test_plan_keeps_the_deprecated_jsonl_spelling(tmp_path, capsys):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"t": 1}\n' * 3)
+    b.write_text('{"t": 2}\n' * 5)
+    js = tmp_path / "p.json"
+    assert main(["mixture", "plan", "--jsonl", f"a={a}", f"b={b}", "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["sizes"] == {"a": 3, "b": 5}
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "deprecated" in err and "--domain NAME=jsonl:PATH" in err
+
+
+def test_plan_counts_documents_of_folder_domains(tmp_path):
+    for name, n in (("x", 4), ("y", 2)):
+        (tmp_path / name).mkdir()
+        for i in range(n):
+            (tmp_path / name / f"{i}.txt").write_text(f"document {i}\n")
+    js = tmp_path / "p.json"
+    assert main(["mixture", "plan", "--domain", f"x=folder:{tmp_path / 'x'}", "--domain",
+                 f"y=folder:{tmp_path / 'y'}", "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["sizes"] == {"x": 4, "y": 2}
 
 
 @pytest.mark.parametrize(

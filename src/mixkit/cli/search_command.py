@@ -9,18 +9,35 @@ proxy runs where the regressors are least certain (mixkit's own; --active 0 for 
 recommends the mean of the 128 best of 100,000 Dirichlet(token distribution) candidates under the first
 regressor, with its predicted target loss and the Spearman correlation on held-out proxy runs.
 
-Writes ``results.json``, ``recommended.json`` (usable as ``mixkit mixture train --weights``; it names the
-regressor and library that produced it), ``table.md`` and ``correlation.png`` under ``--out``.
+Domains: ``--domain [NAME=]KIND[:ARG]`` once per domain (KIND: fortunes:LANG, stdlib, folder:PATH,
+jsonl:PATH), as for ``mixture plan`` and ``mixture train``.
+
+Writes ``results.json``, ``recommended.json`` (the mixture, the regressor and library that produced it and
+the domain sources, so ``mixkit mixture train --weights recommended.json`` runs on the same domains without
+repeating them), ``table.md`` and ``correlation.png`` under ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
+from .checks import (
+    UsageError,
+    below_one,
+    check_out_dir,
+    int_at_least,
+    nonneg_int,
+    positive_float,
+    positive_int,
+    require_extra,
+    user_errors,
+)
+from .domains import domain_specs
 from .results_args import add_results_arguments, publish
-from .workload_args import add_workload_arguments
+from .workload_args import add_workload_arguments, check_workload
 
 RESULTS_KEY = "regmix-search"
 
@@ -34,14 +51,15 @@ def add_command(mixture_subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_workload_arguments(p, steps=150, steps_help="steps per proxy run (default 150)")
-    p.add_argument("--initial", type=int, default=48,
+    p.add_argument("--initial", type=int_at_least(3), default=48,
                    help="random proxy runs to start with (default 48; LightGBM splits from 40 runs)")
-    p.add_argument("--active", type=int, default=0,
+    p.add_argument("--active", type=nonneg_int, default=0,
                    help="extra proxy runs chosen where the regressors disagree (mixkit's own option, "
                         "not in the release; default 0)")
-    p.add_argument("--batch", type=int, default=8, help="proxy runs per active round (default 8)")
+    p.add_argument("--batch", type=positive_int, default=8, help="proxy runs per active round (default 8)")
     p.add_argument(
-        "--holdout", type=int, default=8, help="random held-out runs for the correlation (default 8)"
+        "--holdout", type=int_at_least(3), default=8,
+        help="random held-out runs for the correlation (default 8, at least 3)"
     )
     p.add_argument(
         "--compare-random",
@@ -59,33 +77,39 @@ def add_command(mixture_subparsers) -> None:
     p.add_argument("--gbt-library", default="auto", choices=("auto", "lightgbm", "sklearn"),
                    help="gbt: LightGBM (auto: when installed) or scikit-learn's "
                         "HistGradientBoostingRegressor")
-    p.add_argument("--candidates", type=int, default=100_000,
+    p.add_argument("--candidates", type=positive_int, default=100_000,
                    help="candidates scored for the recommendation (default 100000, as released)")
-    p.add_argument("--top-k", type=int, default=128,
+    p.add_argument("--top-k", type=positive_int, default=128,
                    help="the recommendation averages the top-k candidates (default 128, as released)")
     p.add_argument("--proposal", default="regmix", choices=("regmix", "cycled"),
                    help="regmix: the release's proposals (default); cycled: mixkit's earlier "
                         "Dirichlet(prior x K x c) scheme")
-    p.add_argument("--minimum-weight", type=float, default=2e-4,
+    p.add_argument("--minimum-weight", type=below_one, default=2e-4,
                    help="proposal weights below this become 0 and weights round to its multiples (release "
                         "2e-4)")
     p.add_argument("--respect-caps", action="store_true",
                    help="keep only candidates within the repetition caps (mixkit's own; off as released)")
-    p.add_argument("--max-epochs", type=float, default=4.0, help="repetition cap per domain (default 4)")
-    p.add_argument("--temperature", type=float, default=0.5, help="prior: token counts ** temperature")
+    p.add_argument("--max-epochs", type=positive_float, default=4.0,
+                   help="repetition cap per domain (default 4)")
+    p.add_argument("--temperature", type=positive_float, default=0.5,
+                   help="prior: token counts ** temperature (default 0.5)")
     p.add_argument(
         "--target-tokens",
-        type=float,
+        type=positive_float,
         default=None,
         help="budget of the run the mixture is for (caps apply to it; default: 10x a proxy run)",
     )
-    p.add_argument("--backend", default="loop", choices=("loop", "process", "ray"))
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="loop", choices=("loop", "process", "ray"),
+                   help="where proxy runs train: loop (this process, default), process (a process pool) or "
+                        "ray (needs the 'ray' extra)")
+    p.add_argument("--workers", type=positive_int, default=2,
+                   help="parallel proxy runs (process/ray; default 2)")
+    p.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the proposals and the fits (default 0)")
     p.add_argument(
         "--out", default="results/mixture-search", help="results root (default results/mixture-search)"
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_results_arguments(p, RESULTS_KEY)
     p.set_defaults(func=run)
 
@@ -99,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 def search(args: argparse.Namespace) -> tuple[Path, str]:
     """Run the search, write its outputs, print the table; returns the run folder and the Markdown table."""
+    require_extra("mixkit mixture search", "search")  # before any proxy run
     import torch
 
     from mixkit.bench.mixture_search import run_search
@@ -107,18 +132,39 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
     from mixkit.bench.text.text_sources import parse_sources
     from mixkit.bench.text.workload import resolve_target
 
+    if args.top_k > args.candidates:
+        raise UsageError(f"argument --top-k: {args.top_k} is more than --candidates {args.candidates}")
+    if args.backend == "ray":
+        try:
+            ray_found = importlib.util.find_spec("ray") is not None
+        except (ImportError, ValueError):
+            ray_found = False
+        if not ray_found:
+            raise UsageError("--backend ray needs the 'ray' extra: pip install 'mixkit[ray]'")
+    if args.gbt_library == "lightgbm":
+        try:
+            lgb_found = importlib.util.find_spec("lightgbm") is not None
+        except (ImportError, ValueError):
+            lgb_found = False
+        if not lgb_found:
+            raise UsageError("--gbt-library lightgbm needs the 'lightgbm' extra: "
+                             "pip install 'mixkit[lightgbm]'")
+    check_workload(args)
+    check_out_dir(args.out)
     torch.set_num_threads(1)
-    sources = parse_sources(args.domains)
-    cfg = RunConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        seq_len=args.seq_len,
-        d_model=args.d_model,
-        n_layer=args.layers,
-    )
-    proxy = TextProxy(sources=sources, config=cfg, target=args.target, max_bytes=args.max_bytes)
-    data = proxy.data()
-    resolve_target(args.target, data.names)
+    sources = parse_sources(domain_specs(args))
+    with user_errors("--domain: "):
+        cfg = RunConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            seq_len=args.seq_len,
+            d_model=args.d_model,
+            n_layer=args.layers,
+        )
+        proxy = TextProxy(sources=sources, config=cfg, target=args.target, max_bytes=args.max_bytes)
+        data = proxy.data()
+    with user_errors("--target: "):
+        resolve_target(args.target, data.names)
     sizes = data.total_bytes()
     total = args.target_tokens or 10 * cfg.tokens
     regressors = {"both": ("gbt", "loglinear"), "all": ("gbt", "loglinear", "law", "gbt-huber")}.get(
@@ -172,9 +218,11 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
         "tokens_per_run": cfg.tokens,
         "target": args.target,
     }
+    # the recommendation names its domain sources: `mixture train --weights recommended.json` runs as is
+    recommended = {**report["recommended"], "sources": list(sources)}
     write_json(folder / "results.json", report)
-    write_json(folder / "recommended.json", report["recommended"])
-    write_json(Path(args.out) / "latest-recommended.json", report["recommended"])  # stable path for scripts
+    write_json(folder / "recommended.json", recommended)
+    write_json(Path(args.out) / "latest-recommended.json", recommended)  # stable path for scripts
     header = (
         f"Proxy: byte GPT d={args.d_model} L={args.layers}, {args.steps} steps x {args.batch_size} x "
         f"{args.seq_len} bytes; target = {args.target} val loss; caps: {args.max_epochs} epochs of "

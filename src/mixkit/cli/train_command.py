@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .checks import UsageError, check_out_dir, positive_float, positive_int, seed_list, user_errors
+from .domains import domain_specs
 from .results_args import add_results_arguments, publish
-from .workload_args import add_workload_arguments
+from .workload_args import add_workload_arguments, check_workload
 
 RESULTS_KEY = "text-domains"
 
@@ -55,34 +58,102 @@ def add_command(mixture_subparsers) -> None:
     p.add_argument(
         "--weights",
         default=None,
-        help="static mixture: JSON file (a search's recommended.json) or 'a=0.5,b=0.5'",
+        metavar="FILE|NAME=W,...",
+        help="static mixture: a JSON file (a search's recommended.json, whose domain sources are used when "
+        "no --domain is given) or 'a=0.5,b=0.5'",
     )
     add_workload_arguments(p, steps=300)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--lr", type=positive_float, default=3e-3, help="peak AdamW learning rate (default 3e-3)")
+    p.add_argument("--seeds", type=seed_list, default=[0], help="comma list of seeds (default 0)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-baselines", action="store_true", help="do not add uniform and proportional runs")
     p.add_argument(
         "--out", default="results/mixture-train", help="results root (default results/mixture-train)"
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_results_arguments(p, RESULTS_KEY)
     p.set_defaults(func=run)
 
 
-def parse_weights(text: str | None) -> dict[str, float] | None:
-    """``None``, a JSON file holding ``{"mixture": {...}}`` or ``{...}``, or ``a=0.5,b=0.5``."""
+def _mixture(obj: Any, where: str) -> dict[str, float]:
+    if not isinstance(obj, dict) or not obj:
+        raise UsageError(f"{where}: expected a non-empty object of domain weights, got {type(obj).__name__}")
+    out = {}
+    for k, v in obj.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise UsageError(f"{where}: weight of {k!r} must be a finite number >= 0, got {v!r}")
+        out[str(k)] = float(v)
+    if sum(out.values()) <= 0:
+        raise UsageError(f"{where}: the weights sum to 0")
+    return out
+
+
+def load_weights(text: str | None) -> tuple[dict[str, float] | None, tuple[str, ...] | None]:
+    """``--weights``: ``None``; a JSON file holding ``{"mixture": {...}, "sources": [...]}`` (a search's
+    ``recommended.json``), a search's ``results.json`` or a plain ``{name: weight}``; or ``a=0.5,b=0.5``.
+    Returns the mixture and the domain sources the file names (``None`` when it names none)."""
     if not text:
-        return None
+        return None, None
     path = Path(text)
-    if path.is_file():
-        obj = json.loads(path.read_text())
-        obj = obj.get("recommended", obj)
-        return {k: float(v) for k, v in obj.get("mixture", obj).items()}
-    try:
-        return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(","))}
-    except ValueError:
-        raise ValueError(f"--weights must be a JSON file or 'name=weight,...', got {text!r}") from None
+    if path.is_dir():
+        raise UsageError(f"--weights {text}: is a folder; expected a JSON file or name=weight,...")
+    if path.is_file() or text.endswith(".json"):
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"--weights {text}: no such file") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"--weights {text}: not a UTF-8 text file") from None
+        except json.JSONDecodeError as err:
+            raise UsageError(f"--weights {text}: invalid JSON: {err.msg} at line {err.lineno} column "
+                             f"{err.colno}") from None
+        except OSError as err:
+            raise UsageError(f"--weights {text}: {err.strerror}") from None
+        if not isinstance(obj, dict):
+            raise UsageError(f"--weights {text}: expected a JSON object, got {type(obj).__name__}")
+        sources = obj.get("sources")
+        if "recommended" in obj:  # a search's results.json
+            sources = sources or (obj.get("proxy") or {}).get("sources")
+            obj = obj["recommended"]
+            if not isinstance(obj, dict):
+                raise UsageError(f"--weights {text}: 'recommended' must be an object")
+            sources = obj.get("sources", sources)
+        mixture = _mixture(obj["mixture"] if "mixture" in obj else
+                           {k: v for k, v in obj.items() if k != "sources"}, f"--weights {text}")
+        listed = isinstance(sources, list) and all(isinstance(s, str) for s in sources)
+        if sources is not None and not listed:
+            raise UsageError(f"--weights {text}: 'sources' must be a list of domain specs")
+        return mixture, tuple(sources) if sources else None
+    pairs = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--weights {text!r}: no such file, and not name=weight,... ({item!r})")
+        try:
+            pairs[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--weights {text!r}: {name.strip()}={value!r} is not a number") from None
+    return _mixture(pairs, f"--weights {text!r}"), None
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """The mixture of ``--weights`` (see :func:`load_weights`)."""
+    return load_weights(text)[0]
+
+
+def parse_methods(text: str) -> list[str]:
+    """``--method``: ``all`` or a comma list of known methods, each once."""
+    if text.strip() == "all":
+        return list(METHODS[3:])
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise UsageError(f"--method: no method in {text!r}; choose from {', '.join(METHODS)} or 'all'")
+    for m in methods:
+        if m not in METHODS:
+            raise UsageError(f"--method: unknown method {m!r}; choose from {', '.join(METHODS)} or 'all'")
+    if len(set(methods)) != len(methods):
+        raise UsageError(f"--method: a method is listed twice in {text!r}")
+    return methods
 
 
 def make_method(name: str, domains: list[str], targets: list[str], steps: int, seed: int) -> OnlineMixer:
@@ -173,28 +244,36 @@ def train(args: argparse.Namespace) -> tuple[Path, str]:
     from mixkit.bench.text.text_sources import parse_sources
     from mixkit.bench.text.workload import resolve_target
 
-    torch.set_num_threads(args.threads)
-    methods = (
-        list(METHODS[3:])
-        if args.method == "all"
-        else [m.strip() for m in args.method.split(",") if m.strip()]
-    )
-    for m in methods:
-        if m not in METHODS:
-            raise SystemExit(
-                f"mixkit mixture train: unknown --method {m!r}; choose from {', '.join(METHODS)}"
-            )
-    static = parse_weights(args.weights)
+    methods = parse_methods(args.method)
+    static, file_sources = load_weights(args.weights)
     if "static" in methods and static is None:
-        raise SystemExit("mixkit mixture train: --method static needs --weights")
+        raise UsageError("--method static needs --weights")
     if static is not None and "static" not in methods:
         methods.insert(0, "static")
     if not args.no_baselines:
         methods = [b for b in ("uniform", "proportional") if b not in methods] + methods
-    seeds = [int(s) for s in args.seeds.split(",")]
-    data = load_sources(parse_sources(args.domains), args.seq_len, args.max_bytes)
+    seeds = list(args.seeds)
+    check_workload(args)
+    check_out_dir(args.out)
+    specs = domain_specs(args, fallback=file_sources)
+    with user_errors("--domain: "):
+        data = load_sources(parse_sources(specs), args.seq_len, args.max_bytes)
     names = data.names
-    targets = resolve_target(args.target, names)
+    with user_errors("--target: "):
+        targets = resolve_target(args.target, names)
+    if static is not None:
+        unknown = sorted(set(static) - set(names))
+        if unknown:
+            hint = "" if specs else "; give the domains with --domain (or a recommended.json that names them)"
+            raise UsageError(f"--weights {args.weights}: names {unknown}, which are not among the domains "
+                             f"{list(names)}{hint}")
+    with user_errors():  # settings the workload or a method refuses fail now, not after the first runs
+        RunConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, d_model=args.d_model,
+                  n_layer=args.layers, lr=args.lr, seed=seeds[0])
+        for m in methods:
+            if m not in ("static", "uniform", "proportional"):
+                make_method(m, names, targets, args.steps, seeds[0])
+    torch.set_num_threads(args.threads)
     sizes = data.sizes()
     total = sum(sizes.values())
     fixed = {
@@ -207,7 +286,6 @@ def train(args: argparse.Namespace) -> tuple[Path, str]:
     except ImportError:  # pragma: no cover
         tqdm = None
     results: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    folder = run_folder(args.out, "train")
     bar = None
     if tqdm is not None and not args.no_progress:
         bar = tqdm(
@@ -250,6 +328,7 @@ def train(args: argparse.Namespace) -> tuple[Path, str]:
     if bar is not None:
         bar.close()
     table = comparison_table(results, names)
+    folder = run_folder(args.out, "train")  # only now: a run that fails leaves no empty folder
     header = (
         f"Reference workload: byte GPT d={args.d_model} L={args.layers}, {args.steps} steps x "
         f"{args.batch_size} x {args.seq_len} bytes = "
@@ -268,6 +347,7 @@ def train(args: argparse.Namespace) -> tuple[Path, str]:
         {
             "args": vars(args) | {"func": None},
             "domains": names,
+            "sources": list(parse_sources(specs)),
             "sizes": sizes,
             "targets": targets,
             "results": results,
