@@ -141,7 +141,7 @@ def _check_core_only(result: dict, version: str) -> None:
     assert result["imported"] == [], f"optional packages imported by the core: {result['imported']}"
     assert result["help"]["code"] == 0 and "mixture" in result["help"]["out"]
     assert result["version"]["code"] == 0 and result["version"]["out"].strip() == f"mixkit {version}"
-    assert result["list"]["code"] == 0 and "mixoe_loss" in result["list"]["out"]
+    assert result["list"]["code"] == 0 and "merging-estimator" in result["list"]["out"]
     assert result["list_json"]["code"] == 0
     assert result["plan"]["code"] == 0 and "epochs" in result["plan"]["out"]
     for key, extra in (("bench", "bench"), ("study", "bench"), ("gallery", "bench"), ("search", "search"),

@@ -15,8 +15,8 @@ def add_command(sub: Any) -> None:
                        description="Every registered sample-mixing method and every loss-side method, with "
                                    "its paper, the authors' release and its default parameters.")
     p.add_argument("--json", action="store_true",
-                   help="print one JSON object: {'mixers': [...], 'losses': [...]}, each entry with name, "
-                        "aliases, paper, url, release and defaults")
+                   help="print one JSON object: {'mixers': [...], 'losses': [...], 'domain': [...]}, each "
+                        "entry with name, aliases, paper, url, release and defaults")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="accepted for compatibility (defaults are always printed)")
     p.set_defaults(func=run)
@@ -53,14 +53,19 @@ def as_json() -> dict[str, list[dict[str, Any]]]:
 
     mixers = [{"name": r.name, "aliases": list(r.aliases), "paper": r.paper, "url": r.paper_url,
                "release": r.release, "defaults": _jsonable(dict(r.defaults))} for r in available()]
+    from mixkit.domain.catalog import DOMAIN_METHODS
+
     losses = [{"name": m.name, "aliases": [], "paper": m.paper, "url": m.url, "release": m.release,
                "defaults": _jsonable(dict(m.defaults))} for m in LOSS_METHODS]
-    return {"mixers": mixers, "losses": losses}
+    domain = [{"name": m.name, "aliases": [], "paper": m.paper, "url": m.url, "release": m.release,
+               "defaults": _jsonable(dict(m.defaults))} for m in DOMAIN_METHODS]
+    return {"mixers": mixers, "losses": losses, "domain": domain}
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print one entry per registered mixer, then one per loss-side method, defaults included (``--json``:
-    the same as one JSON object)."""
+    """Print one entry per registered mixer, then one per loss-side method, then one per domain method,
+    defaults included (``--json``: the same as one JSON object)."""
+    from mixkit.domain.catalog import DOMAIN_METHODS
     from mixkit.sample import available
     from mixkit.sample.losses.catalog import LOSS_METHODS
 
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(as_json(), indent=1))
         return 0
     rows = available()
-    width = max([len(r.name) for r in rows] + [len(m.name) for m in LOSS_METHODS])
+    width = max([len(r.name) for r in rows] + [len(m.name) for m in LOSS_METHODS + DOMAIN_METHODS])
     for r in rows:
         alias = f" (aliases: {', '.join(r.aliases)})" if r.aliases else ""
         _entry(r.name, width, r.paper, r.paper_url, r.release, r.defaults, alias)
@@ -76,4 +81,8 @@ def run(args: argparse.Namespace) -> int:
     print("loss-side methods (mixkit.sample.losses):")
     for m in LOSS_METHODS:
         _entry(m.name, width, m.paper, m.url, m.release, m.defaults)
+    print()
+    print("domain methods (mixkit.domain): rules, schedules, search, online, selection, bandits, merging:")
+    for m in DOMAIN_METHODS:
+        _entry(m.name, width, m.paper, m.url, m.release or "no authors' release", m.defaults)
     return 0
