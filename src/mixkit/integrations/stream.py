@@ -56,7 +56,9 @@ class MixtureKeyStream(Sampler):
         self._seq_mask = np.asarray([n in self.sequential for n in sampler.names], dtype=bool)
         self._drawn = 0  # batches drawn so far (over the whole run)
         self._consumed = 0  # batches the training loop reported as trained on
-        self._snapshots: dict[int, dict[str, Any]] = {}  # batch -> sampler state just before it was drawn
+        self._counts = np.zeros(len(sampler.names), dtype=np.int64)  # this rank's draws per domain
+        # batch -> (sampler state, per-domain counts) just before it was drawn
+        self._snapshots: dict[int, tuple[dict[str, Any], list[int]]] = {}
         self._changes: list[tuple[int, dict[str, float]]] = []  # (first batch it applies to, weights)
         self._queued: list[tuple[int, dict[str, float]]] = []  # restored changes not yet applied
 
@@ -85,13 +87,14 @@ class MixtureKeyStream(Sampler):
                 at, w = self._queued.pop(0)
                 self.sampler.set_weights(w)
                 self._changes.append((at, w))
-            self._snapshots[b] = self.sampler.state_dict()
-            base = self._snapshots[b]["rank_counts"]
+            base = self._counts.tolist()
+            self._snapshots[b] = (self.sampler.state_dict(), base)
             draw = self.sampler.take(self.batch_size)
             if len(draw) == 0:
                 del self._snapshots[b]
                 return
             self._drawn = b + 1
+            self._counts += np.bincount(draw.domain_ids, minlength=len(base))
             index = draw.indices
             if self._seq_mask.any():  # sequential domains: the running count of the domain's draws
                 index = index.copy()
@@ -119,37 +122,37 @@ class MixtureKeyStream(Sampler):
             del self._snapshots[b]
         self._changes = [(b, w) for b, w in self._changes if b > self._consumed]
 
-    def _state_at(self, batches: int) -> tuple[dict[str, Any], list[tuple[int, dict[str, float]]]]:
+    def _state_at(self, batches: int) -> tuple[dict[str, Any], list[int], list[tuple[int, dict[str, float]]]]:
         if isinstance(batches, bool) or not isinstance(batches, int) or batches < 0:
             raise ValueError(f"batches must be an int >= 0, got {batches!r}")
         if batches > self._drawn:
             raise ValueError(f"batches={batches} trained on, but only {self._drawn} batches were drawn")
         if batches == self._drawn:
-            state = self.sampler.state_dict()
+            state, counts = self.sampler.state_dict(), self._counts.tolist()
         elif batches in self._snapshots:
-            state = self._snapshots[batches]
+            state, counts = self._snapshots[batches]
         else:
             raise ValueError(f"no record of batch {batches}: call state_dict before mark_consumed moves past it")
         later = [(b, w) for b, w in self._changes if batches < b <= self._drawn] + list(self._queued)
-        return state, later
+        return state, counts, later
 
     def counts_at(self, batches: int) -> dict[str, int]:
         """Per-domain draws of this rank in the first ``batches`` batches (the items trained on)."""
-        state, _ = self._state_at(batches)
-        return dict(zip(self.sampler.names, (int(c) for c in state["rank_counts"])))
+        _, counts, _ = self._state_at(batches)
+        return dict(zip(self.sampler.names, (int(c) for c in counts)))
 
     def state_dict(self, batches: int) -> dict[str, Any]:
         """Plain-JSON state after ``batches`` batches were trained on: the sampler before batch ``batches``
         and the weight changes the loop made since (they apply at the same batches after a resume)."""
-        state, later = self._state_at(batches)
-        return {"batches": batches, "sampler": state, "batch_size": self.batch_size,
+        state, counts, later = self._state_at(batches)
+        return {"batches": batches, "sampler": state, "counts": list(counts), "batch_size": self.batch_size,
                 "sequential": list(self.sequential), "changes": [[b, dict(w)] for b, w in later]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume: the next batch drawn is batch ``state["batches"]`` of the saved run."""
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a mapping, got {type(state).__name__}")
-        for key in ("batches", "sampler", "batch_size", "changes"):
+        for key in ("batches", "sampler", "counts", "batch_size", "changes"):
             if key not in state:
                 raise ValueError(f"state lacks field {key!r}")
         if int(state["batch_size"]) != self.batch_size:
@@ -163,7 +166,12 @@ class MixtureKeyStream(Sampler):
             if int(item[0]) <= batches:
                 raise ValueError(f"state field 'changes' holds batch {item[0]} <= 'batches' {batches}")
             changes.append((int(item[0]), {str(k): float(v) for k, v in item[1].items()}))
+        counts = state["counts"]
+        if not isinstance(counts, (list, tuple)) or len(counts) != len(self.sampler.names) or any(
+                isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
+            raise ValueError(f"state field 'counts' must hold {len(self.sampler.names)} ints >= 0, got {counts!r}")
         self.sampler.load_state_dict(state["sampler"])
+        self._counts = np.asarray(counts, dtype=np.int64)
         self._drawn = self._consumed = batches
         self._snapshots, self._changes = {}, []
         self._queued = sorted(changes, key=lambda c: c[0])
