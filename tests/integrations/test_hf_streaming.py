@@ -4,8 +4,8 @@ import itertools
 import json
 
 import pytest
-from conftest import requires
 
+from conftest import requires
 from mixkit.domain import MixtureSampler
 from mixkit.integrations import DomainDataset, MixtureKeyStream, OnlineMixing, StreamingSource
 
@@ -48,8 +48,12 @@ def test_shuffled_stream_reshuffles_per_pass_and_resumes_by_skipping():
 
 def test_streamed_domain_in_the_mixture_resumes_with_the_stream():
     def build():
-        data = DomainDataset({"m": [{"x": 100 + i} for i in range(5)], "s": StreamingSource(stream(), size=10)})
-        keys = MixtureKeyStream(MixtureSampler(data.sizes, {"m": 1, "s": 2}, seed=0), 3, data.sequential_domains)
+        data = DomainDataset(
+            {"m": [{"x": 100 + i} for i in range(5)], "s": StreamingSource(stream(), size=10)}
+        )
+        keys = MixtureKeyStream(
+            MixtureSampler(data.sizes, {"m": 1, "s": 2}, seed=0), 3, data.sequential_domains
+        )
         return data, OnlineMixing(None, keys, dataset=data)
 
     data, mixing = build()

@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+
 from conftest import requires
 
 pytestmark = requires("hf")
@@ -25,7 +26,9 @@ def sources():
         rows = torch.randint(lo, hi, (24, 9), generator=g).tolist()
         out[d] = [{"input_ids": r, "labels": r} for r in rows]
     rows = torch.randint(16, 32, (30, 9), generator=g).tolist()
-    streamed = datasets.Dataset.from_dict({"input_ids": rows, "labels": rows}).to_iterable_dataset(num_shards=3)
+    streamed = datasets.Dataset.from_dict({"input_ids": rows, "labels": rows}).to_iterable_dataset(
+        num_shards=3
+    )
     out["s"] = StreamingSource(streamed, size=30)
     return out
 
@@ -33,20 +36,38 @@ def sources():
 def run(out, resume=None):
     from transformers import GPT2Config, GPT2LMHeadModel, TrainingArguments
 
-    from mixkit.domain import MixtureSampler, ODM
+    from mixkit.domain import ODM, MixtureSampler
     from mixkit.integrations import DomainDataset, MixtureKeyStream, OnlineMixing
     from mixkit.integrations.hf_trainer import MixtureTrainer
 
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=32, n_positions=16, n_embd=16, n_layer=1, n_head=2, resid_pdrop=0.0,
-                     embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=0)
+    cfg = GPT2Config(
+        vocab_size=32,
+        n_positions=16,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,  # dropout on: the
+        bos_token_id=0,
+        eos_token_id=0,
+    )  # resumed run must restore the random state
     data = DomainDataset(sources())
-    keys = MixtureKeyStream(MixtureSampler(data.sizes, {"a": 1, "b": 1, "s": 1}, seed=0), 4,
-                            data.sequential_domains)
+    keys = MixtureKeyStream(
+        MixtureSampler(data.sizes, {"a": 1, "b": 1, "s": 1}, seed=0), 4, data.sequential_domains
+    )
     mixing = OnlineMixing(ODM(list(data.names)), keys, dataset=data)
-    args = TrainingArguments(out, max_steps=STEPS, per_device_train_batch_size=4, save_strategy="steps",
-                             save_steps=SAVE, logging_steps=2, report_to=[], use_cpu=True, learning_rate=1e-2,
-                             disable_tqdm=True, seed=0)
+    args = TrainingArguments(
+        out,
+        max_steps=STEPS,
+        per_device_train_batch_size=4,
+        save_strategy="steps",
+        save_steps=SAVE,
+        logging_steps=2,
+        report_to=[],
+        use_cpu=True,
+        learning_rate=1e-2,
+        disable_tqdm=True,
+        seed=0,
+    )
     trainer = MixtureTrainer(model=GPT2LMHeadModel(cfg), args=args, train_dataset=data, mixing=mixing)
     seen = []
     compute = trainer.compute_loss
@@ -89,7 +110,11 @@ def test_trainer_refuses_a_mismatched_batch_size(tmp_path):
 
     data = DomainDataset({"a": [{"input_ids": [1, 2]}], "b": [{"input_ids": [3, 4]}]})
     mixing = OnlineMixing(None, MixtureKeyStream(MixtureSampler(data.sizes, {"a": 1, "b": 1}), 2))
-    args = TrainingArguments(str(tmp_path), max_steps=1, per_device_train_batch_size=3, report_to=[], use_cpu=True)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=8, n_positions=4, n_embd=4, n_layer=1, n_head=1, bos_token_id=0, eos_token_id=0))
+    args = TrainingArguments(
+        str(tmp_path), max_steps=1, per_device_train_batch_size=3, report_to=[], use_cpu=True
+    )
+    model = GPT2LMHeadModel(
+        GPT2Config(vocab_size=8, n_positions=4, n_embd=4, n_layer=1, n_head=1, bos_token_id=0, eos_token_id=0)
+    )
     with pytest.raises(ValueError, match="batch_size"):
         MixtureTrainer(model=model, args=args, train_dataset=data, mixing=mixing)

@@ -113,11 +113,16 @@ def test_per_example_loss_matches_a_loop():
     labels[1, 2:] = -100
     got = per_example_loss(logits, labels)
     for b in range(3):
-        terms = [torch.nn.functional.cross_entropy(logits[b, t], labels[b, t + 1])
-                 for t in range(4) if labels[b, t + 1] != -100]
+        terms = [
+            torch.nn.functional.cross_entropy(logits[b, t], labels[b, t + 1])
+            for t in range(4)
+            if labels[b, t + 1] != -100
+        ]
         assert torch.allclose(got[b], torch.stack(terms).mean(), atol=1e-6)
-    assert torch.allclose(per_example_loss(logits[:, 0], labels[:, 0].clamp_min(0)),
-                          torch.nn.functional.cross_entropy(logits[:, 0], labels[:, 0].clamp_min(0), reduction="none"))
+    assert torch.allclose(
+        per_example_loss(logits[:, 0], labels[:, 0].clamp_min(0)),
+        torch.nn.functional.cross_entropy(logits[:, 0], labels[:, 0].clamp_min(0), reduction="none"),
+    )
 
 
 class Recorder(OnlineMixer):
@@ -145,7 +150,7 @@ def test_online_mixing_hands_the_mean_loss_of_each_domain_since_the_last_update(
         mixing.observe(step, *batches[step])
         mixing.end_step(step)
     assert [s for s, _ in method.seen] == [1, 3]
-    for (step, losses), pair in zip(method.seen, [batches[0:2], batches[2:4]]):
+    for (_, losses), pair in zip(method.seen, [batches[0:2], batches[2:4]]):
         vals = torch.cat([p[0] for p in pair]).double()
         ids = torch.cat([p[1] for p in pair])
         oracle = {d: float(vals[ids == k].mean()) for k, d in enumerate(SIZES) if (ids == k).any()}

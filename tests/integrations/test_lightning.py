@@ -4,6 +4,7 @@ trains on exactly the batches the uninterrupted run trained on after the checkpo
 
 import pytest
 import torch
+
 from conftest import requires
 
 pytestmark = requires("lightning")
@@ -21,8 +22,10 @@ def run(out, method_name, ckpt=None):
     from mixkit.integrations.lightning import MixtureCallback
 
     g = torch.Generator().manual_seed(0)
-    sources = {d: [{"input_ids": r, "labels": r} for r in torch.randint(lo, hi, (20, 9), generator=g)]
-               for d, (lo, hi) in {"a": (0, 8), "b": (8, 16), "c": (16, 32)}.items()}
+    sources = {
+        d: [{"input_ids": r, "labels": r} for r in torch.randint(lo, hi, (20, 9), generator=g)]
+        for d, (lo, hi) in {"a": (0, 8), "b": (8, 16), "c": (16, 32)}.items()
+    }
     data = DomainDataset(sources)
     keys = MixtureKeyStream(MixtureSampler(data.sizes, {"a": 1, "b": 1, "c": 1}, seed=0), 4)
     method = ODM(list(data.names)) if method_name == "odm" else RnB(list(data.names), round_steps=2)
@@ -50,10 +53,15 @@ def run(out, method_name, ckpt=None):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             seen.append((batch["domain_ids"].tolist(), batch["input_ids"].tolist()))
 
-    trainer = L.Trainer(max_steps=STEPS, accelerator="cpu", logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[callback, Record(), ModelCheckpoint(dirpath=out, every_n_train_steps=SAVE,
-                                                                       save_top_k=-1)])
+    trainer = L.Trainer(
+        max_steps=STEPS,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[callback, Record(), ModelCheckpoint(dirpath=out, every_n_train_steps=SAVE, save_top_k=-1)],
+    )
     trainer.fit(Tiny(), DataLoader(data, batch_size=4, sampler=keys), ckpt_path=ckpt)
     return seen, mixing, trainer
 

@@ -45,12 +45,17 @@ class StreamingSource:
 
     sequential = True
 
-    def __init__(self, dataset: Iterable[Any], size: int | None = None, window: int = 4096,
-                 exact_state: bool = True) -> None:
+    def __init__(
+        self, dataset: Iterable[Any], size: int | None = None, window: int = 4096, exact_state: bool = True
+    ) -> None:
         if not isinstance(dataset, Iterable):
-            raise TypeError(f"dataset must be an iterable (e.g. datasets.IterableDataset), got {type(dataset).__name__}")
+            raise TypeError(
+                f"dataset must be an iterable (e.g. datasets.IterableDataset), got {type(dataset).__name__}"
+            )
         if isinstance(dataset, Iterator):
-            raise TypeError("dataset must be re-iterable (an IterableDataset or a list), not a one-shot iterator")
+            raise TypeError(
+                "dataset must be re-iterable (an IterableDataset or a list), not a one-shot iterator"
+            )
         if size is None:
             size = _size_from_info(dataset)
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -58,10 +63,15 @@ class StreamingSource:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive int, got {window!r}")
         self.dataset, self.size, self.window = dataset, size, window
-        self.stateful = bool(exact_state) and callable(getattr(dataset, "state_dict", None)) and callable(
-            getattr(dataset, "load_state_dict", None))
+        self.stateful = (
+            bool(exact_state)
+            and callable(getattr(dataset, "state_dict", None))
+            and callable(getattr(dataset, "load_state_dict", None))
+        )
         self._start = copy.deepcopy(dataset.state_dict()) if self.stateful else None
-        self._ring: deque[tuple[int, int, int, Any]] = deque(maxlen=window)  # (pos, epoch, epoch_start, state)
+        self._ring: deque[tuple[int, int, int, Any]] = deque(
+            maxlen=window
+        )  # (pos, epoch, epoch_start, state)
         self._it: Iterator[Any] | None = None
         self._pos = self._epoch = self._epoch_start = 0
         self._open_at: tuple[int, int, int, Any] = (0, 0, 0, None)  # where the next open starts
@@ -133,8 +143,12 @@ class StreamingSource:
             if pos == n:
                 return {"position": n, "epoch": epoch, "epoch_start": start, "stream_state": state}
         if self.stateful and self._it is not None and self._pos == n:
-            return {"position": n, "epoch": self._epoch, "epoch_start": self._epoch_start,
-                    "stream_state": self.dataset.state_dict()}
+            return {
+                "position": n,
+                "epoch": self._epoch,
+                "epoch_start": self._epoch_start,
+                "stream_state": self.dataset.state_dict(),
+            }
         return {"position": n, "epoch": None, "epoch_start": None, "stream_state": None}
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -161,8 +175,10 @@ class StreamingSource:
         return d
 
     def __repr__(self) -> str:
-        return (f"StreamingSource({type(self.dataset).__name__}, size={self.size}, position={self._pos}, "
-                f"stateful={self.stateful})")
+        return (
+            f"StreamingSource({type(self.dataset).__name__}, size={self.size}, position={self._pos}, "
+            f"stateful={self.stateful})"
+        )
 
 
 def _size_from_info(dataset: Any) -> int:

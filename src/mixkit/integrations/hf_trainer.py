@@ -63,7 +63,9 @@ class MixtureTrainerCallback(TrainerCallback):
         rank, world = self._rank(args) if args is not None else (0, 1)
         path = state_file(folder, rank, world)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"no mixing state in checkpoint {os.fspath(folder)!r} ({path} is missing)")
+            raise FileNotFoundError(
+                f"no mixing state in checkpoint {os.fspath(folder)!r} ({path} is missing)"
+            )
         with open(path, encoding="utf-8") as fh:
             self.mixing.load_state_dict(json.load(fh))
         self.restored_from = os.fspath(folder)
@@ -76,16 +78,19 @@ class MixtureTrainerCallback(TrainerCallback):
         if self.restored_from is None:  # resumed by a plain Trainer: the checkpoint of this step
             self.load_checkpoint(os.path.join(args.output_dir, f"checkpoint-{state.global_step}"), args)
         if not args.ignore_data_skip:
-            raise ValueError("resuming a mixture stream needs TrainingArguments(ignore_data_skip=True): the "
-                             "stream continues by itself, skipping batches would consume it")
+            raise ValueError(
+                "resuming a mixture stream needs TrainingArguments(ignore_data_skip=True): the "
+                "stream continues by itself, skipping batches would consume it"
+            )
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         step = state.global_step - 1
         weights = self.mixing.end_step(step, model)
         self.mixing.keys.mark_consumed(state.global_step * args.gradient_accumulation_steps)
         if weights is not None:
-            state.log_history.append({**{f"mixture/{d}": w for d, w in weights.items()},
-                                      "step": state.global_step})
+            state.log_history.append(
+                {**{f"mixture/{d}": w for d, w in weights.items()}, "step": state.global_step}
+            )
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
@@ -112,24 +117,34 @@ class MixtureTrainer(Trainer):
         Everything else goes to ``transformers.Trainer``.
     """
 
-    def __init__(self, *args: Any, mixing: OnlineMixing,
-                 per_example_loss: str | Callable[[Any, dict[str, Any]], torch.Tensor] = "auto",
-                 domain_column: str = "domain_ids", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        mixing: OnlineMixing,
+        per_example_loss: str | Callable[[Any, dict[str, Any]], torch.Tensor] = "auto",
+        domain_column: str = "domain_ids",
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(mixing, OnlineMixing):
             raise TypeError(f"mixing must be an OnlineMixing, got {type(mixing).__name__}")
         if not callable(per_example_loss) and per_example_loss not in ("auto", "causal_lm", "classification"):
-            raise ValueError(f"per_example_loss must be 'auto', 'causal_lm', 'classification' or a function, "
-                             f"got {per_example_loss!r}")
+            raise ValueError(
+                f"per_example_loss must be 'auto', 'causal_lm', 'classification' or a function, "
+                f"got {per_example_loss!r}"
+            )
         super().__init__(*args, **kwargs)
         if self.args.per_device_train_batch_size != mixing.keys.batch_size:
-            raise ValueError(f"per_device_train_batch_size={self.args.per_device_train_batch_size} differs from "
-                             f"the key stream's batch_size={mixing.keys.batch_size}")
+            raise ValueError(
+                f"per_device_train_batch_size={self.args.per_device_train_batch_size} differs from "
+                f"the key stream's batch_size={mixing.keys.batch_size}"
+            )
         if self.args.dataloader_drop_last:
             raise ValueError("dataloader_drop_last must be False with a mixture key stream")
         self.args.ignore_data_skip = True
         self.mixing, self.per_example_loss_fn, self.domain_column = mixing, per_example_loss, domain_column
         self.mixing_callback = MixtureTrainerCallback(mixing)
         self.add_callback(self.mixing_callback)
+        self._rng_from: str | None = None
 
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler:
         return self.mixing.keys
@@ -149,7 +164,8 @@ class MixtureTrainer(Trainer):
                 raise ValueError(f"no checkpoint found in output_dir {self.args.output_dir!r}")
         if isinstance(folder, (str, os.PathLike)):
             self.mixing_callback.load_checkpoint(folder, self.args)
-        return super().train(resume_from_checkpoint=folder, *args, **kwargs)
+            self._rng_from = os.fspath(folder)
+        return super().train(folder, *args, **kwargs)
 
     def _per_example(self, outputs: Any, inputs: dict[str, Any]) -> torch.Tensor:
         fn = self.per_example_loss_fn
@@ -160,14 +176,23 @@ class MixtureTrainer(Trainer):
             raise ValueError("per-example losses need a 'labels' column (or pass per_example_loss=fn)")
         return per_example_loss(logits, inputs["labels"], fn)
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         ids = inputs.pop(self.domain_column, None)
         if ids is None or not model.training:
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
-                                             num_items_in_batch=num_items_in_batch)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
+        if self._rng_from is not None:
+            # with ignore_data_skip the Trainer does not restore the random state of a mid-run checkpoint;
+            # restored here, at the first step after it, so dropout draws continue as in the unbroken run
+            if hasattr(self, "_load_rng_state"):
+                self._load_rng_state(self._rng_from)
+            self._rng_from = None
+        loss, outputs = super().compute_loss(
+            model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+        )
         losses = self._per_example(outputs, inputs)
         loss = self.mixing.observe(self.state.global_step, losses, ids, model, loss)
         return (loss, outputs) if return_outputs else loss

@@ -61,8 +61,9 @@ class MixtureCallback(Callback):
     def _accumulate(self, trainer: Any) -> int:
         return max(1, int(getattr(trainer, "accumulate_grad_batches", 1)))
 
-    def observe(self, pl_module: Any, losses: torch.Tensor, domain_ids: torch.Tensor,
-                loss: torch.Tensor | None = None) -> torch.Tensor:
+    def observe(
+        self, pl_module: Any, losses: torch.Tensor, domain_ids: torch.Tensor, loss: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Record the per-example ``losses [B]`` of this training batch (call it in ``training_step``, before
         backward); returns the loss to train on (``loss`` or ``losses.mean()``, DoReMi's reweighted loss)."""
         trainer = self._trainer if self._trainer is not None else getattr(pl_module, "trainer", None)
@@ -75,18 +76,25 @@ class MixtureCallback(Callback):
         if not self.restored and self.batches == 0:
             self.mixing.start(pl_module)
 
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if not self._observed:
             if not (isinstance(outputs, dict) and "per_example_loss" in outputs and "domain_ids" in outputs):
-                raise ValueError("training_step must return {'loss', 'per_example_loss', 'domain_ids'} or call "
-                                 "MixtureCallback.observe(self, losses, domain_ids)")
+                raise ValueError(
+                    "training_step must return {'loss', 'per_example_loss', 'domain_ids'} or call "
+                    "MixtureCallback.observe(self, losses, domain_ids)"
+                )
             m = self.mixing.method
             if m is not None and m.needs == "grads":
-                raise ValueError(f"{type(m).__name__} needs gradients: call MixtureCallback.observe(self, "
-                                 "losses, domain_ids) inside training_step, before backward")
+                raise ValueError(
+                    f"{type(m).__name__} needs gradients: call MixtureCallback.observe(self, "
+                    "losses, domain_ids) inside training_step, before backward"
+                )
             acc = self._accumulate(trainer)
-            self.mixing.observe(self.batches // acc, outputs["per_example_loss"].detach(),
-                                outputs["domain_ids"], pl_module)
+            self.mixing.observe(
+                self.batches // acc, outputs["per_example_loss"].detach(), outputs["domain_ids"], pl_module
+            )
         self._observed = False
         self.batches += 1
         acc = self._accumulate(trainer)

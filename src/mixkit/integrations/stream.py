@@ -49,8 +49,9 @@ class MixtureKeyStream(Sampler):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         unknown = [d for d in sequential if d not in sampler.names]
         if isinstance(sequential, str) or unknown:
-            raise ValueError(f"sequential must list domains of the sampler {list(sampler.names)}, "
-                             f"got {sequential!r}")
+            raise ValueError(
+                f"sequential must list domains of the sampler {list(sampler.names)}, got {sequential!r}"
+            )
         self.sampler, self.batch_size = sampler, batch_size
         self.sequential = tuple(sequential)
         self._seq_mask = np.asarray([n in self.sequential for n in sampler.names], dtype=bool)
@@ -132,7 +133,9 @@ class MixtureKeyStream(Sampler):
         elif batches in self._snapshots:
             state, counts = self._snapshots[batches]
         else:
-            raise ValueError(f"no record of batch {batches}: call state_dict before mark_consumed moves past it")
+            raise ValueError(
+                f"no record of batch {batches}: call state_dict before mark_consumed moves past it"
+            )
         later = [(b, w) for b, w in self._changes if batches < b <= self._drawn] + list(self._queued)
         return state, counts, later
 
@@ -145,8 +148,14 @@ class MixtureKeyStream(Sampler):
         """Plain-JSON state after ``batches`` batches were trained on: the sampler before batch ``batches``
         and the weight changes the loop made since (they apply at the same batches after a resume)."""
         state, counts, later = self._state_at(batches)
-        return {"batches": batches, "sampler": state, "counts": list(counts), "batch_size": self.batch_size,
-                "sequential": list(self.sequential), "changes": [[b, dict(w)] for b, w in later]}
+        return {
+            "batches": batches,
+            "sampler": state,
+            "counts": list(counts),
+            "batch_size": self.batch_size,
+            "sequential": list(self.sequential),
+            "changes": [[b, dict(w)] for b, w in later],
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume: the next batch drawn is batch ``state["batches"]`` of the saved run."""
@@ -156,20 +165,29 @@ class MixtureKeyStream(Sampler):
             if key not in state:
                 raise ValueError(f"state lacks field {key!r}")
         if int(state["batch_size"]) != self.batch_size:
-            raise ValueError(f"state field 'batch_size' is {state['batch_size']}, this stream has "
-                             f"{self.batch_size}: resume with the same batch size")
+            raise ValueError(
+                f"state field 'batch_size' is {state['batch_size']}, this stream has "
+                f"{self.batch_size}: resume with the same batch size"
+            )
         batches = int(state["batches"])
         changes = []
         for item in state["changes"]:
             if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[1], Mapping):
-                raise ValueError(f"state field 'changes' holds {item!r}, expected [batch, {{domain: weight}}]")
+                raise ValueError(
+                    f"state field 'changes' holds {item!r}, expected [batch, {{domain: weight}}]"
+                )
             if int(item[0]) <= batches:
                 raise ValueError(f"state field 'changes' holds batch {item[0]} <= 'batches' {batches}")
             changes.append((int(item[0]), {str(k): float(v) for k, v in item[1].items()}))
         counts = state["counts"]
-        if not isinstance(counts, (list, tuple)) or len(counts) != len(self.sampler.names) or any(
-                isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
-            raise ValueError(f"state field 'counts' must hold {len(self.sampler.names)} ints >= 0, got {counts!r}")
+        if (
+            not isinstance(counts, (list, tuple))
+            or len(counts) != len(self.sampler.names)
+            or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts)
+        ):
+            raise ValueError(
+                f"state field 'counts' must hold {len(self.sampler.names)} ints >= 0, got {counts!r}"
+            )
         self.sampler.load_state_dict(state["sampler"])
         self._counts = np.asarray(counts, dtype=np.int64)
         self._drawn = self._consumed = batches
@@ -177,8 +195,10 @@ class MixtureKeyStream(Sampler):
         self._queued = sorted(changes, key=lambda c: c[0])
 
     def __repr__(self) -> str:
-        return (f"MixtureKeyStream({self.sampler!r}, batch_size={self.batch_size}, "
-                f"sequential={list(self.sequential)}, batches_drawn={self._drawn})")
+        return (
+            f"MixtureKeyStream({self.sampler!r}, batch_size={self.batch_size}, "
+            f"sequential={list(self.sequential)}, batches_drawn={self._drawn})"
+        )
 
 
 class DomainDataset(Dataset):
@@ -192,8 +212,9 @@ class DomainDataset(Dataset):
     :class:`OnlineMixing`).
     """
 
-    def __init__(self, sources: Mapping[str, Any], names: Sequence[str] | None = None,
-                 column: str = "domain_ids") -> None:
+    def __init__(
+        self, sources: Mapping[str, Any], names: Sequence[str] | None = None, column: str = "domain_ids"
+    ) -> None:
         if not isinstance(sources, Mapping) or not sources:
             raise ValueError("sources must be a non-empty dict {domain: dataset}")
         self.names = tuple(sources) if names is None else tuple(names)
@@ -222,7 +243,9 @@ class DomainDataset(Dataset):
             raise KeyError(f"unknown domain {domain!r}; known: {list(self.names)}")
         item = self.sources[domain][int(index)]
         if not isinstance(item, Mapping):
-            raise TypeError(f"items of domain {domain!r} must be mappings (dict rows), got {type(item).__name__}")
+            raise TypeError(
+                f"items of domain {domain!r} must be mappings (dict rows), got {type(item).__name__}"
+            )
         return {**item, self.column: self._ids[domain]}
 
     def stream_state(self, counts: Mapping[str, int]) -> dict[str, Any]:
@@ -237,7 +260,8 @@ class DomainDataset(Dataset):
             self.sources[n].load_state(state[n])
 
     def __repr__(self) -> str:
-        return f"DomainDataset(sizes={self.sizes}, column={self.column!r}, sequential={list(self.sequential_domains)})"
+        seq = list(self.sequential_domains)
+        return f"DomainDataset(sizes={self.sizes}, column={self.column!r}, sequential={seq})"
 
 
 def per_example_loss(logits: Tensor, labels: Tensor, kind: str = "auto", ignore_index: int = -100) -> Tensor:
@@ -257,11 +281,14 @@ def per_example_loss(logits: Tensor, labels: Tensor, kind: str = "auto", ignore_
     if kind != "causal_lm":
         raise ValueError(f"kind must be 'auto', 'causal_lm' or 'classification', got {kind!r}")
     if logits.dim() != 3 or labels.shape != logits.shape[:2]:
-        raise ValueError(f"causal_lm needs logits [B, T, V] and labels [B, T], got {tuple(logits.shape)} "
-                         f"and {tuple(labels.shape)}")
+        raise ValueError(
+            f"causal_lm needs logits [B, T, V] and labels [B, T], got {tuple(logits.shape)} "
+            f"and {tuple(labels.shape)}"
+        )
     lg, lb = logits[:, :-1].float(), labels[:, 1:].long()
-    tok = torch.nn.functional.cross_entropy(lg.reshape(-1, lg.shape[-1]), lb.reshape(-1),
-                                            ignore_index=ignore_index, reduction="none").view(lb.shape)
+    tok = torch.nn.functional.cross_entropy(
+        lg.reshape(-1, lg.shape[-1]), lb.reshape(-1), ignore_index=ignore_index, reduction="none"
+    ).view(lb.shape)
     valid = (lb != ignore_index).to(tok.dtype)
     return (tok * valid).sum(1) / valid.sum(1).clamp_min(1)
 
@@ -308,29 +335,48 @@ class OnlineMixing:
     :meth:`training_loss` returns its reweighted loss.
     """
 
-    def __init__(self, method: OnlineMixer | None, keys: MixtureKeyStream, dataset: DomainDataset | None = None,
-                 every: int = 1, eval_losses: Callable[[Any], Mapping[str, Any]] | None = None,
-                 target_loss: Callable[[Any], Tensor] | None = None,
-                 final_layer: Callable[[Any], Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        method: OnlineMixer | None,
+        keys: MixtureKeyStream,
+        dataset: DomainDataset | None = None,
+        every: int = 1,
+        eval_losses: Callable[[Any], Mapping[str, Any]] | None = None,
+        target_loss: Callable[[Any], Tensor] | None = None,
+        final_layer: Callable[[Any], Tensor] | None = None,
+    ) -> None:
         if not isinstance(keys, MixtureKeyStream):
             raise TypeError(f"keys must be a MixtureKeyStream, got {type(keys).__name__}")
         if method is not None and not isinstance(method, OnlineMixer):
             raise TypeError(f"method must be an OnlineMixer or None, got {type(method).__name__}")
         if method is not None and list(method.domains) != list(keys.names):
-            raise ValueError(f"method domains {method.domains} differ from the stream's {list(keys.names)} "
-                             "(same names, same order)")
+            raise ValueError(
+                f"method domains {method.domains} differ from the stream's {list(keys.names)} "
+                "(same names, same order)"
+            )
         if dataset is not None and tuple(dataset.names) != tuple(keys.names):
-            raise ValueError(f"dataset names {list(dataset.names)} differ from the stream's {list(keys.names)}")
+            raise ValueError(
+                f"dataset names {list(dataset.names)} differ from the stream's {list(keys.names)}"
+            )
         if dataset is not None and tuple(dataset.sequential_domains) != tuple(keys.sequential):
-            raise ValueError(f"the stream's sequential domains {list(keys.sequential)} differ from the "
-                             f"dataset's streamed sources {list(dataset.sequential_domains)}")
+            raise ValueError(
+                f"the stream's sequential domains {list(keys.sequential)} differ from the "
+                f"dataset's streamed sources {list(dataset.sequential_domains)}"
+            )
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}")
         if method is not None and method.needs == "eval_losses" and eval_losses is None:
             raise ValueError(f"{type(method).__name__} needs held-out losses: pass eval_losses=fn(model)")
-        if (method is not None and method.needs == "grads" and getattr(method, "target", None) is not None
-                and method.target not in method.domains and target_loss is None):
-            raise ValueError(f"the target {method.target!r} is not a training domain: pass target_loss=fn(model)")
+        if (
+            method is not None
+            and method.needs == "grads"
+            and getattr(method, "target", None) is not None
+            and method.target not in method.domains
+            and target_loss is None
+        ):
+            raise ValueError(
+                f"the target {method.target!r} is not a training domain: pass target_loss=fn(model)"
+            )
         self.method, self.keys, self.dataset, self.every = method, keys, dataset, every
         self.eval_losses, self.target_loss, self.final_layer = eval_losses, target_loss, final_layer
         self.history: list[tuple[int, dict[str, float]]] = []  # (step, weights) after each update
@@ -360,7 +406,9 @@ class OnlineMixing:
             return None
         if m.wants_signal(-1):
             if m.needs != "eval_losses":
-                raise ValueError(f"{type(m).__name__} asks for a signal before training, which needs eval_losses")
+                raise ValueError(
+                    f"{type(m).__name__} asks for a signal before training, which needs eval_losses"
+                )
             m.update(-1, losses_by_domain=self.eval_losses(model))
         w = m.sampling_weights
         self.keys.set_weights(w)
@@ -370,18 +418,23 @@ class OnlineMixing:
     def _wants(self, step: int) -> bool:
         return self.method is not None and (step + 1) % self.every == 0 and self.method.wants_signal(step)
 
-    def observe(self, step: int, losses: Tensor, domain_ids: Tensor, model: Any = None,
-                loss: Tensor | None = None) -> Tensor | None:
+    def observe(
+        self, step: int, losses: Tensor, domain_ids: Tensor, model: Any = None, loss: Tensor | None = None
+    ) -> Tensor | None:
         """Record one micro-batch of training step ``step`` (0-based): ``losses`` float ``[B]`` per-example
         losses (with their graph when the method needs gradients), ``domain_ids`` int ``[B]``. Call it before
         backward. Returns the loss to train on: ``loss`` (or ``losses.mean()``), or DoReMi's reweighted loss.
         No host synchronisation except on the gradient methods' signal steps."""
         if losses.dim() != 1 or domain_ids.shape != losses.shape:
-            raise ValueError(f"losses must be [B] and domain_ids [B], got {tuple(losses.shape)} and "
-                             f"{tuple(domain_ids.shape)}")
+            raise ValueError(
+                f"losses must be [B] and domain_ids [B], got {tuple(losses.shape)} and "
+                f"{tuple(domain_ids.shape)}"
+            )
         ids = domain_ids.to(device=losses.device, dtype=torch.long)
         k = self._k
-        sums = torch.zeros(k, dtype=torch.float64, device=losses.device).index_add_(0, ids, losses.detach().double())
+        sums = torch.zeros(k, dtype=torch.float64, device=losses.device).index_add_(
+            0, ids, losses.detach().double()
+        )
         cnt = torch.bincount(ids, minlength=k).to(torch.float64)
         self._loss_sum = sums if self._loss_sum is None else self._loss_sum + sums
         self._loss_cnt = cnt if self._loss_cnt is None else self._loss_cnt + cnt
@@ -460,8 +513,11 @@ class OnlineMixing:
             present = [n for n in names if n in self._grad_sum]
             mat = _all_reduce(torch.stack([self._grad_sum[n] for n in present]))
             counts = _all_reduce(torch.tensor([self._grad_cnt[n] for n in present], dtype=torch.float64))
-            m.update(step, grads_by_domain=dict(zip(present, mat)),
-                     counts_by_domain=dict(zip(present, counts.tolist())))
+            m.update(
+                step,
+                grads_by_domain=dict(zip(present, mat)),
+                counts_by_domain=dict(zip(present, counts.tolist())),
+            )
             return True
         for n in names:  # DGA: mean gradient per domain; absent domains reuse their last one
             if n in self._grad_sum:
@@ -485,7 +541,8 @@ class OnlineMixing:
         boundary): the stream, the method, the losses accumulated towards the next update and the streamed
         sources' positions."""
         state: dict[str, Any] = {
-            "format": STATE_FORMAT, "version": STATE_VERSION,
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
             "keys": self.keys.state_dict(batches),
             "method": None if self.method is None else self.method.state_dict(),
             "loss_sum": None if self._loss_sum is None else self._loss_sum.cpu().tolist(),
@@ -500,16 +557,20 @@ class OnlineMixing:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (``ValueError`` names a missing or malformed field)."""
         if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
-            raise ValueError(f"not a {STATE_FORMAT} state (field 'format' is "
-                             f"{state.get('format') if isinstance(state, Mapping) else None!r})")
+            raise ValueError(
+                f"not a {STATE_FORMAT} state (field 'format' is "
+                f"{state.get('format') if isinstance(state, Mapping) else None!r})"
+            )
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"state field 'version' is {state.get('version')!r}, expected {STATE_VERSION}")
         for key in ("keys", "method", "loss_sum", "loss_count", "history", "streams"):
             if key not in state:
                 raise ValueError(f"state lacks field {key!r}")
         if (state["method"] is None) != (self.method is None):
-            raise ValueError("state field 'method' does not match: saved with"
-                             f"{'out' if state['method'] is None else ''} an online method")
+            raise ValueError(
+                "state field 'method' does not match: saved with"
+                f"{'out' if state['method'] is None else ''} an online method"
+            )
         self.keys.load_state_dict(state["keys"])
         if self.method is not None:
             self.method.load_state_dict(state["method"])
