@@ -118,3 +118,42 @@ def test_trainer_refuses_a_mismatched_batch_size(tmp_path):
     )
     with pytest.raises(ValueError, match="batch_size"):
         MixtureTrainer(model=model, args=args, train_dataset=data, mixing=mixing)
+
+
+def test_callback_alone_saves_json_and_restores_it_for_a_plain_trainer(tmp_path):
+    import itertools
+    from types import SimpleNamespace
+
+    from mixkit.domain import ODM, MixtureSampler
+    from mixkit.integrations import MixtureKeyStream, OnlineMixing
+    from mixkit.integrations.hf_trainer import MixtureTrainerCallback
+
+    def build():
+        keys = MixtureKeyStream(MixtureSampler({"a": 5, "b": 9}, {"a": 1, "b": 1}, seed=1), 2)
+        return OnlineMixing(ODM(["a", "b"]), keys)
+
+    mixing = build()
+    cb = MixtureTrainerCallback(mixing)
+    args = SimpleNamespace(output_dir=str(tmp_path), gradient_accumulation_steps=1, ignore_data_skip=True,
+                           process_index=0, world_size=1)
+    state = SimpleNamespace(global_step=0, log_history=[])
+    cb.on_train_begin(args, state, None)
+    it = iter(mixing.keys)
+    list(itertools.islice(it, 4))  # the loader reads one batch ahead
+    for step in range(3):
+        list(itertools.islice(it, 2))
+        mixing.observe(step, torch.tensor([1.0 + step, 2.0]), torch.tensor([0, 1]))
+        state.global_step = step + 1
+        cb.on_step_end(args, state, None)
+    cb.on_save(args, state, None)
+    saved = json.loads((tmp_path / "checkpoint-3" / "mixkit_mixing.json").read_text())
+    assert saved["keys"]["batches"] == 3 and len(state.log_history) == 3
+    expected = list(itertools.islice(it, 6))
+
+    other = build()
+    MixtureTrainerCallback(other).on_train_begin(args, state, None)  # finds checkpoint-3 by itself
+    assert list(itertools.islice(iter(other.keys), 10))[4:] == expected  # batches 3, 4 were read ahead
+    assert other.method.state_dict() == mixing.method.state_dict()
+    with pytest.raises(ValueError, match="ignore_data_skip"):
+        MixtureTrainerCallback(build()).on_train_begin(
+            SimpleNamespace(**{**vars(args), "ignore_data_skip": False}), state, None)

@@ -229,3 +229,45 @@ def test_online_mixing_state_round_trips_through_json():
         from mixkit.domain import Aioli
 
         OnlineMixing(Aioli(list(SIZES)), new_stream())
+
+
+def test_aioli_probe_gets_held_out_losses_where_it_asks():
+    from mixkit.domain import Aioli
+
+    def heldout(step):
+        return {d: 2.0 - 0.01 * step * (k + 1) for k, d in enumerate(SIZES)}
+
+    kw = dict(round_steps=20, probe_rounds=1, probe_steps=2, seed=0)
+    keys = new_stream()
+    calls = []
+    mixing = OnlineMixing(Aioli(list(SIZES), **kw), keys,
+                          eval_losses=lambda model: calls.append(model) or heldout(len(calls)))
+    mixing.start("model")
+    for step in range(20):
+        mixing.observe(step, torch.ones(4), torch.zeros(4, dtype=torch.long))
+        mixing.end_step(step, "model")
+    oracle, n = Aioli(list(SIZES), **kw), 0  # the loop the method documents
+    if oracle.wants_signal(-1):
+        n += 1
+        oracle.update(-1, losses_by_domain=heldout(n))
+    for step in range(20):
+        if oracle.wants_signal(step):
+            n += 1
+            oracle.update(step, losses_by_domain=heldout(n))
+    assert len(calls) == n > 3 and set(calls) == {"model"}
+    assert keys.weights == pytest.approx(oracle.sampling_weights, abs=1e-9)
+    assert len({tuple(w.values()) for _, w in mixing.history}) > 2  # probe mixtures drove the stream
+
+
+def test_doremi_reweight_mode_trains_on_its_reweighted_loss():
+    from mixkit.domain import DoReMi
+
+    method = DoReMi(list(SIZES), reference_losses={"a": 0.5, "b": 0.5, "c": 0.5})
+    mixing = OnlineMixing(method, new_stream())
+    losses, ids = torch.tensor([1.0, 2.0, 3.0, 0.5]), torch.tensor([0, 1, 2, 2])
+    mixing.observe(0, losses, ids)
+    mixing.end_step(0)
+    assert method.weights != pytest.approx({d: 1 / 3 for d in SIZES}, abs=1e-6)
+    got = mixing.observe(1, losses, ids, loss=torch.tensor(9.0))
+    assert torch.allclose(got, method.reweighted_loss(losses, ids))
+    assert mixing.weights == pytest.approx(method.sampling_weights, abs=1e-9)  # sampling stays fixed

@@ -436,8 +436,11 @@ class OnlineMixing:
             0, ids, losses.detach().double()
         )
         cnt = torch.bincount(ids, minlength=k).to(torch.float64)
-        self._loss_sum = sums if self._loss_sum is None else self._loss_sum + sums
-        self._loss_cnt = cnt if self._loss_cnt is None else self._loss_cnt + cnt
+        if self._loss_sum is None:
+            self._loss_sum, self._loss_cnt = sums, cnt
+        else:  # (a restored accumulator lives on the host until the first batch)
+            self._loss_sum = self._loss_sum.to(sums.device) + sums
+            self._loss_cnt = self._loss_cnt.to(cnt.device) + cnt
         m = self.method
         if m is not None and m.needs == "grads" and self._wants(step):
             self._observe_grads(losses, ids, cnt, model)
