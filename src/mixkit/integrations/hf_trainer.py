@@ -149,6 +149,17 @@ class MixtureTrainer(Trainer):
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler:
         return self.mixing.keys
 
+    def get_train_dataloader(self) -> Any:
+        """The training DataLoader over ``mixing.keys``. Each rank's :class:`~mixkit.domain.MixtureSampler`
+        already holds only that rank's share of the stream, so the batch sharding accelerate adds for several
+        processes is turned into a pass-through."""
+        loader = super().get_train_dataloader()
+        shard = getattr(loader, "batch_sampler", None)
+        inner = getattr(shard, "batch_sampler", None)
+        if getattr(inner, "sampler", None) is self.mixing.keys and hasattr(shard, "num_processes"):
+            shard.num_processes, shard.process_index = 1, 0
+        return loader
+
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
         if self.domain_column not in self._signature_columns:
