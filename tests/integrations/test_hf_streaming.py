@@ -4,8 +4,8 @@ import itertools
 import json
 
 import pytest
+from integration_extras import requires
 
-from conftest import requires
 from mixkit.domain import MixtureSampler
 from mixkit.integrations import DomainDataset, MixtureKeyStream, OnlineMixing, StreamingSource
 

@@ -7,8 +7,7 @@ import os
 
 import pytest
 import torch
-
-from conftest import requires
+from integration_extras import requires
 
 pytestmark = requires("hf")
 
@@ -33,7 +32,7 @@ def sources():
     return out
 
 
-def run(out, resume=None):
+def run(out, resume=None, accumulate=1):
     from transformers import GPT2Config, GPT2LMHeadModel, TrainingArguments
 
     from mixkit.domain import ODM, MixtureSampler
@@ -62,6 +61,7 @@ def run(out, resume=None):
         save_strategy="steps",
         save_steps=SAVE,
         logging_steps=2,
+        gradient_accumulation_steps=accumulate,
         report_to=[],
         use_cpu=True,
         learning_rate=1e-2,
@@ -81,9 +81,10 @@ def run(out, resume=None):
     return seen, mixing, trainer
 
 
-def test_trainer_mixes_online_and_resumes_the_same_stream(tmp_path):
-    full, mixing, trainer = run(str(tmp_path))
-    assert len(full) == STEPS
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_trainer_mixes_online_and_resumes_the_same_stream(tmp_path, accumulate):
+    full, mixing, trainer = run(str(tmp_path), accumulate=accumulate)
+    assert len(full) == STEPS * accumulate
     weights = [w for _, w in mixing.history]
     assert len(weights) == STEPS + 1 and max(abs(v - 1 / 3) for v in weights[-1].values()) > 1e-3
     logged = [h for h in trainer.state.log_history if "mixture/a" in h]
@@ -91,11 +92,12 @@ def test_trainer_mixes_online_and_resumes_the_same_stream(tmp_path):
     assert any(d == 2 for ids, _ in full for d in ids)  # the streamed domain was trained on
     ckpt = tmp_path / f"checkpoint-{SAVE}"
     state = json.loads((ckpt / "mixkit_mixing.json").read_text())
-    assert state["format"] == "mixkit.online_mixing" and state["keys"]["batches"] == SAVE
-    assert state["streams"]["s"]["position"] == sum(ids.count(2) for ids, _ in full[:SAVE])
+    trained = SAVE * accumulate  # micro-batches before the checkpoint
+    assert state["format"] == "mixkit.online_mixing" and state["keys"]["batches"] == trained
+    assert state["streams"]["s"]["position"] == sum(ids.count(2) for ids, _ in full[:trained])
 
-    resumed, mixing2, _ = run(str(tmp_path), resume=str(ckpt))
-    assert resumed == full[SAVE:]
+    resumed, mixing2, _ = run(str(tmp_path), resume=str(ckpt), accumulate=accumulate)
+    assert resumed == full[trained:]
     assert mixing2.method.state_dict() == mixing.method.state_dict()
     assert mixing2.history == mixing.history
     assert os.path.isfile(tmp_path / f"checkpoint-{STEPS}" / "mixkit_mixing.json")

@@ -4,8 +4,7 @@ trains on exactly the batches the uninterrupted run trained on after the checkpo
 
 import pytest
 import torch
-
-from conftest import requires
+from integration_extras import requires
 
 pytestmark = requires("lightning")
 

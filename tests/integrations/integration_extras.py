@@ -1,3 +1,5 @@
+"""Skip markers for the trainer integrations' optional extras."""
+
 import importlib.util
 
 import pytest
