@@ -10,6 +10,8 @@ EXTRAS = {
     "bench": ("matplotlib", "PIL", "scipy", "sklearn", "tqdm"),
     "puzzlemix": ("maxflow",),
     "search": ("scipy", "sklearn"),
+    "hf": ("datasets", "transformers", "accelerate"),
+    "lightning": ("lightning",),
 }
 
 

@@ -157,3 +157,13 @@ def test_forgiving_all_ranks_at_once_equals_row_by_row(K, W, seed):
     f[:, -1] -= f.sum(axis=1)
     rows = [forgive_deficits(r.tolist(), q) for r in f]
     assert forgive_rank_deficits(f, q).tolist() == rows
+
+
+@pytest.mark.parametrize("world", [1, 2, 4])
+def test_rank_counts_survive_a_weight_change(world):
+    s = MixtureSampler({"a": 100, "b": 100}, {"a": 0.5, "b": 0.5}, rank=0, world_size=world)
+    got = s.take(4)
+    s.set_weights({"a": 0.9, "b": 0.1})
+    expect = np.bincount(got.domain_ids, minlength=2).tolist()
+    assert list(s.rank_counts().values()) == expect
+    assert s.state_dict()["rank_counts"] == expect

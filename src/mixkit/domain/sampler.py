@@ -618,10 +618,11 @@ class MixtureSampler(Sampler):
 
     def _set_q(self, q: list[int]) -> None:
         cur = self._current_cursor()
+        counts = self._rank_counts_now()  # before the start moves: it counts from the old start
         self._new_segment(cur, q)
         cur.ended = False
         self._start = cur
-        self._rank_counts_at_start = self._rank_counts_now()
+        self._rank_counts_at_start = counts
         if self.on_exhausted != "cycle":
             self._apply_exhaustion(cur)
         self._reset_buffer()
