@@ -34,6 +34,8 @@ DISTRIBUTION = {"PIL": "pillow", "sklearn": "scikit-learn", "maxflow": "pymaxflo
                 "threadpoolctl": "threadpoolctl", "lightgbm": "lightgbm", "ray": "ray", "numba": "numba",
                 "datasets": "datasets", "transformers": "transformers", "accelerate": "accelerate",
                 "lightning": "lightning", "timm": "timm",
+                # the fallback import for the standalone package; the lightning distribution requires it
+                "pytorch_lightning": "lightning",
                 "librosa": "librosa"}
 
 
