@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .decoupled_mixup import decoupled_mixup_loss
+from .metrix import metrix_embedding_loss
 from .mixoe_loss import mixoe_loss
 from .ranking import mixup_ranking_loss, mndcg_loss
 
@@ -60,6 +61,9 @@ LOSS_METHODS: tuple[LossMethod, ...] = (
                "Environments (Zhang et al., WACV 2023)",
                "https://arxiv.org/abs/2106.03917",
                "zjysteven/MixOE: train/train_mixoe.py"),
+    LossMethod("metrix_embedding_loss", metrix_embedding_loss, "It Takes Two to Tango: Mixup for Deep Metric "
+               "Learning (Venkataramanan et al., ICLR 2022)", "https://arxiv.org/abs/2106.04990",
+               "billpsomas/Metrix_ICLR22: mixup/utils.py"),
 )
 """Every loss-side method, in the order ``mixkit list`` prints them."""
 
