@@ -5,6 +5,7 @@ from .attention_capture import AttentionCapture
 from .attentivemix import AttentiveMix
 from .automix import AutoMix, MixBlock, mask_features
 from .cmixup import CMixup
+from .colorful_cutout import ColorfulCutout, ColorfulCutoutParams, colorful_cells
 from .cutmix import BoxParams, CutMix
 from .cutout import Cutout, CutoutParams
 from .dualmix import AdpMix, EnMix
@@ -41,6 +42,8 @@ __all__ = [
     "AutoMix",
     "BoxParams",
     "CMixup",
+    "ColorfulCutout",
+    "ColorfulCutoutParams",
     "CutMix",
     "Cutout",
     "CutoutParams",
@@ -77,6 +80,7 @@ __all__ = [
     "StepOutput",
     "TransMix",
     "block_saliency",
+    "colorful_cells",
     "greedy_transport",
     "max_min_regions",
     "mix_hidden",
