@@ -1,5 +1,6 @@
 """One module per mixing method; importing this package registers every mixer by its ``name``."""
 
+from .adamixup import AdaMixup, AdaMixupParams, PolicyRegionGenerator, truncated_normal
 from .adautomix import AdaptiveMaskBlock, AdAutoMix, AdAutoMixParams, GradientReversal, multi_source_loss
 from .attention_capture import AttentionCapture
 from .attentivemix import AttentiveMix
@@ -30,6 +31,10 @@ from .smoothmix import SmoothMix, SmoothParams
 from .transmix import TransMix, patch_fraction, transmix_lam
 
 __all__ = [
+    "AdaMixup",
+    "AdaMixupParams",
+    "PolicyRegionGenerator",
+    "truncated_normal",
     "AdAutoMix",
     "AdAutoMixParams",
     "AdaptiveMaskBlock",
