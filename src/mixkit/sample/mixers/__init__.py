@@ -4,7 +4,9 @@ from .adamixup import AdaMixup, AdaMixupParams, PolicyRegionGenerator, truncated
 from .adautomix import AdaptiveMaskBlock, AdAutoMix, AdAutoMixParams, GradientReversal, multi_source_loss
 from .attention_capture import AttentionCapture
 from .attentivemix import AttentiveMix
+from .audio_mix import SpecCutMix, SpecCutMixParams
 from .automix import AutoMix, MixBlock, mask_features
+from .beat_sync_mix import BeatSyncMixup
 from .cmixup import CMixup
 from .colorful_cutout import ColorfulCutout, ColorfulCutoutParams, colorful_cells
 from .cutmix import BoxParams, CutMix
@@ -45,6 +47,7 @@ __all__ = [
     "AttentionCapture",
     "AttentiveMix",
     "AutoMix",
+    "BeatSyncMixup",
     "BoxParams",
     "CMixup",
     "ColorfulCutout",
@@ -81,6 +84,8 @@ __all__ = [
     "SeqCutMix",
     "SeqMixUp",
     "SmoothMix",
+    "SpecCutMix",
+    "SpecCutMixParams",
     "SmoothParams",
     "StepOutput",
     "TransMix",
