@@ -15,9 +15,10 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 class SpectrogramCNN(nn.Module):
     """Log-mel ``[B, n_mels, T]`` (or ``[B, 1, n_mels, T]``) -> logits ``[B, num_classes]``.
 
-    Padding frames of the input are zeroed. Three conv-BN-ReLU blocks (``width``, ``2 width``, ``4 width``) with 2x2 max-pools between them, then the
-    mean over frequency and over the real frames only (``frames`` ``[B]``, downsampled with the pools), and
-    a linear layer. ``forward_features`` / ``head`` split it for model-aware mixers. Not from a paper.
+    Padding frames of the input are zeroed. Three conv-BN-ReLU blocks (``width``, ``2 width``, ``4 width``)
+    with 2x2 max-pools between them, then the mean over frequency and over the real frames only (``frames``
+    ``[B]``, downsampled with the pools), and a linear layer. ``forward_features`` / ``head`` split it for
+    model-aware mixers. Not from a paper.
     """
 
     capabilities = frozenset({"features"})
