@@ -59,6 +59,7 @@ def test_beat_sync_mixup_from_beats_and_errors():
         SpecCutMix(axis="diagonal")
 
 
+@pytest.mark.slow
 def test_track_beats_with_librosa_when_installed():
     librosa = pytest.importorskip("librosa")  # noqa: F841
     from mixkit.sample.functional.beats import track_beats
