@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .decoupled_mixup import decoupled_mixup_loss
+from .metrix import metrix_embedding_loss
 from .mixoe_loss import mixoe_loss
 from .ranking import mixup_ranking_loss, mndcg_loss
+from .supremix import supremix_loss
 
 __all__ = ["LOSS_METHODS", "LossMethod", "loss_methods"]
 
@@ -60,6 +62,11 @@ LOSS_METHODS: tuple[LossMethod, ...] = (
                "Environments (Zhang et al., WACV 2023)",
                "https://arxiv.org/abs/2106.03917",
                "zjysteven/MixOE: train/train_mixoe.py"),
+    LossMethod("metrix_embedding_loss", metrix_embedding_loss, "It Takes Two to Tango: Mixup for Deep Metric "
+               "Learning (Venkataramanan et al., ICLR 2022)", "https://arxiv.org/abs/2106.04990",
+               "billpsomas/Metrix_ICLR22: mixup/utils.py"),
+    LossMethod("supremix_loss", supremix_loss, "Mixup Your Own Pairs (Wu et al., 2023)",
+               "https://arxiv.org/abs/2309.16633", "yilei-wu/SupReMix: supremix_loss.py"),
 )
 """Every loss-side method, in the order ``mixkit list`` prints them."""
 

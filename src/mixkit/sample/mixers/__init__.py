@@ -1,10 +1,14 @@
 """One module per mixing method; importing this package registers every mixer by its ``name``."""
 
+from .adamixup import AdaMixup, AdaMixupParams, PolicyRegionGenerator, truncated_normal
 from .adautomix import AdaptiveMaskBlock, AdAutoMix, AdAutoMixParams, GradientReversal, multi_source_loss
 from .attention_capture import AttentionCapture
 from .attentivemix import AttentiveMix
+from .audio_mix import SpecCutMix, SpecCutMixParams
 from .automix import AutoMix, MixBlock, mask_features
+from .beat_sync_mix import BeatSyncMixup
 from .cmixup import CMixup
+from .colorful_cutout import ColorfulCutout, ColorfulCutoutParams, colorful_cells
 from .cutmix import BoxParams, CutMix
 from .cutout import Cutout, CutoutParams
 from .dualmix import AdpMix, EnMix
@@ -29,6 +33,10 @@ from .smoothmix import SmoothMix, SmoothParams
 from .transmix import TransMix, patch_fraction, transmix_lam
 
 __all__ = [
+    "AdaMixup",
+    "AdaMixupParams",
+    "PolicyRegionGenerator",
+    "truncated_normal",
     "AdAutoMix",
     "AdAutoMixParams",
     "AdaptiveMaskBlock",
@@ -39,8 +47,11 @@ __all__ = [
     "AttentionCapture",
     "AttentiveMix",
     "AutoMix",
+    "BeatSyncMixup",
     "BoxParams",
     "CMixup",
+    "ColorfulCutout",
+    "ColorfulCutoutParams",
     "CutMix",
     "Cutout",
     "CutoutParams",
@@ -73,10 +84,13 @@ __all__ = [
     "SeqCutMix",
     "SeqMixUp",
     "SmoothMix",
+    "SpecCutMix",
+    "SpecCutMixParams",
     "SmoothParams",
     "StepOutput",
     "TransMix",
     "block_saliency",
+    "colorful_cells",
     "greedy_transport",
     "max_min_regions",
     "mix_hidden",
