@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print("loss-side methods (mixkit.sample.losses):")
     for m in LOSS_METHODS:
-        _entry(m.name, width, m.paper, m.url, m.release, m.defaults)
+        _entry(m.name, width, m.paper, m.url, m.release or "no authors' release", m.defaults)
     print()
     print("domain methods (mixkit.domain): rules, schedules, search, online, selection, bandits, merging:")
     for m in DOMAIN_METHODS:

@@ -15,6 +15,7 @@ from typing import Any
 from .decoupled_mixup import decoupled_mixup_loss
 from .metrix import metrix_embedding_loss
 from .mixoe_loss import mixoe_loss
+from .mochi import mochi_loss
 from .ranking import mixup_ranking_loss, mndcg_loss
 from .supremix import supremix_loss
 
@@ -67,6 +68,8 @@ LOSS_METHODS: tuple[LossMethod, ...] = (
                "billpsomas/Metrix_ICLR22: mixup/utils.py"),
     LossMethod("supremix_loss", supremix_loss, "Mixup Your Own Pairs (Wu et al., 2023)",
                "https://arxiv.org/abs/2309.16633", "yilei-wu/SupReMix: supremix_loss.py"),
+    LossMethod("mochi_loss", mochi_loss, "Hard Negative Mixing for Contrastive Learning (Kalantidis et al., "
+               "NeurIPS 2020)", "https://arxiv.org/abs/2010.01028", ""),
 )
 """Every loss-side method, in the order ``mixkit list`` prints them."""
 
