@@ -73,6 +73,27 @@ def check_class_ids(y: Tensor, num_classes: int, what: str = "y") -> None:
         torch._assert_async(ok, msg)
 
 
+def check_unit_weights(w: Tensor, shape: tuple[int, ...], what: str = "lam") -> None:
+    """``w`` must be a floating tensor of ``shape`` with every entry in ``[0, 1]`` (NaN refused).
+
+    The value check runs on ``w``'s device: on the CPU it raises ``ValueError``, elsewhere it is an
+    asynchronous assertion (no host synchronisation).
+    """
+    if not isinstance(w, Tensor):
+        raise TypeError(f"{what} must be a floating torch.Tensor of shape {list(shape)}, got {type(w).__name__}")
+    if not w.dtype.is_floating_point:
+        raise TypeError(f"{what} must be a floating tensor of weights in [0, 1], got {w.dtype}")
+    if tuple(w.shape) != tuple(shape):
+        raise ValueError(f"{what} must have shape {list(shape)}, got {tuple(w.shape)}")
+    ok = ((w >= 0) & (w <= 1)).all()  # False for NaN
+    msg = f"{what} must hold weights in [0, 1] (no NaN)"
+    if w.device.type == "cpu":
+        if w.numel() and not bool(ok):
+            raise ValueError(msg)
+    else:
+        torch._assert_async(ok, msg)
+
+
 def check_int_range(value: int | tuple[int, int], name: str, low: int = 1) -> tuple[int, int]:
     """An int or an inclusive ``(low, high)`` pair of ints with ``low <= high`` as a ``(low, high)`` pair."""
     lo, hi = (value, value) if isinstance(value, int) else tuple(value)
