@@ -80,7 +80,8 @@ def check_unit_weights(w: Tensor, shape: tuple[int, ...], what: str = "lam") -> 
     asynchronous assertion (no host synchronisation).
     """
     if not isinstance(w, Tensor):
-        raise TypeError(f"{what} must be a floating torch.Tensor of shape {list(shape)}, got {type(w).__name__}")
+        raise TypeError(f"{what} must be a floating torch.Tensor of shape {list(shape)}, "
+                        f"got {type(w).__name__}")
     if not w.dtype.is_floating_point:
         raise TypeError(f"{what} must be a floating tensor of weights in [0, 1], got {w.dtype}")
     if tuple(w.shape) != tuple(shape):

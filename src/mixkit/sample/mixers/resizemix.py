@@ -146,7 +146,8 @@ class ResizeMix(Mixer):
                 return x.clone()
             region = params.region
             sides = tuple(sl.stop - sl.start for sl in region[2:])
-            return mix_shared_box(x, resize_nearest(x, sides), params.pairs, shared_rows(params.tau > 0), region)
+            rows = shared_rows(params.tau > 0)
+            return mix_shared_box(x, resize_nearest(x, sides), params.pairs, rows, region)
         return paste_resized_differentiable(x, params.pairs.index, params.boxes)
 
     def extra_repr(self) -> str:
