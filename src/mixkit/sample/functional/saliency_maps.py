@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_inputs
+from ..checks import check_class_ids, check_inputs
 
 __all__ = [
     "fine_grained_saliency", "gaussian_blur", "gradient_saliency", "peak_location", "spectral_residual",
@@ -151,6 +151,12 @@ def gradient_saliency(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, T
     """
     x_req = x.detach().requires_grad_(True)
     logits = model(x_req)
+    k = logits.shape[-1]
+    if not y.dtype.is_floating_point:
+        check_class_ids(y, k)
+    elif tuple(y.shape) != tuple(logits.shape):
+        raise ValueError(f"y: soft labels must have shape [B, {k}] to match the model's outputs, "
+                         f"got {tuple(y.shape)}")
     loss = F.cross_entropy(logits.float(), y) if not y.dtype.is_floating_point else \
         -(y.float() * F.log_softmax(logits.float(), -1)).sum(-1).mean()
     (grad,) = torch.autograd.grad(loss, x_req)

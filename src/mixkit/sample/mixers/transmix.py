@@ -193,6 +193,7 @@ class TransMix(ModelAwareMixer):
                       generator: torch.Generator | None = None) -> StepOutput:
         """Mixed batch, one ``forward_with_attention``, soft-target CE (attention labels on CutMix
         batches)."""
+        self.check_step(model, x, y, generator)
         _, gh, gw = attention_grid(model)
         out = self(x, y, generator=generator)
         logits, cls_attn = model.forward_with_attention(out.x)
