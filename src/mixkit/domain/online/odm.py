@@ -34,9 +34,12 @@ from mixkit.domain.online.online_method import (
     check_fraction,
     check_positive,
     log_list,
+    stable_softmax,
     state_float,
     state_vector,
 )
+
+_BIG = torch.finfo(torch.float64).max / 4  # EXP3's rewards saturate here: eps * R stays finite
 
 
 class ODM(OnlineMixer):
@@ -104,11 +107,12 @@ class ODM(OnlineMixer):
             new = torch.logaddexp(self._reward + log_a, losses + math.log1p(-a))
             self._reward = torch.where(seen, new, self._reward)
             if bool(torch.isfinite(self._reward).any()):
-                self._p = (1 - k * self._eps) * torch.softmax(self._reward, dim=0) + self._eps
+                self._p = (1 - k * self._eps) * stable_softmax(self._reward, "reward") + self._eps
         else:
-            gain = self.reward_scale * losses / self._p
-            self._reward = torch.where(seen, self._reward + gain, self._reward)
-            self._p = (1 - k * self._eps) * torch.softmax(eps_prev * self._reward, dim=0) + self._eps
+            gain = (self.reward_scale * losses / self._p).clamp(-_BIG, _BIG)
+            # the cumulative reward saturates at +-_BIG instead of overflowing to inf (then inf - inf = NaN)
+            self._reward = torch.where(seen, (self._reward + gain).clamp(-_BIG, _BIG), self._reward)
+            self._p = (1 - k * self._eps) * stable_softmax(eps_prev * self._reward, "reward") + self._eps
         self.steps_seen += 1
         return self.weights
 

@@ -29,6 +29,7 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     as_float,
     check_positive,
+    exp_update,
     small_to_host,
     state_has,
     state_matrix,
@@ -54,7 +55,7 @@ def rnb_proportions(
     norm = v.norm()
     if not norm > 0:
         return None
-    return torch.softmax(temperature * v / norm, dim=0)
+    return exp_update(torch.full_like(v, 1.0 / v.numel()), v / norm, temperature, "gradient scores")
 
 
 class RnB(OnlineMixer):
