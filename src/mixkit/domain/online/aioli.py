@@ -41,6 +41,7 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     check_fraction,
     check_positive,
+    check_step,
     exp_update,
     log_exp_step,
     mix_floor,
@@ -224,6 +225,7 @@ class Aioli(OnlineMixer):
         grads_by_domain: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, float]:
         """Record the signal, re-estimate ``A`` when due, and return the weights for the next step."""
+        check_step(step)
         if self.estimator == "probe":
             self._update_probe(step, losses_by_domain)
         else:

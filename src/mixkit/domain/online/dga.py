@@ -33,6 +33,7 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     check_fraction,
     check_positive,
+    check_step,
     exp_update,
     mix_floor,
     small_to_host,
@@ -145,6 +146,7 @@ class DGA(OnlineMixer):
         grads_by_domain: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, float]:
         """One DGA step from ``grads_by_domain`` (every domain -- or every basis name -- plus ``target``)."""
+        check_step(step)
         if grads_by_domain is None:
             raise ValueError("DGA.update needs grads_by_domain (domain -> 1-D gradient)")
         rows, target = self._score_matrix(grads_by_domain)

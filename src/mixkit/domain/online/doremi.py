@@ -40,6 +40,7 @@ from mixkit.domain.online.online_method import (
     as_float,
     check_fraction,
     check_positive,
+    check_step,
     exp_update,
     mix_floor,
     state_int,
@@ -202,6 +203,7 @@ class DoReMi(OnlineMixer):
 
         Raises ``ValueError`` for non-finite losses. Moves ``K`` numbers to the host.
         """
+        check_step(step)
         k = len(self.domains)
         check_token_inputs(token_losses, domain_ids, k, mask)
         check_token_inputs(reference_token_losses, domain_ids, k, None, "reference_token_losses")
@@ -227,6 +229,7 @@ class DoReMi(OnlineMixer):
         """Update from per-domain mean losses: score ``max(L_i - R_i, 0)`` with the reference losses set by
         ``reference_losses``/:meth:`set_reference_losses` (clip after the mean: an approximation of the
         release's per-token rule, :meth:`update_tokens`). Absent domains keep their last score."""
+        check_step(step)
         losses, seen = self._loss_vector(losses_by_domain)
         return self._step((losses - self._ref).clamp_min(0.0), seen)
 

@@ -33,6 +33,7 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     check_fraction,
     check_positive,
+    check_step,
     log_list,
     stable_softmax,
     state_float,
@@ -96,6 +97,7 @@ class ODM(OnlineMixer):
         grads_by_domain: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, float]:
         """One group update from the per-domain mean losses of the step's batch; returns the new weights."""
+        check_step(step)
         losses, seen = self._loss_vector(losses_by_domain)
         if not self.wants_signal(step):
             return self.weights
@@ -126,4 +128,8 @@ class ODM(OnlineMixer):
         self._reward = state_vector(
             state, "reward", len(self.domains), allow_none=self.rule == "smoothed_mean"
         )
-        self._eps = state_float(state, "eps")
+        eps = state_float(state, "eps")
+        if not 0.0 <= eps <= 1.0 / len(self.domains):
+            raise ValueError(f"state field 'eps' must be in [0, 1/K] = [0, {1.0 / len(self.domains):.4g}], "
+                             f"got {eps!r}")
+        self._eps = eps

@@ -67,10 +67,26 @@ def weights_vector(domains: Sequence[str], weights: Mapping[str, float] | None) 
     unknown = set(weights) - set(domains)
     if unknown:
         raise ValueError(f"weights name unknown domains {sorted(unknown)}; domains are {list(domains)}")
-    vec = torch.tensor([float(weights.get(d, 0.0)) for d in domains], dtype=torch.float64)
+    values = []
+    for d in domains:
+        v = weights.get(d, 0.0)
+        if isinstance(v, (bool, str, bytes)):
+            raise TypeError(f"weights[{d!r}] must be a number, got {v!r}")
+        try:
+            values.append(float(v))
+        except (TypeError, ValueError):
+            raise TypeError(f"weights[{d!r}] must be a number, got {v!r}") from None
+    vec = torch.tensor(values, dtype=torch.float64)
     if not torch.isfinite(vec).all() or (vec < 0).any() or vec.sum() <= 0:
         raise ValueError(f"weights must be finite, >= 0 and not all zero, got {dict(weights)}")
     return vec / vec.sum()
+
+
+def check_step(step: int, minimum: int = -1) -> int:
+    """A training step index: an int ``>= minimum`` (``-1``: before training)."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < minimum:
+        raise ValueError(f"step must be an int >= {minimum}, got {step!r}")
+    return step
 
 
 def as_float(value: Any, name: str) -> float:
@@ -204,7 +220,8 @@ class OnlineMixer:
             raise TypeError(f"state must be a mapping, got {type(state).__name__}")
         if state.get("method") != type(self).__name__:
             raise ValueError(f"state is for {state.get('method')!r}, not {type(self).__name__}")
-        if "domains" not in state or list(state["domains"]) != self.domains:
+        domains = state.get("domains")
+        if not isinstance(domains, (list, tuple)) or list(domains) != self.domains:
             raise ValueError(f"state field 'domains' {state.get('domains')} differs from {self.domains}")
         self._p = state_vector(state, "p", len(self.domains), positive=True)
         self.steps_seen = state_int(state, "steps_seen")

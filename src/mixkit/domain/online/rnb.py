@@ -29,6 +29,7 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     as_float,
     check_positive,
+    check_step,
     exp_update,
     small_to_host,
     state_has,
@@ -105,6 +106,7 @@ class RnB(OnlineMixer):
         """Accumulate one step's per-domain summed gradients (domains absent from the batch may be omitted)
         and example counts (1 each when ``counts_by_domain`` is None); at the end of a round set the new
         weights."""
+        check_step(step)
         if grads_by_domain is None:
             raise ValueError("RnB.update needs grads_by_domain (domain -> summed final-layer gradient)")
         unknown = set(grads_by_domain) - set(self.domains)
