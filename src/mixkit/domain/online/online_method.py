@@ -39,7 +39,9 @@ def check_domains(domains: Sequence[str]) -> list[str]:
 
 
 def check_positive(value: float, name: str, allow_zero: bool = False) -> float:
-    """A finite float > 0 (or >= 0)."""
+    """A finite float > 0 (or >= 0); ``TypeError`` for a bool, a string or a non-number."""
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
