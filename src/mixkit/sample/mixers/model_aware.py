@@ -69,17 +69,6 @@ class ModelAwareMixer(Mixer):
             check_labels(y, x.shape[0])
         return g
 
-
-def check_step_labels(y: Tensor, logits: Tensor) -> None:
-    """Class ids ``y`` must index the model's ``K = logits.shape[-1]`` outputs (soft labels: ``[B, K]``);
-    raises ``ValueError`` naming ``y`` (asynchronous assertion off the CPU)."""
-    k = logits.shape[-1]
-    if is_class_ids(y):
-        check_class_ids(y, k)
-    elif y.dim() != 2 or y.shape[1] != k:
-        raise ValueError(f"y: soft labels must have shape [B, {k}] to match the model's {k} outputs, "
-                         f"got {tuple(y.shape)}")
-
     @property
     def owns_optimizer(self) -> bool:
         """True when the mixer steps its own parameters inside :meth:`training_step`; a training loop then
@@ -92,3 +81,14 @@ def check_step_labels(y: Tensor, logits: Tensor) -> None:
 
     def on_step_end(self, model: nn.Module, step: int) -> None:
         """Called after the optimizer step ``step`` (0-based); no-op by default."""
+
+
+def check_step_labels(y: Tensor, logits: Tensor) -> None:
+    """Class ids ``y`` must index the model's ``K = logits.shape[-1]`` outputs (soft labels: ``[B, K]``);
+    raises ``ValueError`` naming ``y`` (asynchronous assertion off the CPU)."""
+    k = logits.shape[-1]
+    if is_class_ids(y):
+        check_class_ids(y, k)
+    elif y.dim() != 2 or y.shape[1] != k:
+        raise ValueError(f"y: soft labels must have shape [B, {k}] to match the model's {k} outputs, "
+                         f"got {tuple(y.shape)}")
