@@ -364,3 +364,67 @@ def test_training_step_with_good_input_gives_a_finite_loss(name):
     mixer, model, x = _model_and_input(name)
     step = mixer.training_step(model, x, torch.tensor([0, 1, 2, 3]), generator=_gen(0))
     assert bool(torch.isfinite(step.loss))
+
+
+# ------------------------------------------------------------------ loss-side methods
+@pytest.mark.parametrize(("call", "exc", "match"), [
+    (lambda L, mb: mixkit.sample.decoupled_mixup_loss(L.long(), mb), TypeError, "logits"),
+    (lambda L, mb: mixkit.sample.decoupled_mixup_loss([[1.0]], mb), TypeError, "logits"),
+    (lambda L, mb: mixkit.sample.decoupled_mixup_loss(L, "mixed"), TypeError, "mixed must be the MixedBatch"),
+    (lambda L, mb: mixkit.sample.decoupled_mixup_loss(L, mb, torch.tensor([0, 1, 2, 9])), ValueError,
+     "class ids"),
+    (lambda L, mb: mixkit.sample.decoupled_mixup_loss(L, mb, eta=float("nan")), ValueError, "eta"),
+    (lambda L, mb: mixkit.sample.decoupled_mixup_loss(L, mb, eta="x"), TypeError, "eta"),
+    (lambda L, mb: mixkit.sample.decoupled_mixup_loss(L, mb, eta_mode="x"), ValueError, "eta_mode"),
+    (lambda L, mb: mixkit.sample.decoupled_mixup_loss(L, mb, eta_thr=float("nan")), ValueError, "eta_thr"),
+    (lambda L, mb: mixkit.sample.decoupled_regularizer(L.long(), Y, Y), TypeError, "logits"),
+    (lambda L, mb: mixkit.sample.decoupled_regularizer(L, Y, torch.tensor([0, 1, 2, 9])), ValueError, "y_b"),
+    (lambda L, mb: mixkit.sample.decoupled_regularizer(L, [0, 1, 2, 3], Y), ValueError, "y_a"),
+    (lambda L, mb: mixkit.sample.mixup_ranking_loss([1.0], L), TypeError, "logits_raw"),
+    (lambda L, mb: mixkit.sample.mixup_ranking_loss(L, L.long()), TypeError, "logits_mixed"),
+    (lambda L, mb: mixkit.sample.mixup_ranking_loss(L, L[:3]), ValueError, "same shape"),
+    (lambda L, mb: mixkit.sample.mixup_ranking_loss(L, L, margin=-1.0), ValueError, "margin"),
+    (lambda L, mb: mixkit.sample.mndcg_loss([1.0], [1.0]), TypeError, "confidences"),
+    (lambda L, mb: mixkit.sample.mndcg_loss(torch.rand(4, 3), torch.rand(4, 2)), ValueError, "shape"),
+    (lambda L, mb: mixkit.sample.softmax_confidence(L.long()), TypeError, "logits"),
+    (lambda L, mb: mixkit.sample.losses.mixup_relevance([1.0], [True]), TypeError, "lam"),
+    (lambda L, mb: mixkit.sample.losses.mixup_relevance(torch.rand(4, 2), torch.ones(4, 3, dtype=torch.bool)),
+     ValueError, "broadcast"),
+])
+def test_loss_methods_bad_input(call, exc, match):
+    logits = torch.randn(4, 5)
+    mb = mixkit.MixUp()(X, Y, generator=_gen(0))
+    with pytest.raises(exc, match=match):
+        call(logits, mb)
+
+
+# ------------------------------------------------------------------ label-aware pairings and other mixers
+@pytest.mark.parametrize(("call", "exc", "match"), [
+    (lambda: mixkit.RegMixKNN(k=0), ValueError, "k"),
+    (lambda: mixkit.RegMixKNN()(torch.randn(4, 3), torch.randn(4), k=0), ValueError, "k"),
+    (lambda: mixkit.RegMixKNN()(torch.randn(4, 3), torch.randn(4), k=1.5), TypeError, "k"),
+    (lambda: mixkit.RegMixKNN()(torch.randn(4, 3), torch.tensor([0.0, float("inf"), 1.0, 2.0])), ValueError,
+     "y must be finite"),
+    (lambda: mixkit.CMixup(source="batch")(torch.randn(4, 3), None), ValueError, "y"),
+    (lambda: mixkit.CMixup(dataset=(torch.randn(4, 3), torch.randn(5))), ValueError, "dataset"),
+    (lambda: mixkit.CMixup(dataset="x"), TypeError, "dataset"),
+    (lambda: mixkit.sample.functional.kernel_partners(torch.randn(4), 1.0, [0.1] * 4), TypeError, "uniforms"),
+    (lambda: mixkit.sample.functional.kernel_partners(torch.randn(4), 1.0, torch.rand(4), chunk_size=0),
+     ValueError, "chunk_size"),
+    (lambda: mixkit.sample.functional.kernel_partners(torch.randn(4), 0.0, torch.rand(4)), ValueError,
+     "bandwidth"),
+    (lambda: mixkit.MixOE()(X, Y, torch.randn(4, 3, 8, 9)), ValueError, "x_out"),
+    (lambda: mixkit.MixOE()(X, Y, [1.0]), TypeError, "x_out"),
+    (lambda: mixkit.MixOE()(X, torch.randn(4), torch.randn(4, 3, 8, 8)), ValueError, "y_id"),
+    (lambda: mixkit.MixOE(variant="x"), ValueError, "variant"),
+    (lambda: mixkit.GridMix(grid=0), ValueError, "grid"),
+    (lambda: mixkit.FMix(decay_power=float("nan")), ValueError, "decay_power"),
+    (lambda: mixkit.SmoothMix(sigma=(0.5, 0.1)), ValueError, "sigma"),
+    (lambda: mixkit.Cutout(ratio=float("nan")), ValueError, "ratio"),
+    (lambda: mixkit.Cutout(length=2.5), ValueError, "length"),
+    (lambda: mixkit.MixUntil("mixup", off_epoch=3), TypeError, "mixer"),
+    (lambda: mixkit.SeqMixUp()(torch.zeros(4, 10, dtype=torch.long)), TypeError, "floating"),
+])
+def test_other_mixers_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
