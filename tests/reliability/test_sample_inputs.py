@@ -428,3 +428,40 @@ def test_loss_methods_bad_input(call, exc, match):
 def test_other_mixers_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ------------------------------------------------------------------ kernels (mixkit.sample.functional)
+_F = mixkit.sample.functional
+_CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize(("call", "exc", "match"), [
+    (lambda: _F.fourier_noise(2, (8, 8), float("nan"), _gen(), _CPU), ValueError, "decay_power"),
+    (lambda: _F.fourier_noise(2, (0, 8), 3.0, _gen(), _CPU), ValueError, "size"),
+    (lambda: _F.fourier_noise(-1, (8, 8), 3.0, _gen(), _CPU), ValueError, "batch"),
+    (lambda: _F.band_limited_noise(2, (8, 8), -1.0, _gen(), _CPU), ValueError, "decay_power"),
+    (lambda: _F.band_limited_noise(2, (), 3.0, _gen(), _CPU), ValueError, "size"),
+    (lambda: _F.gaussian_blur(torch.rand(2, 8, 8), float("nan")), ValueError, "sigma"),
+    (lambda: _F.gaussian_blur(torch.rand(2, 8, 8), -1.0), ValueError, "sigma"),
+    (lambda: _F.gaussian_blur(torch.rand(8), 1.0), ValueError, "maps"),
+    (lambda: _F.sample_boxes(torch.full((3,), float("nan")), (8, 8), _gen()), ValueError, "cut"),
+    (lambda: _F.sample_boxes([0.5], (8, 8), _gen()), ValueError, "cut"),
+    (lambda: _F.place_boxes(torch.full((3, 2), -2), (8, 8), _gen()), ValueError, "sides"),
+    (lambda: _F.place_boxes(torch.full((3, 2), 2.0), (8, 8), _gen()), ValueError, "sides"),
+    (lambda: _F.place_patches(torch.full((3, 3), 2), (8, 8), _gen()), ValueError, "sides"),
+    (lambda: _F.resize_nearest(torch.rand(2, 3, 8, 8), (0, 4)), ValueError, "sides"),
+    (lambda: _F.resize_nearest(torch.rand(2, 3, 8, 8), (4,)), ValueError, "sides"),
+    (lambda: _F.cell_index(8, 0), ValueError, "cells"),
+    (lambda: _F.spectral_residual(torch.rand(8, 8)), ValueError, "rank"),
+])
+def test_kernels_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_kernels_edge_values_are_finite():
+    assert bool(torch.isfinite(_F.fourier_noise(2, (8, 8), 0.0, _gen(), _CPU)).all())
+    assert torch.equal(_F.gaussian_blur(torch.ones(1, 4, 4), 0.0), torch.ones(1, 4, 4))
+    boxes = _F.place_boxes(torch.full((3, 2), 20), (8, 8), _gen())  # larger than the image: clipped
+    assert bool((boxes.area() == 1).all())
+    assert bool(torch.isfinite(_F.spectral_residual(torch.zeros(2, 3, 8, 8))).all())

@@ -95,6 +95,26 @@ def check_unit_weights(w: Tensor, shape: tuple[int, ...], what: str = "lam") -> 
         torch._assert_async(ok, msg)
 
 
+def check_shape_args(batch: int, size: tuple[int, ...]) -> tuple[int, ...]:
+    """``batch`` an int >= 0 and ``size`` a non-empty tuple of ints >= 1 (the spatial size); returns
+    ``size`` as a tuple."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
+        raise ValueError(f"batch must be an int >= 0, got {batch!r}")
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) == 0 or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in size):
+        raise ValueError(f"size must be a non-empty tuple of ints >= 1, got {size!r}")
+    return tuple(size)
+
+
+def check_nonnegative(value: float, name: str) -> float:
+    """A finite number >= 0."""
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def check_int_range(value: int | tuple[int, int], name: str, low: int = 1) -> tuple[int, int]:
     """An int or an inclusive ``(low, high)`` pair of ints with ``low <= high`` as a ``(low, high)`` pair."""
     lo, hi = (value, value) if isinstance(value, int) else tuple(value)

@@ -82,6 +82,9 @@ def resize_nearest(x: Tensor, sides: tuple[int, ...]) -> Tensor:
     ``index_select`` along a middle axis is slow). Channels-last inputs: ``F.interpolate`` (keeps the
     layout). Otherwise a chain of ``index_select`` with the same source positions.
     """
+    if len(sides) != x.dim() - 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                         for v in sides):
+        raise ValueError(f"sides must be {x.dim() - 2} ints >= 1 (one per spatial axis of x), got {sides!r}")
     if x.is_contiguous() and x.dim() >= 3:
         flat: Tensor | None = None
         for k, (side, s) in enumerate(zip(sides, x.shape[2:])):

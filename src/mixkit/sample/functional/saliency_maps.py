@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_class_ids, check_inputs
+from ..checks import check_class_ids, check_inputs, check_nonnegative
 
 __all__ = [
     "fine_grained_saliency", "gaussian_blur", "gradient_saliency", "peak_location", "spectral_residual",
@@ -122,8 +122,12 @@ def _box3(a: Tensor) -> Tensor:
 
 
 def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
-    """Gaussian blur (std ``sigma`` pixels) of real maps ``[B, h, w]`` in the Fourier domain (circular)."""
-    if sigma <= 0:
+    """Gaussian blur (std ``sigma`` pixels, a finite number >= 0; 0 leaves the maps as they are) of real
+    maps ``[..., h, w]`` in the Fourier domain (circular)."""
+    sigma = check_nonnegative(sigma, "sigma")
+    if not isinstance(maps, Tensor) or not maps.dtype.is_floating_point or maps.dim() < 2:
+        raise ValueError("maps must be a floating tensor [B, h, w]")
+    if sigma == 0:
         return maps
     h, w = maps.shape[-2:]
     fy = torch.fft.fftfreq(h, device=maps.device)
