@@ -45,6 +45,8 @@ class Constant:
     """The same mixture throughout."""
 
     def __init__(self, weights: Mapping[str, float]) -> None:
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"weights must be a mapping {{domain: weight}}, got {type(weights).__name__}")
         self.weights = normalise_weights(dict(weights))
 
     def weights_at(self, progress: float) -> Weights:
@@ -57,8 +59,12 @@ class Constant:
 
 class _Piecewise:
     def __init__(self, points: Sequence[tuple[float, Mapping[str, float]]]) -> None:
-        if not points:
+        if isinstance(points, (str, bytes, Mapping)) or not isinstance(points, Sequence) or not points:
             raise ValueError("points must be a non-empty list of (progress, weights)")
+        for point in points:
+            if (isinstance(point, (str, bytes)) or not isinstance(point, Sequence) or len(point) != 2
+                    or not isinstance(point[1], Mapping)):
+                raise ValueError(f"points must be (progress, {{domain: weight}}) pairs, got {point!r}")
         pts = sorted(((_check_progress(p), dict(w)) for p, w in points), key=lambda x: x[0])
         names = sorted({k for _, w in pts for k in w})
         self.points = [(p, normalise_weights({k: float(w.get(k, 0.0)) for k in names}, f"weights at {p}"))
@@ -151,11 +157,14 @@ class EndUpsample:
                  last_fraction: float = 0.1) -> None:
         self.base: WeightSchedule = base if isinstance(base, WeightSchedule) else Constant(base)
         names = tuple(self.base.weights_at(0.0))
+        if not isinstance(factors, Mapping):
+            raise TypeError(f"factors must be a mapping {{domain: multiplier}}, got {type(factors).__name__}")
         unknown = [k for k in factors if k not in names]
         if unknown:
             raise ValueError(f"factors name unknown domains {unknown}; known: {list(names)}")
         for k, f in factors.items():
-            if not float(f) > 0 or not math.isfinite(float(f)):
+            if isinstance(f, (bool, str, bytes)) or not isinstance(f, (int, float)) \
+                    or not f > 0 or not math.isfinite(float(f)):
                 raise ValueError(f"factors[{k!r}] must be a finite number > 0, got {f!r}")
         self.factors = {k: float(f) for k, f in factors.items()}
         lf = _check_progress(last_fraction)
@@ -168,7 +177,9 @@ class EndUpsample:
         w = self.base.weights_at(p)
         if p < 1.0 - self.last_fraction:
             return w
-        return normalise_weights({k: v * self.factors.get(k, 1.0) for k, v in w.items()})
+        # factors divided by the largest first, so huge factors cannot overflow the sum
+        top = max([1.0, *self.factors.values()])
+        return normalise_weights({k: v * (self.factors.get(k, 1.0) / top) for k, v in w.items()})
 
     def __repr__(self) -> str:
         return (f"EndUpsample({self.base!r}, factors={_fmt(self.factors)}, "
@@ -177,6 +188,11 @@ class EndUpsample:
 
 def average_weights(schedule: WeightSchedule, steps: int = 1000) -> Weights:
     """The mixture averaged over training (midpoint rule over ``steps`` equal intervals)."""
+    if not callable(getattr(schedule, "weights_at", None)):
+        raise TypeError(f"schedule must have weights_at(progress) (a WeightSchedule), got "
+                        f"{type(schedule).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     acc: dict[str, float] = {}
     for i in range(steps):
         for k, v in schedule.weights_at((i + 0.5) / steps).items():
@@ -200,16 +216,21 @@ class ScheduleDriver:
 
     def __init__(self, sampler: MixtureSampler, schedule: WeightSchedule, total_steps: int,
                  every: int = 1) -> None:
-        if not isinstance(total_steps, int) or total_steps <= 0:
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps <= 0:
             raise ValueError(f"total_steps must be a positive int, got {total_steps!r}")
-        if not isinstance(every, int) or every <= 0:
+        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
             raise ValueError(f"every must be a positive int, got {every!r}")
+        if not isinstance(sampler, MixtureSampler):
+            raise TypeError(f"sampler must be a MixtureSampler, got {type(sampler).__name__}")
+        if not callable(getattr(schedule, "weights_at", None)):
+            raise TypeError(f"schedule must have weights_at(progress) (a WeightSchedule), got "
+                            f"{type(schedule).__name__}")
         self.sampler, self.schedule, self.total_steps, self.every = sampler, schedule, total_steps, every
         self.updates = 0
 
     def step(self, step: int) -> bool:
         """Apply the schedule for ``step``; returns True when the sampler's weights changed."""
-        if not isinstance(step, int) or step < 0:
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
         boundary = (step // self.every) * self.every
         target = self.schedule.weights_at(min(1.0, boundary / self.total_steps))
@@ -228,8 +249,13 @@ class ScheduleDriver:
         return {"updates": self.updates}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`."""
-        self.updates = int(state["updates"])
+        """Restore a :meth:`state_dict` (``ValueError`` for a missing or malformed ``updates``)."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
+        updates = state.get("updates")
+        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
+            raise ValueError(f"state field 'updates' must be an int >= 0, got {updates!r}")
+        self.updates = updates
 
     def __repr__(self) -> str:
         return (f"ScheduleDriver({self.schedule!r}, total_steps={self.total_steps}, every={self.every}, "

@@ -49,15 +49,14 @@ def cap_repetition(weights: Mapping[str, float], sizes: Mapping[str, int], total
     """
     s = check_sizes(sizes)
     w = check_weights(weights, tuple(s))
-    if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
-        raise ValueError(f"total must be a positive integer (samples or tokens to train), got {total!r}")
+    _check_total(total)
     if isinstance(max_epochs, Mapping):
         unknown = [k for k in max_epochs if k not in s]
         if unknown:
             raise ValueError(f"max_epochs names unknown domains {unknown}; known: {list(s)}")
-        per = {k: float(max_epochs.get(k, math.inf)) for k in s}
+        per = {k: _epochs_value(max_epochs.get(k, math.inf), k) for k in s}
     else:
-        per = dict.fromkeys(s, float(max_epochs))
+        per = dict.fromkeys(s, _epochs_value(max_epochs, None))
     for k, e in per.items():
         if not e > 0:
             raise ValueError(f"max_epochs for {k!r} must be > 0, got {e!r}")
@@ -92,6 +91,22 @@ def cap_repetition(weights: Mapping[str, float], sizes: Mapping[str, int], total
     return {k: out.get(k, 0.0) for k in s}
 
 
+def _check_total(total: int) -> int:
+    if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
+        raise ValueError(f"total must be a positive integer (samples or tokens to train), got {total!r}")
+    return total
+
+
+def _epochs_value(value: object, domain: str | None) -> float:
+    where = "max_epochs" if domain is None else f"max_epochs[{domain!r}]"
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError(f"{where} must be a number > 0 (passes over the domain), got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must be a number > 0 (passes over the domain), got {value!r}") from None
+
+
 def unimax(sizes: Mapping[str, int], total: int, max_epochs: float = 1.0) -> Weights:
     """UniMax (Chung et al., ICLR 2023, "UniMax: Fairer and More Effective Language Sampling for
     Large-Scale Multilingual Pretraining", https://arxiv.org/abs/2304.09151): a uniform budget per domain,
@@ -103,6 +118,7 @@ def epochs(weights: Mapping[str, float], sizes: Mapping[str, int], total: int) -
     """Passes over each domain when training ``total`` samples at ``weights``: ``w_k * total / n_k``."""
     s = check_sizes(sizes)
     w = normalise_weights(check_weights(weights, tuple(s)))
+    _check_total(total)
     return {k: w[k] * total / s[k] for k in s}
 
 
@@ -116,6 +132,8 @@ def strategy(name: str, sizes: Mapping[str, int], *, temperature: float | None =
     """Build a static mixture by name: ``proportional``, ``uniform``, ``temperature`` (needs
     ``temperature``), ``unimax`` (needs ``total``). With ``max_epochs`` (and ``total``) any strategy is
     then passed through :func:`cap_repetition`."""
+    if not isinstance(name, str):
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
     if name == "proportional":
         w = proportional(sizes)
     elif name == "uniform":

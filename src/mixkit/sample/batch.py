@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .checks import check_class_ids, check_labels, check_soft_labels, is_class_ids
+from .checks import check_class_ids, check_labels, check_soft_labels, check_unit_weights, is_class_ids
 
 
 @dataclass
@@ -48,9 +48,10 @@ class MixedBatch:
         return lam.view(-1, *([1] * (ref.dim() - 1)))
 
     def with_lam(self, lam: Tensor) -> MixedBatch:
-        """A copy whose label weights are ``lam`` ([B]); used by attention-aware label rules (TransMix)."""
-        if lam.shape != self.lam.shape:
-            raise ValueError(f"lam must have shape {tuple(self.lam.shape)}, got {tuple(lam.shape)}")
+        """A copy whose label weights are ``lam`` ([B] floating, every entry in ``[0, 1]``); used by
+        attention-aware label rules (TransMix). Raises ``TypeError``/``ValueError`` naming ``lam`` otherwise
+        (the range check is asynchronous off the CPU)."""
+        check_unit_weights(lam, tuple(self.lam.shape), "lam")
         return replace(self, lam=lam.to(self.lam.dtype))
 
     # ------------------------------------------------------------------ label rules
@@ -69,6 +70,7 @@ class MixedBatch:
         Rows sum to 1. Prefer :meth:`loss`, which never builds this tensor.
         """
         _check_label_smoothing(label_smoothing)
+        _check_num_classes(num_classes)
         y = self._labels(y)
         idx = self.index.to(y.device)
         if is_class_ids(y):
@@ -94,10 +96,8 @@ class MixedBatch:
         ``none``.
         """
         _check_label_smoothing(label_smoothing)
+        _check_logits(logits, self.index.shape[0])
         y = self._labels(y)
-        if logits.dim() != 2 or logits.shape[0] != self.index.shape[0]:
-            raise ValueError(
-                f"logits must have shape [B, K] with B = {self.index.shape[0]}, got {tuple(logits.shape)}")
         num_classes = logits.shape[1]
         low = logits.dtype in (torch.float16, torch.bfloat16)
         logp = F.log_softmax(logits.float() if low else logits, -1)
@@ -152,8 +152,28 @@ def _map_tensors(value: Any, fn: Any) -> Any:
 
 
 def _check_label_smoothing(label_smoothing: float) -> None:
+    if isinstance(label_smoothing, (bool, str, bytes)) or not isinstance(label_smoothing, (int, float)):
+        raise TypeError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
     if not 0.0 <= float(label_smoothing) < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+
+
+def _check_num_classes(num_classes: int) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(f"num_classes must be an int >= 1, got {num_classes!r}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+
+
+def _check_logits(logits: Tensor, batch_size: int) -> None:
+    """``logits`` must be a floating ``[B, K]`` tensor with ``K >= 1``."""
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"logits must be a torch.Tensor [B, K], got {type(logits).__name__}")
+    if not logits.dtype.is_floating_point:
+        raise TypeError(f"logits must be a floating tensor (the model's raw scores), got {logits.dtype}")
+    if logits.dim() != 2 or logits.shape[0] != batch_size or logits.shape[1] < 1:
+        raise ValueError(
+            f"logits must have shape [B, K] with B = {batch_size} and K >= 1, got {tuple(logits.shape)}")
 
 
 def _reduce(per_row: Tensor, reduction: str) -> Tensor:

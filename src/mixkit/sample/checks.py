@@ -73,6 +73,48 @@ def check_class_ids(y: Tensor, num_classes: int, what: str = "y") -> None:
         torch._assert_async(ok, msg)
 
 
+def check_unit_weights(w: Tensor, shape: tuple[int, ...], what: str = "lam") -> None:
+    """``w`` must be a floating tensor of ``shape`` with every entry in ``[0, 1]`` (NaN refused).
+
+    The value check runs on ``w``'s device: on the CPU it raises ``ValueError``, elsewhere it is an
+    asynchronous assertion (no host synchronisation).
+    """
+    if not isinstance(w, Tensor):
+        raise TypeError(f"{what} must be a floating torch.Tensor of shape {list(shape)}, "
+                        f"got {type(w).__name__}")
+    if not w.dtype.is_floating_point:
+        raise TypeError(f"{what} must be a floating tensor of weights in [0, 1], got {w.dtype}")
+    if tuple(w.shape) != tuple(shape):
+        raise ValueError(f"{what} must have shape {list(shape)}, got {tuple(w.shape)}")
+    ok = ((w >= 0) & (w <= 1)).all()  # False for NaN
+    msg = f"{what} must hold weights in [0, 1] (no NaN)"
+    if w.device.type == "cpu":
+        if w.numel() and not bool(ok):
+            raise ValueError(msg)
+    else:
+        torch._assert_async(ok, msg)
+
+
+def check_shape_args(batch: int, size: tuple[int, ...]) -> tuple[int, ...]:
+    """``batch`` an int >= 0 and ``size`` a non-empty tuple of ints >= 1 (the spatial size); returns
+    ``size`` as a tuple."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
+        raise ValueError(f"batch must be an int >= 0, got {batch!r}")
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) == 0 or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in size):
+        raise ValueError(f"size must be a non-empty tuple of ints >= 1, got {size!r}")
+    return tuple(size)
+
+
+def check_nonnegative(value: float, name: str) -> float:
+    """A finite number >= 0."""
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def check_int_range(value: int | tuple[int, int], name: str, low: int = 1) -> tuple[int, int]:
     """An int or an inclusive ``(low, high)`` pair of ints with ``low <= high`` as a ``(low, high)`` pair."""
     lo, hi = (value, value) if isinstance(value, int) else tuple(value)

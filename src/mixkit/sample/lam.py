@@ -32,12 +32,23 @@ def check_mode(mode: str) -> Mode:
         ) from None
 
 
+def _number(value: object, name: str, expected: str) -> float:
+    """``value`` as a float; ``ValueError`` naming ``name`` for a bool, a string or a non-number."""
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be {expected}, got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {expected}, got {value!r}") from None
+
+
 def check_alpha(alpha: float, name: str = "alpha") -> float:
     """Validate a Beta concentration: a finite number > 0."""
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number > 0, got {alpha!r}") from None
+    value = _number(alpha, name, "a finite number > 0")
     if not value > 0 or value == float("inf"):
         raise ValueError(f"{name} must be a finite number > 0, got {alpha!r}")
     return value
@@ -45,22 +56,32 @@ def check_alpha(alpha: float, name: str = "alpha") -> float:
 
 def check_prob(prob: float, name: str = "prob") -> float:
     """Validate a probability in [0, 1]."""
-    try:
-        value = float(prob)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {prob!r}") from None
+    value = _number(prob, name, "a number in [0, 1]")
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {prob!r}")
     return value
 
 
 def cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:
-    """Check that ``generator`` (if given) lives on the CPU, where mixkit draws its O(B) parameters."""
-    if generator is not None and generator.device.type != "cpu":
+    """Check that ``generator`` is ``None`` or a ``torch.Generator`` on the CPU, where mixkit draws its O(B)
+    parameters; ``TypeError`` for anything else (a seed int, a NumPy generator)."""
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        if isinstance(getattr(generator, "device", None), torch.device):
+            device = generator.device  # a generator-like object: report where it lives
+        else:
+            raise TypeError(
+                "generator must be a CPU torch.Generator or None (e.g. torch.Generator().manual_seed(0)), "
+                f"got {type(generator).__name__} {generator!r}"
+            )
+    else:
+        device = generator.device
+    if device.type != "cpu":
         raise ValueError(
             "generator must be a CPU torch.Generator: mixkit draws its per-batch parameters (lambda, "
             "partners, boxes) on the host and copies them asynchronously; got a generator on "
-            f"{generator.device}"
+            f"{device}"
         )
     return generator
 
@@ -69,19 +90,39 @@ def sample_beta(alpha: float, n: int, generator: torch.Generator | None = None,
                 beta: float | None = None) -> Tensor:
     """Draw ``n`` samples of ``Beta(alpha, beta)`` (``beta`` defaults to ``alpha``) as float32 on the CPU.
 
-    Uses the two-gamma construction through ``torch._sample_dirichlet`` so the draw follows ``generator``.
-    For tiny concentrations both gamma draws can underflow to zero; such a draw is replaced by the limit
-    of the distribution (a fair coin between 0 and 1), never returned as NaN.
+    Every mixer draws its Beta variates here. Correct for any finite concentration > 0:
+
+    * ``min(alpha, beta) >= 1``: the two-gamma construction ``G_a / (G_a + G_b)`` through
+      ``torch._sample_dirichlet`` (follows ``generator``); no gamma draw of shape >= 1 underflows.
+    * otherwise the draw is computed in log space: ``G_a = G'_a * U^(1/alpha)`` with
+      ``G'_a ~ Gamma(alpha + 1)`` (Marsaglia and Tsang's boost), so
+      ``lam = sigmoid(log G_a - log G_b)`` never divides zero by zero. Tiny concentrations therefore give the
+      law's own limit, a coin between 0 and 1 (``P(1) = alpha / (alpha + beta)``), never a spurious 0.5.
+
+    Large concentrations concentrate at ``alpha / (alpha + beta)`` as they should. ``n`` is an int >= 0.
     """
     a = check_alpha(alpha)
     b = a if beta is None else check_alpha(beta, "beta")
-    conc = torch.tensor([a, b], dtype=torch.float64).expand(n, 2).contiguous()
-    draws = torch._sample_dirichlet(conc, generator=generator)[:, 0]
-    bad = ~torch.isfinite(draws)
-    if bool(bad.any()):
-        coin = (torch.rand(n, generator=generator, dtype=torch.float64) < 0.5).to(torch.float64)
-        draws = torch.where(bad, coin, draws)
-    return draws.clamp_(0.0, 1.0).to(torch.float32)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    cpu_generator(generator)
+    if min(a, b) >= 1.0:
+        conc = torch.tensor([a, b], dtype=torch.float64).expand(n, 2).contiguous()
+        draws = torch._sample_dirichlet(conc, generator=generator)[:, 0]
+        return draws.clamp_(0.0, 1.0).to(torch.float32)
+    conc = torch.tensor([a + 1.0, b + 1.0], dtype=torch.float64).expand(n, 2).contiguous()
+    boosted = torch._sample_dirichlet(conc, generator=generator)  # [n, 2]: G'_a, G'_b up to a common scale
+    # E = -log U with U uniform on (0, 1]; log G = log G' - E / concentration
+    e = -torch.log1p(-torch.rand(n, 2, generator=generator, dtype=torch.float64))
+    shape = torch.tensor([a, b], dtype=torch.float64)
+    log_g = torch.log(boosted) - e / shape
+    diff = log_g[:, 0] - log_g[:, 1]
+    lam = torch.sigmoid(diff)
+    both_inf = torch.isnan(diff)  # both log-gammas -inf (subnormal concentrations): the limiting coin
+    if bool(both_inf.any()):
+        coin = (e[:, 0] * b < e[:, 1] * a).to(torch.float64)
+        lam = torch.where(both_inf, coin, lam)
+    return lam.clamp_(0.0, 1.0).to(torch.float32)
 
 
 def sample_lam(

@@ -37,10 +37,10 @@ def build(spec: Any, **overrides: Any):
         return _instantiate(name, {**kwargs, **overrides})
     mixers, weights = [], []
     for choice in choices:
-        body, _, weight = choice.partition("@")
+        body, at, weight = choice.partition("@")
         name, kwargs = parse_choice(body)
         mixers.append(_instantiate(name, {**kwargs, **overrides}))
-        weights.append(_literal(weight) if weight else 1.0)
+        weights.append(_choice_weight(weight, choice) if at else 1.0)
     return RandomChoice(mixers, weights)
 
 
@@ -68,6 +68,16 @@ def _instantiate(name: str, kwargs: dict[str, Any]):
     except TypeError as err:
         params = ", ".join(defaults(cls)) or "none"
         raise ValueError(f"bad arguments for mixing method {name!r}: {err}; accepted: {params}") from None
+
+
+def _choice_weight(text: str, choice: str) -> float:
+    """The ``@weight`` of one choice: a finite number >= 0, else ``ValueError`` naming the choice."""
+    value = _literal(text.strip())
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")
+    if not ok:
+        raise ValueError(f"bad weight {text.strip()!r} in spec choice {choice!r}: expected a finite "
+                         "number >= 0 after '@', e.g. 'mixup@0.5|cutmix@0.5'")
+    return float(value)
 
 
 def _split_args(args: str) -> list[str]:

@@ -41,7 +41,9 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     check_fraction,
     check_positive,
+    check_step,
     exp_update,
+    log_exp_step,
     mix_floor,
     state_has,
     state_int,
@@ -202,7 +204,7 @@ class Aioli(OnlineMixer):
             return self._p.clone()
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + step // self.perturb_every)
         z = torch.randn(len(self.domains), generator=g, dtype=torch.float64)
-        return torch.softmax(torch.log(self._p) + self.perturbation * z, dim=0)
+        return exp_update(self._p, z, self.perturbation, "perturbation")
 
     def wants_signal(self, step: int) -> bool:
         """Window: every step. Probe: before training (-1), after each probe segment and at the end of each
@@ -223,6 +225,7 @@ class Aioli(OnlineMixer):
         grads_by_domain: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, float]:
         """Record the signal, re-estimate ``A`` when due, and return the weights for the next step."""
+        check_step(step)
         if self.estimator == "probe":
             self._update_probe(step, losses_by_domain)
         else:
@@ -274,10 +277,11 @@ class Aioli(OnlineMixer):
         self.last_a = a
         if self.ema is not None:
             self._ema_a = a if self._ema_a is None else (1 - self.ema) * a + self.ema * self._ema_a
-            self._log_p = torch.log(self._prior) + self.step_size * self._ema_a.sum(dim=0)
-        else:
-            self._log_p = self._log_p + self.step_size * a.sum(dim=0)
-        self._p = mix_floor(torch.softmax(self._log_p, dim=0), self.floor)
+            scores = self._ema_a.sum(dim=0)
+            self._log_p = log_exp_step(torch.log(self._prior), scores, self.step_size, "mixing-law scores")
+        else:  # normalised in log space each step, so the running sum cannot overflow
+            self._log_p = log_exp_step(self._log_p, a.sum(dim=0), self.step_size, "mixing-law scores")
+        self._p = mix_floor(torch.exp(self._log_p), self.floor)
         self._current = self._p.clone()
         self.steps_seen += 1
 
@@ -299,7 +303,8 @@ class Aioli(OnlineMixer):
                 self.ridge,
             )
             self._p = mix_floor(
-                exp_update(self._p, mixing_law_scores(self.last_a), self.window_step_size), self.floor
+                exp_update(self._p, mixing_law_scores(self.last_a), self.window_step_size,
+                           "mixing-law scores (are the losses finite and moderate?)"), self.floor
             )
             self.steps_seen += 1
         self._current = self._perturbed(step + 1)

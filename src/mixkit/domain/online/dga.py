@@ -33,6 +33,8 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     check_fraction,
     check_positive,
+    check_step,
+    exp_update,
     mix_floor,
     small_to_host,
     state_vector,
@@ -144,11 +146,12 @@ class DGA(OnlineMixer):
         grads_by_domain: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, float]:
         """One DGA step from ``grads_by_domain`` (every domain -- or every basis name -- plus ``target``)."""
+        check_step(step)
         if grads_by_domain is None:
             raise ValueError("DGA.update needs grads_by_domain (domain -> 1-D gradient)")
         rows, target = self._score_matrix(grads_by_domain)
         scores = similarity_scores(rows, target, self.similarity)
-        proposal = torch.softmax(torch.log(self._alpha) + self.step_size * scores, dim=0)
+        proposal = exp_update(self._alpha, scores, self.step_size, "gradient alignment scores")
         self._alpha = mix_floor(self.ema * self._alpha + (1 - self.ema) * proposal, self.floor)
         self._p = self._alpha @ self._basis if self._basis is not None else self._alpha.clone()
         self.steps_seen += 1

@@ -40,12 +40,45 @@ from mixkit.domain.online.online_method import (
     as_float,
     check_fraction,
     check_positive,
+    check_step,
     exp_update,
     mix_floor,
     state_int,
     state_vector,
     weights_vector,
 )
+
+
+def check_token_inputs(token_losses: Tensor, domain_ids: Tensor, k: int, mask: Tensor | None = None,
+                       what: str = "token_losses") -> None:
+    """Shapes and types of per-token inputs: ``token_losses`` floating ``[B, T]`` (or ``[N]``), ``domain_ids``
+    integer ``[B]`` or of the losses' shape with values in ``[0, k)``, ``mask`` of the losses' shape.
+    Raises ``TypeError``/``ValueError`` naming the argument (the id range check is asynchronous off the
+    CPU)."""
+    named = [(what, token_losses), ("domain_ids", domain_ids)] + ([] if mask is None else [("mask", mask)])
+    for name, t in named:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if not token_losses.dtype.is_floating_point:
+        raise TypeError(f"{what} must be a floating tensor, got {token_losses.dtype}")
+    if token_losses.dim() == 0:
+        raise ValueError(f"{what} must have shape [B, T] or [N], got a 0-d tensor")
+    if domain_ids.dtype.is_floating_point or domain_ids.dtype.is_complex or domain_ids.dtype == torch.bool:
+        raise TypeError(f"domain_ids must be integer domain indices, got {domain_ids.dtype}")
+    ids_shape = tuple(domain_ids.shape)
+    if ids_shape != tuple(token_losses.shape) and ids_shape != tuple(token_losses.shape[:1]):
+        raise ValueError(f"domain_ids must have shape [B] = {tuple(token_losses.shape[:1])} or the losses' "
+                         f"shape {tuple(token_losses.shape)}, got {ids_shape}")
+    if mask is not None and tuple(mask.shape) != tuple(token_losses.shape):
+        raise ValueError(f"mask must have the losses' shape {tuple(token_losses.shape)}, "
+                         f"got {tuple(mask.shape)}")
+    ok = ((domain_ids >= 0) & (domain_ids < k)).all()
+    msg = f"domain_ids must lie in [0, {k}) (one index per domain)"
+    if domain_ids.device.type == "cpu":
+        if domain_ids.numel() and not bool(ok):
+            raise ValueError(msg)
+    else:
+        torch._assert_async(ok, msg)
 
 
 def per_domain_clipped_excess(
@@ -170,6 +203,10 @@ class DoReMi(OnlineMixer):
 
         Raises ``ValueError`` for non-finite losses. Moves ``K`` numbers to the host.
         """
+        check_step(step)
+        k = len(self.domains)
+        check_token_inputs(token_losses, domain_ids, k, mask)
+        check_token_inputs(reference_token_losses, domain_ids, k, None, "reference_token_losses")
         if token_losses.shape != reference_token_losses.shape:
             raise ValueError(
                 f"token_losses {tuple(token_losses.shape)} and reference_token_losses "
@@ -192,6 +229,7 @@ class DoReMi(OnlineMixer):
         """Update from per-domain mean losses: score ``max(L_i - R_i, 0)`` with the reference losses set by
         ``reference_losses``/:meth:`set_reference_losses` (clip after the mean: an approximation of the
         release's per-token rule, :meth:`update_tokens`). Absent domains keep their last score."""
+        check_step(step)
         losses, seen = self._loss_vector(losses_by_domain)
         return self._step((losses - self._ref).clamp_min(0.0), seen)
 
@@ -206,6 +244,7 @@ class DoReMi(OnlineMixer):
     def reweighted_loss(self, token_losses: Tensor, domain_ids: Tensor, mask: Tensor | None = None) -> Tensor:
         """The proxy's training loss ``sum_t c_{d(t)} l_t / sum_t c_{d(t)}`` (differentiable in
         ``token_losses``; shapes as in :func:`per_domain_clipped_excess`)."""
+        check_token_inputs(token_losses, domain_ids, len(self.domains), mask)
         c = self.loss_weights().to(device=token_losses.device, dtype=token_losses.dtype)
         ids = domain_ids.to(token_losses.device)
         if ids.dim() < token_losses.dim():

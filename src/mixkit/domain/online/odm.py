@@ -33,10 +33,14 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     check_fraction,
     check_positive,
+    check_step,
     log_list,
+    stable_softmax,
     state_float,
     state_vector,
 )
+
+_BIG = torch.finfo(torch.float64).max / 4  # EXP3's rewards saturate here: eps * R stays finite
 
 
 class ODM(OnlineMixer):
@@ -93,6 +97,7 @@ class ODM(OnlineMixer):
         grads_by_domain: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, float]:
         """One group update from the per-domain mean losses of the step's batch; returns the new weights."""
+        check_step(step)
         losses, seen = self._loss_vector(losses_by_domain)
         if not self.wants_signal(step):
             return self.weights
@@ -104,11 +109,12 @@ class ODM(OnlineMixer):
             new = torch.logaddexp(self._reward + log_a, losses + math.log1p(-a))
             self._reward = torch.where(seen, new, self._reward)
             if bool(torch.isfinite(self._reward).any()):
-                self._p = (1 - k * self._eps) * torch.softmax(self._reward, dim=0) + self._eps
+                self._p = (1 - k * self._eps) * stable_softmax(self._reward, "reward") + self._eps
         else:
-            gain = self.reward_scale * losses / self._p
-            self._reward = torch.where(seen, self._reward + gain, self._reward)
-            self._p = (1 - k * self._eps) * torch.softmax(eps_prev * self._reward, dim=0) + self._eps
+            gain = (self.reward_scale * losses / self._p).clamp(-_BIG, _BIG)
+            # the cumulative reward saturates at +-_BIG instead of overflowing to inf (then inf - inf = NaN)
+            self._reward = torch.where(seen, (self._reward + gain).clamp(-_BIG, _BIG), self._reward)
+            self._p = (1 - k * self._eps) * stable_softmax(eps_prev * self._reward, "reward") + self._eps
         self.steps_seen += 1
         return self.weights
 
@@ -122,4 +128,8 @@ class ODM(OnlineMixer):
         self._reward = state_vector(
             state, "reward", len(self.domains), allow_none=self.rule == "smoothed_mean"
         )
-        self._eps = state_float(state, "eps")
+        eps = state_float(state, "eps")
+        if not 0.0 <= eps <= 1.0 / len(self.domains):
+            raise ValueError(f"state field 'eps' must be in [0, 1/K] = [0, {1.0 / len(self.domains):.4g}], "
+                             f"got {eps!r}")
+        self._eps = eps

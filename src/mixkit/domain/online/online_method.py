@@ -39,7 +39,9 @@ def check_domains(domains: Sequence[str]) -> list[str]:
 
 
 def check_positive(value: float, name: str, allow_zero: bool = False) -> float:
-    """A finite float > 0 (or >= 0)."""
+    """A finite float > 0 (or >= 0); ``TypeError`` for a bool, a string or a non-number."""
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -67,10 +69,26 @@ def weights_vector(domains: Sequence[str], weights: Mapping[str, float] | None) 
     unknown = set(weights) - set(domains)
     if unknown:
         raise ValueError(f"weights name unknown domains {sorted(unknown)}; domains are {list(domains)}")
-    vec = torch.tensor([float(weights.get(d, 0.0)) for d in domains], dtype=torch.float64)
+    values = []
+    for d in domains:
+        v = weights.get(d, 0.0)
+        if isinstance(v, (bool, str, bytes)):
+            raise TypeError(f"weights[{d!r}] must be a number, got {v!r}")
+        try:
+            values.append(float(v))
+        except (TypeError, ValueError):
+            raise TypeError(f"weights[{d!r}] must be a number, got {v!r}") from None
+    vec = torch.tensor(values, dtype=torch.float64)
     if not torch.isfinite(vec).all() or (vec < 0).any() or vec.sum() <= 0:
         raise ValueError(f"weights must be finite, >= 0 and not all zero, got {dict(weights)}")
     return vec / vec.sum()
+
+
+def check_step(step: int, minimum: int = -1) -> int:
+    """A training step index: an int ``>= minimum`` (``-1``: before training)."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < minimum:
+        raise ValueError(f"step must be an int >= {minimum}, got {step!r}")
+    return step
 
 
 def as_float(value: Any, name: str) -> float:
@@ -170,9 +188,16 @@ class OnlineMixer:
         missing = [k for k in keys if k not in grads_by_domain]
         if missing:
             raise ValueError(f"grads_by_domain lacks {missing}; expected keys {list(keys)}")
-        rows = [torch.as_tensor(grads_by_domain[k]).detach().reshape(-1) for k in keys]
+        rows = []
+        for k in keys:
+            g = grads_by_domain[k]
+            if not isinstance(g, Tensor):
+                raise TypeError(f"grads_by_domain[{k!r}] must be a torch.Tensor, got {type(g).__name__}")
+            rows.append(g.detach().reshape(-1))
         if len({r.numel() for r in rows}) != 1:
             raise ValueError("grads_by_domain tensors must all have the same number of elements")
+        if rows[0].numel() == 0:
+            raise ValueError("grads_by_domain tensors must not be empty")
         mat = torch.stack(rows)
         if not mat.is_floating_point() or mat.dtype in (torch.float16, torch.bfloat16):
             mat = mat.float()
@@ -197,7 +222,8 @@ class OnlineMixer:
             raise TypeError(f"state must be a mapping, got {type(state).__name__}")
         if state.get("method") != type(self).__name__:
             raise ValueError(f"state is for {state.get('method')!r}, not {type(self).__name__}")
-        if "domains" not in state or list(state["domains"]) != self.domains:
+        domains = state.get("domains")
+        if not isinstance(domains, (list, tuple)) or list(domains) != self.domains:
             raise ValueError(f"state field 'domains' {state.get('domains')} differs from {self.domains}")
         self._p = state_vector(state, "p", len(self.domains), positive=True)
         self.steps_seen = state_int(state, "steps_seen")
@@ -302,7 +328,42 @@ def mix_floor(p: Tensor, floor: float) -> Tensor:
     return (1.0 - floor) * p + floor / p.numel()
 
 
-def exp_update(p: Tensor, score: Tensor, step_size: float) -> Tensor:
-    """Exponentiated-gradient step ``p * exp(step_size * score)`` renormalised, computed in log space."""
-    logits = torch.log(p) + step_size * score
-    return torch.softmax(logits, dim=0)
+def log_exp_step(log_p: Tensor, score: Tensor, step_size: float, what: str = "score") -> Tensor:
+    """``log softmax(log_p + step_size * score)``: one exponentiated-gradient step, entirely in log space.
+
+    ``log_p``: float64 ``[K]`` log-weights (``-inf`` = weight 0, which stays 0); ``score``: ``[K]`` finite
+    (``ValueError`` naming ``what`` otherwise). The score is shifted by its largest value on the support
+    before it is multiplied (softmax is shift-invariant), so ``step_size * score`` never overflows to
+    ``+inf``: any finite loss or step size gives finite weights, and a huge step approaches the limit (all
+    mass on the best-scoring supported domains) instead of NaN.
+    """
+    score = score.to(torch.float64)
+    if not bool(torch.isfinite(score).all()):
+        raise ValueError(f"{what} must be finite, got {score.tolist()}")
+    if bool(torch.isnan(log_p).any()) or bool(torch.isposinf(log_p).any()):
+        raise ValueError(f"log-weights must be finite or -inf, got {log_p.tolist()}")
+    support = torch.isfinite(log_p)
+    if not bool(support.any()):
+        raise ValueError("weights must have a positive entry")
+    shifted = score - score[support].max()  # <= 0 on the support
+    logits = torch.where(support, log_p + step_size * shifted, torch.full_like(log_p, -math.inf))
+    return torch.log_softmax(logits, dim=0)
+
+
+def exp_update(p: Tensor, score: Tensor, step_size: float, what: str = "score") -> Tensor:
+    """Exponentiated-gradient step ``p * exp(step_size * score)`` renormalised, computed in log space
+    (:func:`log_exp_step`): finite for any finite ``score`` and ``step_size``."""
+    return torch.exp(log_exp_step(torch.log(p), score, step_size, what))
+
+
+def stable_softmax(logits: Tensor, what: str = "logits") -> Tensor:
+    """``softmax(logits)`` (float64 ``[K]``) that refuses NaN and takes the limit for ``+inf`` entries
+    (mass shared by the ``+inf`` entries) instead of returning NaN."""
+    if bool(torch.isnan(logits).any()):
+        raise ValueError(f"{what} must not be NaN, got {logits.tolist()}")
+    top = torch.isposinf(logits)
+    if bool(top.any()):
+        return top.to(torch.float64) / top.sum()
+    if not bool(torch.isfinite(logits).any()):
+        raise ValueError(f"{what} must have a finite entry, got {logits.tolist()}")
+    return torch.softmax(logits.to(torch.float64), dim=0)

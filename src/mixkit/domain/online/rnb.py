@@ -29,6 +29,8 @@ from mixkit.domain.online.online_method import (
     OnlineMixer,
     as_float,
     check_positive,
+    check_step,
+    exp_update,
     small_to_host,
     state_has,
     state_matrix,
@@ -54,7 +56,7 @@ def rnb_proportions(
     norm = v.norm()
     if not norm > 0:
         return None
-    return torch.softmax(temperature * v / norm, dim=0)
+    return exp_update(torch.full_like(v, 1.0 / v.numel()), v / norm, temperature, "gradient scores")
 
 
 class RnB(OnlineMixer):
@@ -104,6 +106,7 @@ class RnB(OnlineMixer):
         """Accumulate one step's per-domain summed gradients (domains absent from the batch may be omitted)
         and example counts (1 each when ``counts_by_domain`` is None); at the end of a round set the new
         weights."""
+        check_step(step)
         if grads_by_domain is None:
             raise ValueError("RnB.update needs grads_by_domain (domain -> summed final-layer gradient)")
         unknown = set(grads_by_domain) - set(self.domains)

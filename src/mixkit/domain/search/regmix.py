@@ -62,6 +62,16 @@ class SearchResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _number(value: Any, name: str) -> float:
+    """A float from a real number (``TypeError`` naming ``name`` for a string, bool or other object)."""
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+
+
 class RegMixSearch:
     """Propose -> observe -> fit -> recommend, over domains with token counts ``sizes``.
 
@@ -94,18 +104,30 @@ class RegMixSearch:
             raise ValueError(f"proposal must be one of {SCHEMES}, got {proposal!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}")
-        self.total_tokens = float(total_tokens)
-        self.max_epochs = float(max_epochs)
-        self.temperature = float(temperature)
+        self.total_tokens = _number(total_tokens, "total_tokens")
+        self.max_epochs = _number(max_epochs, "max_epochs")
+        self.temperature = _number(temperature, "temperature")
+        for name, options in (("proposal_options", proposal_options),
+                              ("regressor_options", regressor_options)):
+            if options is not None and not isinstance(options, Mapping):
+                raise TypeError(f"{name} must be a mapping of keyword options, got {type(options).__name__}")
         self.caps = np.array(list(repetition_caps(sizes, total_tokens, max_epochs).values()))
         self.proposal = proposal
         self.proposal_options = dict(proposal_options or {})
         if proposal == "regmix":
             self.proposal_options.setdefault("minimum", RELEASE_MINIMUM)
-        proposal_array(self.sizes, 1, self.total_tokens, self.max_epochs, self.temperature,
-                       scheme=proposal, seed=0, **self.proposal_options)  # validate the options now
+        try:  # validate the options now
+            proposal_array(self.sizes, 1, self.total_tokens, self.max_epochs, self.temperature,
+                           scheme=proposal, seed=0, **self.proposal_options)
+        except TypeError as err:
+            raise TypeError(f"proposal_options {self.proposal_options!r} not accepted: {err}") from None
         self.regressor_name = regressor
-        self.model = REGRESSORS[regressor](n_members=n_members, seed=seed, **dict(regressor_options or {}))
+        try:
+            options = dict(regressor_options or {})
+            self.model = REGRESSORS[regressor](n_members=n_members, seed=seed, **options)
+        except TypeError as err:
+            raise TypeError(f"regressor_options {dict(regressor_options or {})!r} not accepted by "
+                            f"{regressor!r}: {err}") from None
         self.seed = int(seed)
         self._draws = 0
         self.x: list[np.ndarray] = []
@@ -143,7 +165,7 @@ class RegMixSearch:
         missing = {"names", "x", "y", "draws", "fitted"} - set(state)
         if missing:
             raise ValueError(f"state_dict is missing {sorted(missing)}")
-        if list(state["names"]) != self.names:
+        if not isinstance(state["names"], (list, tuple)) or list(state["names"]) != self.names:
             raise ValueError(f"state_dict domains {list(state['names'])} differ from {self.names}")
         x = [self._vec(dict(zip(self.names, row))) for row in state["x"]]
         y = [self._metric(v) for v in state["y"]]
@@ -264,7 +286,7 @@ class RegMixSearch:
         regressor and average the ``top_k`` with the lowest prediction; ``predicted`` is the regressor's
         prediction for that average (``extra["top_k_predicted"]``: the mean prediction of the ``top_k``)."""
         if not self.model.members:
-            raise RuntimeError("fit before best")
+            raise RuntimeError("best() needs a fitted regressor: add() proxy results, then call fit()")
         cand = self.candidates(n_candidates, strength, respect_caps)
         pred = self.model.predict(cand)
         k = min(int(top_k), len(cand)) if respect_caps else top_k

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..checks import check_shape_args
 from ..pairing import Pairs
 
 __all__ = [
@@ -77,11 +78,23 @@ def place_boxes(sides: Tensor, size: tuple[int, ...], generator: torch.Generator
     The centre of each box is a uniform pixel; the box spans ``[c - side // 2, c - side // 2 + side)``
     intersected with ``[0, S)``. ``shared=True`` draws one centre for every row (batch mode).
     """
+    _check_sides(sides, size)
     n = sides.shape[0]
     s = torch.tensor(size, dtype=torch.long)
     centre = _uniform_ints(1 if shared else n, s, generator).expand(n, -1)
     start = centre - sides // 2
     return Boxes(start.clamp(0, None).minimum(s), (start + sides).clamp(0, None).minimum(s), tuple(size))
+
+
+def _check_sides(sides: Tensor, size: tuple[int, ...]) -> None:
+    """``sides``: integer ``[B, len(size)]`` tensor of box sides >= 0 (larger than the image is clipped)."""
+    check_shape_args(0, tuple(size))
+    if not isinstance(sides, Tensor) or sides.dtype.is_floating_point or sides.dtype == torch.bool \
+            or sides.dim() != 2 or sides.shape[1] != len(size):
+        got = (sides.dtype, tuple(sides.shape)) if isinstance(sides, Tensor) else type(sides).__name__
+        raise ValueError(f"sides must be an integer [B, {len(size)}] tensor, got {got}")
+    if sides.numel() and bool((sides < 0).any()):
+        raise ValueError("sides must be >= 0")
 
 
 def sample_boxes(cut: Tensor, size: tuple[int, ...], generator: torch.Generator | None = None,
@@ -92,6 +105,11 @@ def sample_boxes(cut: Tensor, size: tuple[int, ...], generator: torch.Generator 
     uniform and the box is clipped at the border, so the true area (:meth:`Boxes.area`) can be smaller
     than ``cut``; CutMix reports that true area.
     """
+    if not isinstance(cut, Tensor) or cut.dim() != 1:
+        raise ValueError(f"cut must be a [B] tensor of fractions in [0, 1], got "
+                         f"{tuple(cut.shape) if isinstance(cut, Tensor) else type(cut).__name__}")
+    if cut.numel() and bool(torch.isnan(cut).any()):
+        raise ValueError("cut must hold fractions in [0, 1], got NaN")
     d = len(size)
     ratio = cut.double().clamp(0.0, 1.0).pow(1.0 / d)
     sides = torch.round(ratio[:, None] * torch.tensor(size, dtype=torch.float64)).long()
@@ -101,8 +119,9 @@ def sample_boxes(cut: Tensor, size: tuple[int, ...], generator: torch.Generator 
 def place_patches(sides: Tensor, size: tuple[int, ...], generator: torch.Generator | None = None,
                   shared: bool = False) -> Boxes:
     """Boxes of the given ``sides`` ([B, d] int64, ``<= S``) placed uniformly *inside* ``size``."""
+    _check_sides(sides, size)
     s = torch.tensor(size, dtype=torch.long)
-    sides = sides.clamp(0, None).minimum(s)
+    sides = sides.minimum(s)
     n = sides.shape[0]
     high = s - (sides.max(0).values if shared else sides) + 1
     lo = _uniform_ints(1 if shared else n, high, generator).expand(n, -1)

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import Tensor
 
+from ..checks import check_nonnegative, check_shape_args
+
 __all__ = [
     "BAND_TOLERANCE",
     "band_limited_noise",
@@ -40,7 +42,8 @@ def fourier_noise(batch: int, size: tuple[int, ...], decay_power: float, generat
     Complex Gaussian coefficients scaled by ``1 / |f| ** decay_power`` and inverse-FFT'd (real part via
     ``irfftn``). ``generator`` must live on ``device``.
     """
-    scale = spectrum_scale(size, decay_power, device)
+    size = check_shape_args(batch, tuple(size))
+    scale = spectrum_scale(size, check_nonnegative(decay_power, "decay_power"), device)
     coeff = torch.randn(batch, *scale.shape, 2, generator=generator, device=device)
     spec = torch.view_as_complex(coeff) * scale
     return torch.fft.irfftn(spec, s=size, dim=tuple(range(1, len(size) + 1)))
@@ -121,7 +124,9 @@ def band_limited_noise(batch: int, size: tuple[int, ...], decay_power: float, ge
     Measured effect on FMix masks (224 x 224, same coefficients, exact top-k of one third of the
     pixels): 1.5e-4 of the pixels differ, at most 18 per mask. ``generator`` must live on ``device``.
     """
-    size = tuple(int(v) for v in size)
+    size = check_shape_args(batch, tuple(size))
+    check_nonnegative(decay_power, "decay_power")
+    check_nonnegative(tol, "tol")
     lead, last, amp = _band_bases(size, float(decay_power), float(tol), torch.device(device))
     coeff = torch.randn(batch, *amp.shape, 2, generator=generator, device=device)
     field = torch.view_as_complex(coeff) * amp

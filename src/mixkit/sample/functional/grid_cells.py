@@ -10,6 +10,9 @@ __all__ = ["cell_index", "cells_to_pixels"]
 
 def cell_index(size: int, cells: int, device: torch.device | None = None) -> Tensor:
     """``[size]`` int64: which of ``cells`` equal-as-possible cells each of ``size`` pixels falls in."""
+    for name, value in (("size", size), ("cells", cells)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     return (torch.arange(size, device=device) * cells) // size
 
 

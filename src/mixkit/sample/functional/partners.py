@@ -14,6 +14,8 @@ inverse-CDF (``cumsum`` + ``searchsorted``) from uniforms the caller draws on it
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -35,12 +37,67 @@ def _flat_keys(keys: Tensor, what: str) -> Tensor:
     if not keys.dtype.is_floating_point:
         keys = keys.float()
     k = keys.reshape(keys.shape[0], -1)
-    return k.float() if k.dtype in (torch.float16, torch.bfloat16) else k
+    k = k.float() if k.dtype in (torch.float16, torch.bfloat16) else k
+    check_finite(k, what)
+    return k
+
+
+def check_finite(t: Tensor, what: str) -> None:
+    """Refuse NaN/inf in ``t`` (``ValueError`` on the CPU, an asynchronous assertion elsewhere): one
+    non-finite target would otherwise poison every kernel row it enters."""
+    ok = torch.isfinite(t).all()
+    msg = f"{what} must be finite (no NaN or inf)"
+    if t.device.type == "cpu":
+        if t.numel() and not bool(ok):
+            raise ValueError(msg)
+    else:
+        torch._assert_async(ok, msg)
+
+
+def check_bandwidth(bandwidth: float) -> float:
+    """``bandwidth`` as a float after checking it is a finite number > 0."""
+    if isinstance(bandwidth, (bool, str, bytes)):
+        raise TypeError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+    try:
+        sigma = float(bandwidth)
+    except (TypeError, ValueError):
+        raise TypeError(f"bandwidth must be a finite number > 0, got {bandwidth!r}") from None
+    if not sigma > 0 or sigma == float("inf"):
+        raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+    return sigma
+
+
+def kernel_weights(sq_dists: Tensor, sigma: float, excluded: Tensor | None = None) -> Tensor:
+    """Unnormalised Gaussian kernel rows ``exp(-(d² - min_row d²) / (2 σ²))`` (largest entry of a row 1).
+
+    ``sq_dists``: ``[R, N]`` squared distances (modified in place); ``excluded``: optional bool mask of
+    candidates that get weight 0. The row minimum is subtracted *before* the scale is applied (the
+    log-sum-exp shift), and the scale ``1 / (2 σ²)`` is computed in log space and capped at the dtype's
+    largest value, so any bandwidth > 0 gives finite weights: a tiny one keeps exactly the nearest
+    candidates (ties share the mass), a huge one approaches uniform. Distances that overflow to ``inf``
+    count as farther than every finite one; a row whose candidates all overflow keeps them all.
+    """
+    if excluded is not None:
+        sq_dists.masked_fill_(excluded, float("inf"))
+    d_min = sq_dists.amin(dim=1, keepdim=True)
+    diff = sq_dists.sub_(d_min)
+    diff = torch.where(torch.isnan(diff), torch.zeros((), dtype=diff.dtype, device=diff.device), diff)
+    log_scale = -math.log(2.0) - 2.0 * math.log(sigma)
+    scale = min(math.exp(min(log_scale, 700.0)), torch.finfo(diff.dtype).max)
+    w = diff.mul_(-scale).exp_()
+    return w if excluded is None else w.masked_fill_(excluded, 0.0)
+
+
+def _check_uniforms(uniforms: Tensor, n: int) -> None:
+    if not isinstance(uniforms, Tensor):
+        raise TypeError(f"uniforms must be a torch.Tensor [{n}], got {type(uniforms).__name__}")
+    if uniforms.shape != (n,):
+        raise ValueError(f"uniforms must have shape [{n}], got {tuple(uniforms.shape)}")
 
 
 def check_chunk_size(chunk_size: int) -> int:
     """``chunk_size`` as given, after checking it is an int >= 1."""
-    if not isinstance(chunk_size, int) or chunk_size < 1:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
     return chunk_size
 
@@ -67,22 +124,21 @@ def kernel_partners(keys: Tensor, bandwidth: float, uniforms: Tensor, *, exclude
     underflows to an all-zero row.
     """
     k = _flat_keys(keys, "keys")
-    sigma = float(bandwidth)
-    if not sigma > 0 or sigma == float("inf"):
-        raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+    sigma = check_bandwidth(bandwidth)
     n = k.shape[0]
-    if uniforms.shape != (n,):
-        raise ValueError(f"uniforms must have shape [{n}], got {tuple(uniforms.shape)}")
+    _check_uniforms(uniforms, n)
     chunk = check_chunk_size(chunk_size)
     u = uniforms.to(k.device, k.dtype, non_blocking=True)
     out = torch.empty(n, dtype=torch.long, device=k.device)
     for start in range(0, n, chunk):  # loop over chunks of rows (memory bound), not over rows
         stop = min(start + chunk, n)
-        w = _sq_dists(k[start:stop], k).mul_(-0.5 / sigma**2)  # kernel logits, one buffer reused in place
+        d2 = _sq_dists(k[start:stop], k)  # one buffer, reused in place
+        excluded = None
         if exclude_self and n > 1:
             rows = torch.arange(stop - start, device=k.device)
-            w[rows, rows + start] = float("-inf")
-        w.sub_(w.amax(dim=1, keepdim=True)).exp_()  # unnormalised kernel row, its largest entry is 1
+            excluded = torch.zeros_like(d2, dtype=torch.bool)
+            excluded[rows, rows + start] = True
+        w = kernel_weights(d2, sigma, excluded)  # unnormalised kernel row, its largest entry is 1
         cdf = w.cumsum_(dim=1)
         target = (u[start:stop] * cdf[:, -1]).unsqueeze(1)
         out[start:stop] = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_(max=n - 1)
@@ -106,19 +162,15 @@ def dataset_kernel_partners(keys: Tensor, pool: Tensor, bandwidth: float, unifor
     if p.shape[1] != k.shape[1]:
         raise ValueError(f"pool rows must have the shape of keys rows, got {tuple(pool.shape)} and "
                          f"{tuple(keys.shape)}")
-    sigma = float(bandwidth)
-    if not sigma > 0 or sigma == float("inf"):
-        raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+    sigma = check_bandwidth(bandwidth)
     n, m = k.shape[0], p.shape[0]
-    if uniforms.shape != (n,):
-        raise ValueError(f"uniforms must have shape [{n}], got {tuple(uniforms.shape)}")
+    _check_uniforms(uniforms, n)
     chunk = check_chunk_size(chunk_size)
     u = uniforms.to(k.device, k.dtype, non_blocking=True)
     out = torch.empty(n, dtype=torch.long, device=k.device)
     for start in range(0, n, chunk):  # loop over chunks of batch rows (memory bound), not over rows
         stop = min(start + chunk, n)
-        w = _sq_dists(k[start:stop], p).mul_(-0.5 / sigma**2)
-        cdf = w.sub_(w.amax(dim=1, keepdim=True)).exp_().cumsum_(dim=1)
+        cdf = kernel_weights(_sq_dists(k[start:stop], p), sigma).cumsum_(dim=1)
         target = (u[start:stop] * cdf[:, -1]).unsqueeze(1)
         out[start:stop] = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_(max=m - 1)
     return out
@@ -139,14 +191,11 @@ def window_kernel_partners(keys: Tensor, bandwidth: float, uniforms: Tensor, win
     if k.shape[1] != 1:
         raise ValueError("keys: the windowed kernel needs scalar targets [B] or [B, 1], got "
                          f"{tuple(keys.shape)}")
-    sigma = float(bandwidth)
-    if not sigma > 0 or sigma == float("inf"):
-        raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+    sigma = check_bandwidth(bandwidth)
     if not isinstance(window, int) or isinstance(window, bool) or window < 1:
         raise ValueError(f"window must be an int >= 1, got {window!r}")
     n = k.shape[0]
-    if uniforms.shape != (n,):
-        raise ValueError(f"uniforms must have shape [{n}], got {tuple(uniforms.shape)}")
+    _check_uniforms(uniforms, n)
     if n == 1:
         return torch.zeros(1, dtype=torch.long, device=k.device)
     w = min(window, n - 1)
@@ -155,9 +204,8 @@ def window_kernel_partners(keys: Tensor, bandwidth: float, uniforms: Tensor, win
     pos = torch.arange(n, device=k.device).view(-1, 1) + offsets  # [B, 2w] sorted positions, self excluded
     valid = (pos >= 0) & (pos < n)
     pos = pos.clamp_(0, n - 1)
-    logits = (values[pos] - values.view(-1, 1)).square_().mul_(-0.5 / sigma**2)
-    logits.masked_fill_(~valid, float("-inf"))
-    cdf = logits.sub_(logits.amax(dim=1, keepdim=True)).exp_().cumsum_(dim=1)
+    d2 = (values[pos] - values.view(-1, 1)).square_()
+    cdf = kernel_weights(d2, sigma, ~valid).cumsum_(dim=1)
     u = uniforms.to(k.device, k.dtype, non_blocking=True)[order]  # row at sorted position r uses its own u
     pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).clamp_(max=2 * w - 1)
     partner_sorted = pos.gather(1, pick).squeeze(1)

@@ -17,7 +17,13 @@ from torch import Tensor
 from ..pairing import Pairs
 from .boxes import Boxes
 
-__all__ = ["nearest_source", "paste_resized_patches", "paste_resized_shared", "resize_nearest"]
+__all__ = [
+    "nearest_source",
+    "paste_resized_differentiable",
+    "paste_resized_patches",
+    "paste_resized_shared",
+    "resize_nearest",
+]
 
 
 def paste_resized_shared(x: Tensor, pairs: Pairs, region: tuple[slice, ...], out: Tensor | None = None
@@ -76,6 +82,9 @@ def resize_nearest(x: Tensor, sides: tuple[int, ...]) -> Tensor:
     ``index_select`` along a middle axis is slow). Channels-last inputs: ``F.interpolate`` (keeps the
     layout). Otherwise a chain of ``index_select`` with the same source positions.
     """
+    if len(sides) != x.dim() - 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                                         for v in sides):
+        raise ValueError(f"sides must be {x.dim() - 2} ints >= 1 (one per spatial axis of x), got {sides!r}")
     if x.is_contiguous() and x.dim() >= 3:
         flat: Tensor | None = None
         for k, (side, s) in enumerate(zip(sides, x.shape[2:])):
@@ -324,3 +333,36 @@ def paste_resized_patches(out: Tensor, x: Tensor, index: Tensor, boxes: Boxes, *
         raise ValueError("out must be a dense tensor whose spatial axes flatten to a view (a clone of x)")
     flat_out[pix[:, 0], :, dst] = flat_x[pix[:, 1], :, src]
     return out
+
+
+def paste_resized_differentiable(x: Tensor, index: Tensor, boxes: Boxes) -> Tensor:
+    """:func:`paste_resized_patches` as one differentiable gather, for inputs that require grad.
+
+    Returns a new ``[B, C, *S]`` tensor (contiguous) equal to ``x`` except that row ``i``'s box holds
+    ``x[index[i]]`` resized (nearest, :func:`nearest_source`) to the box; gradients flow to both the kept
+    pixels and the partners' source pixels. Builds a ``[B, prod(S)]`` int64 source map, so it costs more
+    memory than the in-place paths and is only taken when autograd records.
+    """
+    n, c, size = x.shape[0], x.shape[1], boxes.size
+    d, dev = len(size), x.device
+    lo, side = boxes.lo.to(dev), boxes.sides.to(dev)
+    own_flat = torch.zeros((n, *[1] * d), dtype=torch.long, device=dev)
+    src_flat = torch.zeros_like(own_flat)
+    inside = torch.ones((n, *[1] * d), dtype=torch.bool, device=dev)
+    for k, sz in enumerate(size):
+        stride = math.prod(size[k + 1 :])
+        pos = torch.arange(sz, device=dev).view(1, -1)
+        rel = pos - lo[:, k : k + 1]
+        ins = (rel >= 0) & (rel < side[:, k : k + 1])
+        src = nearest_source(rel.clamp_min(0), sz, side[:, k : k + 1].clamp_min(1))
+        shape = [n] + [1] * d
+        shape[1 + k] = sz
+        own_flat = own_flat + (pos * stride).expand(n, sz).reshape(shape)
+        src_flat = src_flat + (src * stride).reshape(shape)
+        inside = inside & ins.reshape(shape)
+    rows = torch.arange(n, device=dev).view(n, *[1] * d)
+    partner = index.to(dev, non_blocking=True).view(n, *[1] * d)
+    hw = math.prod(size)
+    source = torch.where(inside, partner * hw + src_flat, rows * hw + own_flat).reshape(-1)
+    columns = x.reshape(n, c, hw).transpose(0, 1).reshape(c, n * hw)
+    return columns[:, source].view(c, n, hw).transpose(0, 1).reshape(x.shape)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checks import check_inputs
+from ..checks import check_class_ids, check_inputs, check_nonnegative
 
 __all__ = [
     "fine_grained_saliency", "gaussian_blur", "gradient_saliency", "peak_location", "spectral_residual",
@@ -122,8 +122,12 @@ def _box3(a: Tensor) -> Tensor:
 
 
 def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
-    """Gaussian blur (std ``sigma`` pixels) of real maps ``[B, h, w]`` in the Fourier domain (circular)."""
-    if sigma <= 0:
+    """Gaussian blur (std ``sigma`` pixels, a finite number >= 0; 0 leaves the maps as they are) of real
+    maps ``[..., h, w]`` in the Fourier domain (circular)."""
+    sigma = check_nonnegative(sigma, "sigma")
+    if not isinstance(maps, Tensor) or not maps.dtype.is_floating_point or maps.dim() < 2:
+        raise ValueError("maps must be a floating tensor [B, h, w]")
+    if sigma == 0:
         return maps
     h, w = maps.shape[-2:]
     fy = torch.fft.fftfreq(h, device=maps.device)
@@ -151,6 +155,12 @@ def gradient_saliency(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, T
     """
     x_req = x.detach().requires_grad_(True)
     logits = model(x_req)
+    k = logits.shape[-1]
+    if not y.dtype.is_floating_point:
+        check_class_ids(y, k)
+    elif tuple(y.shape) != tuple(logits.shape):
+        raise ValueError(f"y: soft labels must have shape [B, {k}] to match the model's outputs, "
+                         f"got {tuple(y.shape)}")
     loss = F.cross_entropy(logits.float(), y) if not y.dtype.is_floating_point else \
         -(y.float() * F.log_softmax(logits.float(), -1)).sum(-1).mean()
     (grad,) = torch.autograd.grad(loss, x_req)

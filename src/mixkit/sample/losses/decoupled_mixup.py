@@ -74,6 +74,11 @@ def decoupled_mixup_loss(logits: Tensor, mixed: MixedBatch, y: Tensor | None = N
     ``logits``: ``[B, K]``; ``y``: class ids ``[B]`` (default ``mixed.y``); ``eta >= 0``;
     ``label_smoothing`` smooths each label before mixing (not in the release).
     """
+    if not isinstance(mixed, MixedBatch):
+        raise TypeError(f"mixed must be the MixedBatch a mixer returned, got {type(mixed).__name__}")
+    for name, value in (("eta", eta), ("eta_thr", eta_thr)):
+        if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {value!r}")
     eta = float(eta)
     if not eta >= 0 or eta == float("inf"):
         raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")

@@ -8,15 +8,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..batch import _reduce
+from ..checks import check_unit_weights
 from .loss_checks import class_ids, float_logits
 
 __all__ = ["mixoe_loss", "mixoe_targets"]
 
 
 def _check_lam(lam: Tensor, n: int) -> None:
-    if not isinstance(lam, Tensor) or lam.shape != (n,):
-        got = tuple(lam.shape) if isinstance(lam, Tensor) else type(lam).__name__
-        raise ValueError(f"lam must be a [{n}] tensor of weights in [0, 1], got {got}")
+    check_unit_weights(lam, (n,), "lam")
 
 
 def mixoe_targets(y: Tensor, lam: Tensor, num_classes: int) -> Tensor:

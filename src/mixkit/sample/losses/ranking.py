@@ -28,7 +28,14 @@ def mixup_relevance(lam: Tensor, same_class: Tensor) -> Tensor:
     ``lam`` (own-label weight) and ``same_class`` (``y == y[partner]``, bool) broadcast together; returns
     ``max(lam, 1 - lam)``, or 1 where both labels are the same class (the label stays one-hot).
     """
+    if not isinstance(lam, Tensor) or not isinstance(same_class, Tensor):
+        raise TypeError("lam and same_class must be torch.Tensors (weights in [0, 1] and a bool mask)")
     lam = lam.float() if not lam.dtype.is_floating_point else lam
+    try:
+        torch.broadcast_shapes(lam.shape, same_class.shape)
+    except RuntimeError:
+        raise ValueError(f"lam {tuple(lam.shape)} and same_class {tuple(same_class.shape)} must broadcast "
+                         "together") from None
     return torch.where(same_class.to(lam.device), torch.ones_like(lam), torch.maximum(lam, 1 - lam))
 
 
@@ -47,6 +54,8 @@ def mixup_ranking_loss(logits_raw: Tensor, logits_mixed: Tensor, margin: float =
     ``mask="row"`` (mixkit's own): invalid rows contribute 0. ``reduction``: ``"mean"`` over all ``B`` rows
     (as the release), ``"sum"`` or ``"none"`` (``[B]``).
     """
+    float_logits(logits_raw, "logits_raw")
+    float_logits(logits_mixed, "logits_mixed")
     if logits_raw.shape != logits_mixed.shape:
         raise ValueError(f"logits_raw {tuple(logits_raw.shape)} and logits_mixed {tuple(logits_mixed.shape)} "
                          "must have the same shape [B, K]")
@@ -81,6 +90,10 @@ def mndcg_loss(confidences: Tensor, relevance: Tensor, reduction: str = "mean") 
     release: both over- and under-confident outputs are penalised. 0 exactly when ``DCG == IDCG``, e.g. when
     every confidence equals its label value. Confidences must be positive (softmax maxima are).
     """
+    for name, t in (("confidences", confidences), ("relevance", relevance)):
+        if not isinstance(t, Tensor) or not t.dtype.is_floating_point:
+            raise TypeError(f"{name} must be a floating torch.Tensor [B, M], got "
+                            f"{t.dtype if isinstance(t, Tensor) else type(t).__name__}")
     if confidences.shape != relevance.shape or confidences.dim() != 2:
         raise ValueError(f"confidences {tuple(confidences.shape)} and relevance {tuple(relevance.shape)} "
                          "must both have shape [B, M]")

@@ -21,7 +21,7 @@ from ..lam import sample_lam
 from ..pairing import Pairs, make_pairs
 from .automix import AutoMix, _upsample, configure_mask_block, init_convs, logits_of, mask_features
 from .mixer import MixParams
-from .model_aware import StepOutput
+from .model_aware import StepOutput, check_step_labels
 
 __all__ = ["AdAutoMix", "AdAutoMixParams", "AdaptiveMaskBlock", "GradientReversal", "multi_source_loss"]
 
@@ -257,7 +257,7 @@ class AdAutoMix(AutoMix):
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """The generator's step (its own optimizer; objective by step parity) and the classifier's loss."""
-        g = self.check_call(x, y, generator)
+        g = self.check_step(model, x, y, generator)
         if y is None:
             raise ValueError("y: learned mixers need labels")
         teacher = self.teacher_of(model)
@@ -276,6 +276,7 @@ class AdAutoMix(AutoMix):
             mask = self.with_margin(self.masks(x, feats, src, weights), weights)
             x_mix = self.combine(x, src, mask)
         t_mix = logits_of(teacher, gen_x)
+        check_step_labels(y, t_mix)
         gen_loss = multi_source_loss(t_mix, y, gsrc, gweights)
         if self.iteration % 2 == 0:  # adversarial step of the release
             with torch.no_grad():

@@ -124,6 +124,7 @@ class AttentiveMix(ModelAwareMixer):
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """Feature maps from ``teacher`` (or ``model``) without gradient, mix, one forward, mixed CE."""
+        self.check_step(model, x, y, generator)
         with torch.no_grad():
             feats = features_of(self.teacher if self.teacher is not None else model, x)
         out = self(x, y, generator=generator, features=feats)

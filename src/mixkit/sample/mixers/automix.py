@@ -360,7 +360,7 @@ class AutoMix(ModelAwareMixer):
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """The block's step (its own optimizer) and the classifier's loss on the pre-update mask."""
-        g = self.check_call(x, y, generator)
+        g = self.check_step(model, x, y, generator)
         if y is None:
             raise ValueError("y: learned mixers need labels")
         teacher = self.teacher_of(model)

@@ -22,7 +22,9 @@ from torch import Tensor
 
 from ..batch import MixedBatch
 from ..functional.partners import (
+    check_bandwidth,
     check_chunk_size,
+    check_finite,
     dataset_kernel_partners,
     kernel_partners,
     window_kernel_partners,
@@ -77,6 +79,8 @@ class PartnerMixer(Mixer):
         if y is None:
             raise ValueError(f"y: {type(self).__name__} chooses partners from the targets; pass y [B, ...]")
         g = self.check_call(x, y, generator, out)
+        if self.validate:
+            check_finite(y, "y")  # one NaN target would skew every kernel row / neighbour list it enters
         params = self.draw(x.shape, g)
         index = self.partners(x, y, params.uniforms, k).to(x.device)
         # shift=None: partners are gathered, never assumed to be a permutation
@@ -140,9 +144,7 @@ class CMixup(PartnerMixer):
                  chunk_size: int = 2048, window: int | None = None, validate: bool = True) -> None:
         super().__init__(alpha, mode=mode, prob=prob, pairing="flip" if mode == "pair" else "roll",
                          validate=validate)
-        sigma = float(bandwidth)
-        if not sigma > 0 or sigma == float("inf"):
-            raise ValueError(f"bandwidth must be a finite number > 0, got {bandwidth!r}")
+        sigma = check_bandwidth(bandwidth)
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
         self.bandwidth, self.source, self.exclude_self = sigma, source, bool(exclude_self)
@@ -168,6 +170,7 @@ class CMixup(PartnerMixer):
         if x_train.dim() < 1 or y_train.dim() < 1 or x_train.shape[0] != y_train.shape[0] or not len(y_train):
             raise ValueError(f"dataset: x_train and y_train need the same number N >= 1 of rows, got "
                              f"{tuple(x_train.shape)} and {tuple(y_train.shape)}")
+        check_finite(y_train, "dataset: y_train")
         self.train_x, self.train_y = x_train, y_train
         return self
 
@@ -189,6 +192,8 @@ class CMixup(PartnerMixer):
         if k is not None:
             raise ValueError("k: C-Mixup draws partners from a kernel; k is only for RegMixKNN")
         g = self.check_call(x, y, generator, out)
+        if self.validate:
+            check_finite(y, "y")
         train_x, train_y = self.train_x, self.train_y
         assert train_x is not None
         if tuple(train_x.shape[1:]) != tuple(x.shape[1:]) or tuple(train_y.shape[1:]) != tuple(y.shape[1:]):

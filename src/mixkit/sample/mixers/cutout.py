@@ -102,8 +102,12 @@ class Cutout(Mixer):
                 out[(params.rows.to(x.device, non_blocking=True), *params.region[1:])] = self.value
         elif bool((params.erased > 0).any()):
             fill = torch.full((), self.value, dtype=x.dtype, device=x.device)
-            dest = torch.empty_like(x) if out is None else out
-            out = torch.lerp(x, fill, box_weight(params.boxes, x), out=dest)
+            if torch.is_grad_enabled() and x.requires_grad:  # lerp's out= form refuses autograd
+                erased = torch.lerp(x, fill, box_weight(params.boxes, x))
+                out = erased if out is None else out.copy_(erased)
+            else:
+                dest = torch.empty_like(x) if out is None else out
+                out = torch.lerp(x, fill, box_weight(params.boxes, x), out=dest)
         else:
             out = copy_of(x, out)
         return out, params.lam

@@ -174,7 +174,7 @@ class ManifoldMixup(ModelAwareMixer):
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """Draw partners, ``lam`` and the layer, run ``model`` once with the hidden state mixed, mixed CE."""
-        g = self.check_call(x, y, generator)
+        g = self.check_step(model, x, y, generator)
         cands = self.candidate_layers(model)
         layer = cands[int(torch.randint(len(cands), (1,), generator=g))]
         params = self.draw(x.shape, g)

@@ -31,9 +31,10 @@ import torch
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
+from ..checks import check_class_ids, check_inputs, check_labels, is_class_ids
 from .mixer import Mixer
 
-__all__ = ["ModelAwareMixer", "StepOutput"]
+__all__ = ["ModelAwareMixer", "StepOutput", "check_step_labels"]
 
 
 @dataclass
@@ -56,6 +57,20 @@ class ModelAwareMixer(Mixer):
         """Forward pass(es) of ``model`` on the mixed batch and the loss to backpropagate."""
         raise NotImplementedError(f"{type(self).__name__} must implement training_step(model, x, y)")
 
+    def check_step(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None
+                   ) -> torch.Generator | None:
+        """Validate a :meth:`training_step` call before any forward pass: ``model`` an ``nn.Module``,
+        ``x``/``y``/``generator`` as in :meth:`check_call`, labels present. Returns the generator."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if y is None:
+            raise ValueError("y: training_step needs labels (class ids [B] or soft labels [B, K])")
+        g = self.check_call(x, y, generator)
+        if not self.validate:  # training_step always needs a well-formed batch
+            check_inputs(x, self.min_rank, self.max_rank)
+            check_labels(y, x.shape[0])
+        return g
+
     @property
     def owns_optimizer(self) -> bool:
         """True when the mixer steps its own parameters inside :meth:`training_step`; a training loop then
@@ -68,3 +83,14 @@ class ModelAwareMixer(Mixer):
 
     def on_step_end(self, model: nn.Module, step: int) -> None:
         """Called after the optimizer step ``step`` (0-based); no-op by default."""
+
+
+def check_step_labels(y: Tensor, logits: Tensor) -> None:
+    """Class ids ``y`` must index the model's ``K = logits.shape[-1]`` outputs (soft labels: ``[B, K]``);
+    raises ``ValueError`` naming ``y`` (asynchronous assertion off the CPU)."""
+    k = logits.shape[-1]
+    if is_class_ids(y):
+        check_class_ids(y, k)
+    elif y.dim() != 2 or y.shape[1] != k:
+        raise ValueError(f"y: soft labels must have shape [B, {k}] to match the model's {k} outputs, "
+                         f"got {tuple(y.shape)}")

@@ -352,6 +352,7 @@ class PuzzleMix(ModelAwareMixer):
                       generator: torch.Generator | None = None) -> StepOutput:
         """Gradient saliency from one clean forward/backward in eval mode (input gradient only; the model's
         train/eval state is restored), mix, forward, mixed CE."""
+        self.check_step(model, x, y, generator)
         was_training = model.training
         model.eval()
         try:

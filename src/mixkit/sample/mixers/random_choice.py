@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,14 +35,19 @@ class RandomChoice(Mixer):
 
     def __init__(self, mixers: Sequence[nn.Module], weights: Sequence[float] | None = None) -> None:
         super().__init__()
+        if isinstance(mixers, (str, bytes)) or not isinstance(mixers, Sequence):
+            raise TypeError(f"mixers must be a sequence of mixers, got {type(mixers).__name__}")
         if len(mixers) == 0:
             raise ValueError("mixers must hold at least one mixer")
+        bad = [m for m in mixers if not isinstance(m, nn.Module)]
+        if bad:
+            raise TypeError(f"mixers must be nn.Module mixers, got {type(bad[0]).__name__}")
         self.mixers = nn.ModuleList(mixers)
-        w = [1.0] * len(mixers) if weights is None else [float(v) for v in weights]
+        w = [1.0] * len(mixers) if weights is None else [_weight(v) for v in weights]
         if len(w) != len(mixers):
             raise ValueError(f"weights must have one entry per mixer ({len(mixers)}), got {len(w)}")
-        if any(not v >= 0 for v in w) or sum(w) <= 0:
-            raise ValueError(f"weights must be non-negative with a positive sum, got {w}")
+        if any(not 0 <= v < math.inf for v in w) or not 0 < sum(w) < math.inf:
+            raise ValueError(f"weights must be finite and non-negative with a positive sum, got {w}")
         total = sum(w)
         self.weights: tuple[float, ...] = tuple(v / total for v in w)
 
@@ -70,3 +76,12 @@ class RandomChoice(Mixer):
 
     def extra_repr(self) -> str:
         return f"weights={[round(w, 4) for w in self.weights]}"
+
+
+def _weight(value: object) -> float:
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"weights must be numbers, got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"weights must be numbers, got {value!r}") from None

@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import is_class_ids
 from ..lam import sample_lam
 from ..losses.ranking import _MRL_MASKS, mixup_ranking_loss, mixup_relevance, mndcg_loss, softmax_confidence
 from ..pairing import Pairs, make_pairs, partner_rows
 from .mixer import MixParams
-from .model_aware import ModelAwareMixer, StepOutput
+from .model_aware import ModelAwareMixer, StepOutput, check_step_labels
 
 __all__ = ["RankMixup", "RankMixupParams"]
 
@@ -117,10 +118,13 @@ class RankMixup(ModelAwareMixer):
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """CE on the raw rows plus ``weight`` times MRL or M-NDCG (raw pass, then one pass of the mixups)."""
-        g = self.check_call(x, y, generator)
+        g = self.check_step(model, x, y, generator)
+        if not is_class_ids(y):
+            raise TypeError(f"y: RankMixup needs integer class ids [B], got {y.dtype}")
         n = x.shape[0]
         params = self.draw(x.shape, g)
         logits_raw = model(x)
+        check_step_labels(y, logits_raw)
         logits_mix = model(self.mixed_inputs(x, params))
         ce = F.cross_entropy(logits_raw.float(), y)
         # [B, M]: mixup j of row i pairs it with a sample of the same class

@@ -16,7 +16,12 @@ from ..functional.boxes import (
     region_fraction,
     shared_region,
 )
-from ..functional.resize_paste import paste_resized_patches, paste_resized_shared, resize_nearest
+from ..functional.resize_paste import (
+    paste_resized_differentiable,
+    paste_resized_patches,
+    paste_resized_shared,
+    resize_nearest,
+)
 from ..pairing import make_pairs
 from .cutmix import copy_of, shared_rows
 from .mixer import Mixer, MixParams
@@ -117,6 +122,9 @@ class ResizeMix(Mixer):
 
     def apply(self, x: Tensor, params: ResizeParams, out: Tensor | None = None) -> tuple[Tensor, Tensor]:
         pairs, lam = params.pairs, params.lam
+        if torch.is_grad_enabled() and x.requires_grad:  # the out= kernels below refuse autograd
+            mixed = self._apply_differentiable(x, params)
+            return (mixed if out is None else out.copy_(mixed)), lam
         if params.boxes is None:
             region = params.region
             if region is None:
@@ -130,6 +138,17 @@ class ResizeMix(Mixer):
         if not bool((params.boxes.area() > 0).any()):
             return copy_of(x, out), lam
         return paste_resized_patches(copy_of(x, out), x, pairs.index, params.boxes, shift=pairs.shift), lam
+
+    def _apply_differentiable(self, x: Tensor, params: ResizeParams) -> Tensor:
+        """The same paste as :meth:`apply` from differentiable ops only (features that require grad)."""
+        if params.boxes is None:
+            if params.region is None:
+                return x.clone()
+            region = params.region
+            sides = tuple(sl.stop - sl.start for sl in region[2:])
+            rows = shared_rows(params.tau > 0)
+            return mix_shared_box(x, resize_nearest(x, sides), params.pairs, rows, region)
+        return paste_resized_differentiable(x, params.pairs.index, params.boxes)
 
     def extra_repr(self) -> str:
         return (f"scale={self.scale}, placement={self.placement!r}, mode={self.mode!r}, prob={self.prob}, "

@@ -233,7 +233,7 @@ class SMMix(ModelAwareMixer):
                                           and callable(getattr(model, "head", None))):
             raise TypeError(f"{type(model).__name__} lacks the 'tokens' capability needed by token_weight: "
                             "forward_tokens(x) -> (logits, patch_tokens [B, N, D]), head(tokens) -> logits")
-        g = self.check_call(x, y, generator)
+        g = self.check_step(model, x, y, generator)
         sp = self.switch_prob
         if not (sp >= 1.0 or (sp > 0.0 and float(torch.rand(1, generator=g)) < sp)):
             return self._mixup_step(model, x, y, g)
