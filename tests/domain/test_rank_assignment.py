@@ -167,3 +167,15 @@ def test_rank_counts_survive_a_weight_change(world):
     expect = np.bincount(got.domain_ids, minlength=2).tolist()
     assert list(s.rank_counts().values()) == expect
     assert s.state_dict()["rank_counts"] == expect
+
+
+def test_absurd_block_size_is_refused_before_any_work():
+    with pytest.raises(ValueError, match="block_size"):
+        MixtureSampler({"a": 5}, {"a": 1.0}, block_size=10**12)
+
+
+def test_a_large_world_builds_rounds_in_memory_linear_in_ranks():
+    s = MixtureSampler({"a": 10**6, "b": 10**6, "c": 10}, {"a": 0.5, "b": 0.4999, "c": 0.0001},
+                       rank=4000, world_size=8192)
+    b = s.take(3)
+    assert (b.positions // 8192).tolist() == [0, 1, 2]  # one draw of each round

@@ -50,28 +50,29 @@ def assign_rounds_loop(dom: np.ndarray, q: np.ndarray, f: np.ndarray, out: np.nd
     W = f.shape[1]
     K = q.shape[0]
     R = dom.shape[0] // W
+    M = min(W, K)  # at most this many distinct domains in a round
     slot_of = np.full(K, -1, np.int64)  # domain -> its index among the round's domains
-    D = np.empty(W, np.int64)  # the round's distinct domains
-    cnt = np.empty(W, np.int64)
-    left = np.empty(W, np.int64)
-    G = np.empty((W, W), np.int64)  # G[i, r]: gain of rank r for domain D[i]
-    best_r = np.empty(W, np.int64)  # best free rank of each domain
-    order = np.empty((W, W), np.int64)  # ranks by decreasing gain, sorted once a domain needs it
-    sorted_ = np.empty(W, np.bool_)
-    ptr = np.empty(W, np.int64)
-    queue = np.empty(W + 1, np.int64)
-    inq = np.empty(W, np.bool_)
-    relaxed = np.empty(W, np.int64)
-    color = np.empty(W, np.int64)
+    D = np.empty(M, np.int64)  # the round's distinct domains
+    cnt = np.empty(M, np.int64)
+    left = np.empty(M, np.int64)
+    G = np.empty((M, W), np.int64)  # G[i, r]: gain of rank r for domain D[i]
+    best_r = np.empty(M, np.int64)  # best free rank of each domain
+    order = np.empty((M, W), np.int64)  # ranks by decreasing gain, sorted once a domain needs it
+    sorted_ = np.empty(M, np.bool_)
+    ptr = np.empty(M, np.int64)
+    queue = np.empty(M + 1, np.int64)
+    inq = np.empty(M, np.bool_)
+    relaxed = np.empty(M, np.int64)
+    color = np.empty(M, np.int64)
     used = np.zeros(W, np.bool_)
     a = np.empty(W, np.int64)  # rank -> index of its domain in D
-    cost = np.empty((W, W), np.int64)
-    arg = np.empty((W, W), np.int64)
-    dist = np.empty(W, np.int64)
-    pred = np.empty(W, np.int64)
-    on = np.empty(W, np.bool_)
-    nxt = np.empty(W, np.int64)
-    fill = np.empty((W, W), np.int64)
+    cost = np.empty((M, M), np.int64)
+    arg = np.empty((M, M), np.int64)
+    dist = np.empty(M, np.int64)
+    pred = np.empty(M, np.int64)
+    on = np.empty(M, np.bool_)
+    nxt = np.empty(M, np.int64)
+    fill = np.empty((M, W), np.int64)
     for j in range(R):
         base = j * W
         m = 0
@@ -152,7 +153,7 @@ def assign_rounds_loop(dom: np.ndarray, q: np.ndarray, f: np.ndarray, out: np.nd
             while qn > 0 and hit < 0 and work < RELAX_BUDGET * m:
                 work += 1
                 i = queue[qh]
-                qh = qh + 1 if qh < W else 0
+                qh = qh + 1 if qh < M else 0
                 qn -= 1
                 inq[i] = False
                 for jj in range(m):
@@ -176,8 +177,8 @@ def assign_rounds_loop(dom: np.ndarray, q: np.ndarray, f: np.ndarray, out: np.nd
                         if not inq[jj]:
                             inq[jj] = True
                             qt = qh + qn
-                            if qt > W:
-                                qt -= W + 1
+                            if qt > M:
+                                qt -= M + 1
                             queue[qt] = jj
                             qn += 1
             if hit < 0:  # optimal (or, past the work budget, the best assignment found so far)

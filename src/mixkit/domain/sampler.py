@@ -67,8 +67,10 @@ Mode = Literal["quota", "iid"]
 
 _STATE_VERSION = 3
 _READABLE_VERSIONS = (2, 3)  # version 2 holds the same fields (written before the rank layout by rounds)
-#: largest world size (a round holds one draw per rank and is built in memory)
-MAX_WORLD_SIZE = 1 << 16
+#: largest world size (a round holds one draw per rank and its layout is built in memory: O(W * domains))
+MAX_WORLD_SIZE = 1 << 13
+#: largest look-ahead block (slots generated at a time)
+MAX_BLOCK_SIZE = 1 << 22
 
 
 # --------------------------------------------------------------------------- cursor (stream state)
@@ -286,8 +288,9 @@ class MixtureSampler(Sampler):
             raise ValueError(f"mode must be 'quota' or 'iid', got {mode!r}")
         if on_exhausted not in ("cycle", "stop", "renormalize"):
             raise ValueError(f"on_exhausted must be 'cycle', 'stop' or 'renormalize', got {on_exhausted!r}")
-        if not isinstance(block_size, int) or block_size < 1:
-            raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+        if (isinstance(block_size, bool) or not isinstance(block_size, int)
+                or not 1 <= block_size <= MAX_BLOCK_SIZE):
+            raise ValueError(f"block_size must be an int in [1, {MAX_BLOCK_SIZE}], got {block_size!r}")
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self._config = dict(sizes=dict(sizes), weights=dict(weights), seed=int(seed), rank=int(rank),
                             world_size=int(world_size), mode=mode, on_exhausted=on_exhausted,
