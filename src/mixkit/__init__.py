@@ -32,11 +32,14 @@ from .domain import (
     unimax,
 )
 from .sample import (
+    AdaMixup,
     AdAutoMix,
     AdpMix,
     AttentiveMix,
     AutoMix,
+    BeatSyncMixup,
     CMixup,
+    ColorfulCutout,
     CutMix,
     Cutout,
     EnMix,
@@ -61,6 +64,7 @@ from .sample import (
     SeqMixUp,
     SMMix,
     SmoothMix,
+    SpecCutMix,
     StepOutput,
     TransMix,
     available,
@@ -71,6 +75,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     # sample mixing
+    "AdaMixup",
+    "ColorfulCutout",
+    "SpecCutMix",
+    "BeatSyncMixup",
     "AdAutoMix",
     "AdpMix",
     "AttentiveMix",

@@ -11,9 +11,22 @@ logits, and takes ``reduction`` in ``{"mean", "sum", "none"}``.
 
 from .catalog import LOSS_METHODS, LossMethod, loss_methods
 from .decoupled_mixup import decoupled_mixup_loss, decoupled_regularizer
+from .metrix import (
+    metrix_embedding_loss,
+    metrix_mix,
+    metrix_pairs,
+    mixed_contrastive_loss,
+    mixed_multi_similarity_loss,
+    mixed_proxy_anchor_loss,
+)
 from .mixoe_loss import mixoe_loss, mixoe_targets
+from .mochi import mochi_loss, mochi_negatives
 from .ranking import mixup_ranking_loss, mixup_relevance, mndcg_loss, softmax_confidence
+from .supremix import supremix_loss, supremix_weights
 
-__all__ = ["LOSS_METHODS", "LossMethod", "decoupled_mixup_loss", "decoupled_regularizer", "loss_methods",
+__all__ = ["metrix_embedding_loss", "metrix_mix", "metrix_pairs", "mixed_contrastive_loss",
+           "mixed_multi_similarity_loss", "mixed_proxy_anchor_loss", "mochi_loss", "mochi_negatives",
+           "supremix_loss", "supremix_weights", "LOSS_METHODS", "LossMethod", "decoupled_mixup_loss",
+           "decoupled_regularizer", "loss_methods",
            "mixoe_loss", "mixoe_targets", "mixup_ranking_loss", "mixup_relevance", "mndcg_loss",
            "softmax_confidence"]
