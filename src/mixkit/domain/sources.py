@@ -117,8 +117,8 @@ def jsonl_sources(paths: Mapping[str, str | os.PathLike],
 def hf_sources(datasets: Any, columns: list[str] | None = None) -> dict[str, Any]:
     """Hugging Face map-style datasets as mixkit sources: a ``datasets.DatasetDict`` (one domain per split)
     or ``{domain: datasets.Dataset}``, optionally keeping only ``columns``. Needs ``pip install
-    mixkit[hf]``. Streaming (``IterableDataset``) sources have no random access and are refused: their
-    mixture could only be exact in expectation."""
+    mixkit[hf]``. Streaming (``IterableDataset``) sources have no random access and are refused here; wrap
+    each in :class:`mixkit.integrations.StreamingSource` (read in order, resumed exactly) instead."""
     try:
         import datasets as hf  # lazy: optional extra
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -131,7 +131,8 @@ def hf_sources(datasets: Any, columns: list[str] | None = None) -> dict[str, Any
     for name, ds in items.items():
         if isinstance(ds, hf.IterableDataset):
             raise TypeError(f"source {name!r} is a streaming datasets.IterableDataset: no random access; "
-                            "load it as a map-style Dataset (or materialise a shard) to mix it exactly")
+                            "wrap it in mixkit.integrations.StreamingSource(ds, size=N) (read in order, "
+                            "resumed exactly) or load it as a map-style Dataset")
         if not isinstance(ds, hf.Dataset):
             raise TypeError(f"source {name!r} must be a datasets.Dataset, got {type(ds).__name__}")
         if columns is not None:
