@@ -227,13 +227,13 @@ class SMMix(ModelAwareMixer):
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """MixUp or SMMix batch (switch), then the release's losses (see the class docstring)."""
+        g = self.check_step(model, x, y, generator)
         model = attention_model(model)  # a timm ViT is read through its last block's attention and tokens
         p, gh, gw = attention_grid(model)
         if self.token_weight > 0 and not (callable(getattr(model, "forward_tokens", None))
                                           and callable(getattr(model, "head", None))):
             raise TypeError(f"{type(model).__name__} lacks the 'tokens' capability needed by token_weight: "
                             "forward_tokens(x) -> (logits, patch_tokens [B, N, D]), head(tokens) -> logits")
-        g = self.check_step(model, x, y, generator)
         sp = self.switch_prob
         if not (sp >= 1.0 or (sp > 0.0 and float(torch.rand(1, generator=g)) < sp)):
             return self._mixup_step(model, x, y, g)

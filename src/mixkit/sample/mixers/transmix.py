@@ -194,8 +194,8 @@ class TransMix(ModelAwareMixer):
                       generator: torch.Generator | None = None) -> StepOutput:
         """Mixed batch, one ``forward_with_attention``, soft-target CE (attention labels on CutMix
         batches)."""
-        model = attention_model(model)  # a timm ViT is read through its last block's attention
         self.check_step(model, x, y, generator)
+        model = attention_model(model)  # a timm ViT is read through its last block's attention
         _, gh, gw = attention_grid(model)
         out = self(x, y, generator=generator)
         logits, cls_attn = model.forward_with_attention(out.x)
