@@ -232,3 +232,19 @@ def test_scenario_end_to_end_on_fake_domains(tmp_path: Path, monkeypatch):
     assert (tmp_path / "fake.json").is_file()
     with pytest.raises(ValueError, match="not run"):
         ds.run_scenario("fake", [0], tmp_path, cfg, methods=["cooldown"], workers=1)
+
+
+def test_regmix_search_caps_repetition_at_the_fresh_run_budget(monkeypatch):
+    seen = {}
+
+    def fake_search(proxy, sizes, total_tokens, **kw):
+        seen.update(sizes=sizes, total=total_tokens, steps=proxy.config.steps)
+        return {}
+
+    monkeypatch.setattr("mixkit.bench.mixture_search.run_search", fake_search)
+    monkeypatch.setattr(ds, "scenario_data", lambda name, seq_len=64: _fake_domains())
+    cfg = RunConfig(steps=30, batch_size=8, seq_len=16)
+    sc = ds.Scenario("fake", "", (), target=("a",), steps=30, proxy_steps=10)
+    ds.run_search(sc, cfg, n_initial=4, n_holdout=3, workers=1)
+    assert seen["total"] == cfg.tokens and seen["steps"] == 10
+    assert seen["sizes"] == _fake_domains().total_bytes()

@@ -21,8 +21,9 @@ Protocols (one line each; the online methods' settings are those of ``mixkit mix
 * ``uniform`` / ``proportional`` (to training bytes) / ``temperature`` (``w ∝ n^(1/T)``, ``T = 3``, the
   exponent mT5 uses rounded): static weights, one run per seed.
 * ``regmix``: one search per scenario (proxy runs of ``proxy_steps`` with the release's random proposals,
-  LightGBM fitted on them, mean of the 128 best of 100,000 candidates), then a fresh full run per seed on
-  the recommended mixture. The proxy runs are counted separately (``search tokens``), as in the paper.
+  LightGBM fitted on them, mean of the 128 best of 100,000 candidates; the proposals' repetition caps of
+  4 epochs per domain are taken at the fresh run's token count), then a fresh full run per seed on the
+  recommended mixture. The proxy runs are counted separately (``search tokens``), as in the paper.
 * ``doremi``: a reference run on uniform weights, a proxy run with DoReMi reweighting the proxy's loss,
   then a fresh run on the proxy's averaged weights; the row reports the fresh run.
 * ``odm``, ``aioli``, ``dga``, ``rnb``: one run with the online method steering the sampler.
@@ -201,7 +202,8 @@ def run_search(sc: Scenario, cfg: RunConfig, n_initial: int, n_holdout: int, wor
     steps = proxy_steps(sc, cfg.steps)
     proxy = ScenarioProxy(sc.name, replace(cfg, steps=steps, seed=0, log_every=steps))
     sizes = data.total_bytes()
-    return search(proxy, sizes, 10 * cfg.tokens, n_initial=n_initial, n_active=0, n_holdout=n_holdout,
+    # the repetition caps (at most 4 epochs of a domain) apply to the run the mixture is for: the fresh run
+    return search(proxy, sizes, cfg.tokens, n_initial=n_initial, n_active=0, n_holdout=n_holdout,
                   regressors=("gbt",), backend="process" if workers > 1 else "loop", workers=workers, seed=0)
 
 
