@@ -24,8 +24,38 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
+def t_quantile(df: int, q: float = 0.975) -> float:
+    """Quantile ``q`` of Student's t with ``df`` degrees of freedom (scipy)."""
+    if df < 1:
+        raise ValueError(f"df must be >= 1, got {df}")
+    from scipy.stats import t
+
+    return float(t.ppf(q, df))
+
+
+def paired_difference(values: dict[int, float], baseline: dict[int, float], level: float = 0.95
+                      ) -> dict[str, Any]:
+    """Paired difference ``method - baseline`` over the seeds both have (``{seed: value}`` each).
+
+    Returns ``mean``, the two-sided ``level`` Student-t interval ``low``/``high`` over seeds (``nan`` with
+    fewer than 2 seeds), ``n`` and ``verdict``: ``better`` when the whole interval is above 0, ``worse`` when
+    below, ``within noise`` when it holds 0, ``n/a`` with fewer than 2 paired seeds.
+    """
+    seeds = sorted(set(values) & set(baseline))
+    d = [values[s] - baseline[s] for s in seeds]
+    out: dict[str, Any] = {"n": len(d), "mean": statistics.fmean(d) if d else math.nan,
+                           "low": math.nan, "high": math.nan, "verdict": "n/a"}
+    if len(d) >= 2:
+        half = t_quantile(len(d) - 1, 0.5 + level / 2) * statistics.stdev(d) / math.sqrt(len(d))
+        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+        out["verdict"] = "better" if out["low"] > 0 else ("worse" if out["high"] < 0 else "within noise")
+    return out
+
+
 def aggregate(results: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per method (in ``methods`` order): status, seeds, and ``(mean, std)`` of every metric."""
+    """One row per method (in ``methods`` order): status, seeds, and ``(mean, std)`` of every metric; with a
+    ``none`` row, ``paired`` holds the per-seed paired top-1 difference to it (see :func:`paired_difference`).
+    """
     rows = []
     for m in methods:
         runs = [r for r in results if r["method"] == m]
@@ -44,13 +74,16 @@ def aggregate(results: Sequence[dict[str, Any]], methods: Sequence[str]) -> list
         row["model_aware"] = any(r.get("model_aware") for r in ok)
         for k in ("top1", "nll", "ece", "corruption_top1", "epoch_time", "mixer_share"):
             row[k] = _mean_std([r["metrics"][k] for r in ok])
+        row["train_top1"] = _mean_std([r["metrics"].get("train_top1", math.nan) for r in ok])
         row["corruption"] = {c: _mean_std([r["metrics"]["corruption"][c] for r in ok]) for c in CORRUPTIONS}
+        row["per_seed_top1"] = {int(r["seed"]): r["metrics"]["top1"] for r in ok}
         rows.append(row)
     base = next((r for r in rows if r["method"] == "none" and r["status"] == "ok"), None)
     for r in rows:
         if base is not None and r["status"] == "ok":
             r["delta_top1"] = r["top1"][0] - base["top1"][0]
             r["time_vs_none"] = r["epoch_time"][0] / base["epoch_time"][0]
+            r["paired"] = paired_difference(r["per_seed_top1"], base["per_seed_top1"])
     return rows
 
 
@@ -72,19 +105,25 @@ def markdown_table(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['test_size']} test images, batch {meta['batch_size']}, SGD lr {meta['lr']}, augmentation "
         f"{'crop+flip' if meta['augment'] else 'none'}; device {meta['device']} ({meta['machine']}).",
         "",
-        "| method | top-1 % | Δ vs none | NLL | ECE % | corrupted top-1 % | s / epoch | × none time "
-        "| mixer share % |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | top-1 % | train top-1 % | Δ vs none (95 % CI over seeds) | verdict | NLL | ECE % "
+        "| corrupted top-1 % | s / epoch | × none time | mixer share % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in ok:
-        delta = f"{r['delta_top1'] * 100:+.2f}" if "delta_top1" in r else "n/a"
+        delta, verdict = _paired_cell(r)
         tvn = f"{r['time_vs_none']:.2f}" if "time_vs_none" in r else "n/a"
         share = _pm(r["mixer_share"], 100, 1) + (" *" if r.get("model_aware") else "")
-        lines.append(f"| {r['method']} | {_pm(r['top1'], 100)} | {delta} | {_pm(r['nll'], 1, 3)} | "
+        train = _pm(r["train_top1"], 100) if "train_top1" in r else "n/a"
+        lines.append(f"| {r['method']} | {_pm(r['top1'], 100)} | {train} | {delta} | {verdict} | "
+                     f"{_pm(r['nll'], 1, 3)} | "
                      f"{_pm(r['ece'], 100)} | {_pm(r['corruption_top1'], 100)} | "
                      f"{_pm(r['epoch_time'], 1, 1)} | "
                      f"{tvn} | {share} |")
-    lines += ["", "Corrupted top-1 is the mean over " + ", ".join(CORRUPTIONS)
+    lines += ["", "Train top-1: accuracy on the clean training images at the end (>= 99 % = the baseline has "
+              "fitted its training set). Δ vs none: mean over seeds of the paired difference to no mixing "
+              "with the same seed, with its 95 % Student-t interval; the verdict is `better` / `worse` when "
+              "the interval excludes 0, else `within noise` (`n/a` with one seed).",
+              "Corrupted top-1 is the mean over " + ", ".join(CORRUPTIONS)
               + " (fixed severities and seeds).",
               "Mixer share: time inside the mixer call / epoch time; `*` = model-aware method, whose share "
               "includes its own forward passes (its `training_step`)."]
@@ -94,11 +133,37 @@ def markdown_table(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
         for r in ok:
             cells = " | ".join(_pm(r["corruption"][c], 100, 1) for c in CORRUPTIONS)
             lines.append(f"| {r['method']} | {cells} |")
+    published = published_ordering(ok)
+    if published:
+        lines += ["", "Ordering against the published one (OpenMixup, CIFAR-100, ResNet-18, 200 epochs; each "
+                  "method's own alpha there, the registry defaults here):", "", published.rstrip("\n")]
     notok = [r for r in rows if r["status"] != "ok" or r.get("reason")]
     if notok:
         lines += ["", "Not in the table / partially failed:", ""]
         lines += [f"- `{r['method']}`: {r['status']}: {r.get('reason', '')}" for r in notok]
     return "\n".join(lines) + "\n"
+
+
+def published_ordering(rows: Sequence[dict[str, Any]], min_common: int = 5) -> str:
+    """The published-ordering table (:func:`mixkit.bench.published.ordering_table`) for the ``ok`` rows, or
+    ``""`` when fewer than ``min_common`` methods are in both."""
+    from .published import OPENMIXUP_CIFAR100_R18, ordering_table
+
+    ours = {r["method"]: r["top1"][0] for r in rows if r.get("status") == "ok"}
+    if sum(m in ours for m in OPENMIXUP_CIFAR100_R18) < min_common:
+        return ""
+    return ordering_table(ours, epochs=200, label="this run")[0]
+
+
+def _paired_cell(r: dict[str, Any]) -> tuple[str, str]:
+    p = r.get("paired")
+    if p is None:
+        return ("n/a", "n/a")
+    if r["method"] == "none":
+        return ("+0.00", "baseline")
+    if not math.isfinite(p["low"]):
+        return (f"{p['mean'] * 100:+.2f}", p["verdict"])
+    return (f"{p['mean'] * 100:+.2f} [{p['low'] * 100:+.2f}, {p['high'] * 100:+.2f}]", p["verdict"])
 
 
 def write_json(path: Path, meta: dict[str, Any], rows: Sequence[dict[str, Any]],
@@ -141,8 +206,9 @@ def plot_curves(results: Sequence[dict[str, Any]], methods: Sequence[str], path:
             continue
         for ax, key, scale in zip(axes, ("test_top1", "test_nll", "train_loss"), (100, 1, 1)):
             curves = torch.tensor([r["curves"][key] for r in ok], dtype=torch.float64) * scale
-            ep = range(1, curves.shape[1] + 1)
-            ep = list(ep)
+            ep = list(range(1, curves.shape[1] + 1))
+            if key != "train_loss" and ok[0]["curves"].get("eval_epoch"):  # evaluated every few epochs
+                ep = list(ok[0]["curves"]["eval_epoch"])
             ax.plot(ep, curves.mean(0).tolist(), label=m, marker="o", markersize=3, **style)
             if curves.shape[0] > 1:
                 ax.fill_between(ep, curves.min(0).values.tolist(), curves.max(0).values.tolist(), alpha=0.08,

@@ -42,6 +42,8 @@ class RunConfig:
 
     ``train_subset``/``test_subset``: sizes of seeded subsets (the same images for every method and seed;
     ``None`` = the whole split). ``lr`` is the peak SGD learning rate of a linear-warmup + cosine schedule.
+    ``evals``: test-set evaluations during training, evenly spaced and always including the last epoch
+    (``0`` = after every epoch; default 8); long runs on small subsets evaluate less often to save time.
     """
 
     dataset: str
@@ -60,6 +62,7 @@ class RunConfig:
     test_subset: int | None = None
     device: str = "cpu"
     amp: bool = False
+    evals: int = 8
     data_dir: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +77,16 @@ class RunConfig:
         d["device"] = torch.device(self.device).type
         payload = repr(sorted(d.items())) + data_fingerprint + code_version(self.method)
         return hashlib.sha1(payload.encode()).hexdigest()[:20]
+
+
+def eval_epochs(epochs: int, evals: int = 0) -> set[int]:
+    """The 1-based epochs after which the test set is evaluated: every epoch when ``evals`` is 0 or at least
+    ``epochs``, else ``evals`` evenly spaced epochs ending with the last one."""
+    if evals < 0:
+        raise ValueError(f"evals must be >= 0, got {evals}")
+    if evals == 0 or evals >= epochs:
+        return set(range(1, epochs + 1))
+    return {max(1, round(epochs * (i + 1) / evals)) for i in range(evals)}
 
 
 def code_version(method: str) -> str:
@@ -260,7 +273,8 @@ def _train(cfg: RunConfig, data: ImageDataset, device: torch.device, progress: A
     pad = max(1, data.image_size // 8)
 
     curves: dict[str, list[float]] = {"train_loss": [], "test_top1": [], "test_nll": [], "epoch_time": [],
-                                      "mixer_time": []}
+                                      "mixer_time": [], "eval_epoch": []}
+    eval_at = eval_epochs(cfg.epochs, cfg.evals)
     step_index = 0
     for epoch in range(cfg.epochs):
         timer = metrics.SectionTimer(device)
@@ -298,16 +312,21 @@ def _train(cfg: RunConfig, data: ImageDataset, device: torch.device, progress: A
         epoch_time = time.perf_counter() - t0
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch + 1}")
-        logits = predict(model, test_x, data, cfg.amp)
         curves["train_loss"].append(train_loss)
-        curves["test_top1"].append(metrics.top1(logits, test_y))
-        curves["test_nll"].append(metrics.nll(logits, test_y))
         curves["epoch_time"].append(epoch_time)
         curves["mixer_time"].append(timer.total())
-        if progress is not None:
-            progress(epoch + 1, cfg.epochs, curves["test_top1"][-1])
+        if (epoch + 1) in eval_at:
+            logits = predict(model, test_x, data, cfg.amp)
+            curves["eval_epoch"].append(epoch + 1)
+            curves["test_top1"].append(metrics.top1(logits, test_y))
+            curves["test_nll"].append(metrics.nll(logits, test_y))
+            if progress is not None:
+                progress(epoch + 1, cfg.epochs, curves["test_top1"][-1])
 
     calib = metrics.expected_calibration_error(logits, test_y)
+    # training accuracy on the clean (unmixed, unaugmented) training images: says whether the run reached the
+    # over-fitting regime the mixing methods are meant for
+    train_top1 = metrics.top1(predict(model, train_x, data, cfg.amp), data.train_y)
     clean01 = test_x.float().div(255)
     corruption = {}
     for i, name in enumerate(metrics.CORRUPTIONS):
@@ -319,6 +338,7 @@ def _train(cfg: RunConfig, data: ImageDataset, device: torch.device, progress: A
         "model_aware": model_aware,
         "metrics": {
             "top1": curves["test_top1"][-1],
+            "train_top1": train_top1,
             "nll": curves["test_nll"][-1],
             "ece": calib.ece,
             "corruption": corruption,

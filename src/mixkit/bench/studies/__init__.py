@@ -3,14 +3,16 @@
 
 ``calibration`` (RankMixup, MixUp: NLL and ECE), ``regression`` (C-Mixup, kNN mixup: RMSE), ``label-aware``
 (MixOE, SeqMix, decoupled mixup, Mix3D) and ``regmix-active`` (active vs random RegMix proposals on a known
-mixing law). The text-domain suite (``text-domains``) is the ``mixkit mixture search`` + ``train`` pair.
+mixing law) and ``domain-scenarios`` (noisy web, specialist and imbalanced domain mixtures on the byte GPT,
+see :mod:`mixkit.bench.domain_scenarios`). The text-domain suite (``text-domains``) is the
+``mixkit mixture search`` + ``train`` pair.
 """
 
 from __future__ import annotations
 
 __all__ = ["STUDIES", "run_study"]
 
-STUDIES = ("calibration", "regression", "label-aware", "regmix-active")
+STUDIES = ("calibration", "regression", "label-aware", "regmix-active", "domain-scenarios")
 
 
 def run_study(name: str, argv: list[str] | None = None) -> tuple[int, str]:
@@ -23,6 +25,8 @@ def run_study(name: str, argv: list[str] | None = None) -> tuple[int, str]:
         from .label_aware_study import main
     elif name == "regmix-active":
         from .regmix_active_study import main
+    elif name == "domain-scenarios":
+        from ..domain_scenarios import main
     else:
         raise ValueError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}")
     return 0, main(argv)

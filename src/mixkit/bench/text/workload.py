@@ -73,6 +73,7 @@ class RunResult:
     train_loss_history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     wall_s: float = 0.0
     method_s: float = 0.0
+    val_history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -180,6 +181,8 @@ def train_mixture(
     reference_model: ByteGPT | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
     return_model: bool = False,
+    schedule: Any = None,
+    val_every: int = 0,
 ) -> RunResult | tuple[RunResult, ByteGPT]:
     """Train a fresh :class:`ByteGPT` for ``config.steps`` steps on the mixture.
 
@@ -191,6 +194,11 @@ def train_mixture(
         reference_model: for DoReMi, a trained model whose per-token loss on the same batch is the reference
             (required for DoReMi: the proxy run of the paper's protocol).
         progress: called as ``progress(step, weights)`` after each step (e.g. a tqdm update).
+        schedule: a :class:`mixkit.domain.schedules.WeightSchedule` (``weights_at(progress)``, progress =
+            step / steps in ``[0, 1)``) that sets the sampler's weights before each step; excludes ``method``.
+        val_every: also evaluate the per-domain validation loss every ``val_every`` steps (into
+            ``val_history``; ``0`` = only at the end). Evaluation draws no random numbers, so it does not
+            change the run.
     """
     cfg = config or RunConfig()
     if data.seq_len != cfg.seq_len:
@@ -205,6 +213,12 @@ def train_mixture(
         if method is not None
         else (dict(weights) if weights else {n: 1 / k for n in names})
     )
+    if schedule is not None and (method is not None or weights):
+        raise ValueError("schedule excludes weights and method")
+    if val_every < 0:
+        raise ValueError(f"val_every must be >= 0, got {val_every}")
+    if schedule is not None:
+        start_w = clean_weights(schedule.weights_at(0.0))
     if method is not None and method.needs == "token_losses" and reference_model is None:
         raise ValueError(f"{type(method).__name__} needs reference_model (a trained reference model)")
     torch.manual_seed(cfg.seed)
@@ -271,9 +285,16 @@ def train_mixture(
         give_signal(-1, None, None, None)
         sampler.set_weights(method.sampling_weights)
 
+    history_v: list[tuple[int, dict[str, float]]] = []
+    current_w = dict(start_w)
     for step in range(cfg.steps):
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
+        if schedule is not None:
+            w = clean_weights(schedule.weights_at(step / cfg.steps))
+            if w != current_w:
+                sampler.set_weights(w)
+                current_w = w
         chunks, ids = _batch(sampler, data, names, cfg.batch_size)
         wants = method is not None and method.wants_signal(step)
         if method is not None and method.needs == "token_losses":
@@ -304,19 +325,24 @@ def train_mixture(
             history_l.append(
                 (step + 1, {n: v for n, v, c in zip(names, means.tolist(), counts.tolist()) if c})
             )
-            history_w.append((step + 1, method.weights if method is not None else dict(start_w)))
+            history_w.append((step + 1, method.weights if method is not None else dict(current_w)))
+        if val_every and (step + 1) % val_every == 0 and step + 1 < cfg.steps:
+            history_v.append((step + 1, evaluate(model, data, cfg.eval_chunks)))
         if progress is not None:
-            progress(step, method.weights if method is not None else start_w)
+            progress(step, method.weights if method is not None else current_w)
     wall = time.perf_counter() - t0
     val = evaluate(model, data, cfg.eval_chunks)
+    if val_every:
+        history_v.append((cfg.steps, val))
     result = RunResult(
         val_loss=val,
         target_loss=sum(val[t] for t in targets) / len(targets),
-        final_weights=method.weights if method is not None else dict(start_w),
+        final_weights=method.weights if method is not None else dict(current_w),
         weights_history=history_w,
         train_loss_history=history_l,
         wall_s=wall,
         method_s=method_s,
+        val_history=history_v,
     )
     if method is not None:
         for attr in ("probe_steps_used", "eval_calls", "average_weights", "law_weights", "basis_weights"):
