@@ -222,23 +222,30 @@ def _summary(rows: list[dict[str, Any]], metric: str) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> str:
+    """Run the studies; prints and returns one Markdown table per study."""
+    from .seed_table import seed_table
+
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds")
     parser.add_argument("--study", nargs="+", default=["contrastive", "metric", "regression"],
-                        choices=["contrastive", "metric", "regression"])
+                        choices=["contrastive", "metric", "regression"], help="which studies to run")
     args = parser.parse_args(argv)
     seeds = tuple(range(args.seeds))
-    runs = {"contrastive": (contrastive_study, "linear_probe_acc"), "metric": (metric_study, "recall_at_1"),
-            "regression": (regression_study, "rmse")}
+    runs = {"contrastive": (contrastive_study, "linear_probe_acc", "moco", True, None),
+            "metric": (metric_study, "recall_at_1", "contrastive", True,
+                       {"metrix_multi_similarity": "multi_similarity"}),
+            "regression": (regression_study, "rmse", "l1_regression", False, {"supremix": "supcon"})}
+    parts = []
     for name in args.study:
-        fn, metric = runs[name]
+        fn, metric, base, higher, pairs = runs[name]
         rows = fn(seeds)
-        print(f"{name}:")
-        print("\n".join(_summary(rows, metric)))
-    return 0
+        parts.append(f"{name}:\n\n" + seed_table(rows, metric, base, higher_is_better=higher, pairs=pairs))
+    text = "\n\n".join(parts)
+    print(text)
+    return text
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
