@@ -30,7 +30,8 @@ def test_studies_run_and_report(capsys):
     saved = study.regression_study
     study.regression_study = lambda seeds: saved(seeds, steps=2, batch=8)
     try:
-        assert main(["--seeds", "1", "--study", "regression"]) == 0
+        table = main(["--seeds", "1", "--study", "regression"])
     finally:
         study.regression_study = saved
     assert "supremix" in capsys.readouterr().out
+    assert "| supremix |" in table and "vs supcon" in table  # compared with its own baseline

@@ -277,6 +277,8 @@ def _train(cfg: RunConfig, data: ImageDataset, device: torch.device, progress: A
     eval_at = eval_epochs(cfg.epochs, cfg.evals)
     step_index = 0
     for epoch in range(cfg.epochs):
+        if callable(getattr(mixer, "set_epoch", None)):  # curriculum mixers (Colorful Cutout)
+            mixer.set_epoch(epoch)
         timer = metrics.SectionTimer(device)
         loss_sum = torch.zeros((), device=device)
         t0 = time.perf_counter()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from mixkit.sample.model_capabilities import capabilities
+
 from .cnn import ClassifierHead, SmallCNN
 from .resnet import PreActBlock, PreActResNet18
 from .vit import TinyViT
@@ -19,14 +21,9 @@ MODELS = ("cnn", "preact_resnet18", "vit")
 
 
 def model_capabilities(model: nn.Module) -> frozenset[str]:
-    """The capabilities ``model`` offers, found by what it exposes (works for user models too)."""
-    caps = set(getattr(model, "capabilities", ()))
-    if callable(getattr(model, "forward_features", None)) and callable(getattr(model, "head", None)):
-        caps.add("features")
-    if (callable(getattr(model, "forward_with_attention", None)) and hasattr(model, "patch_size")
-            and hasattr(model, "grid_size")):
-        caps.add("attention")
-    return frozenset(caps)
+    """The capabilities ``model`` offers, found by what it exposes (user and timm models too): see
+    :func:`mixkit.sample.model_capabilities.capabilities`."""
+    return capabilities(model)
 
 
 def build_model(name: str, in_channels: int, num_classes: int, image_size: int, **kwargs) -> nn.Module:
