@@ -117,3 +117,16 @@ def test_study_learns_the_generated_languages(tmp_path, capsys):
     assert main(["--data-dir", str(root), "--methods", "wave_mixup", "--epochs", "1",
                  "--max-per-language", "8"]) == 0
     assert "wave_mixup" in capsys.readouterr().out
+
+
+def test_gallery_draws_spectrograms_of_the_audio_mixers(tmp_path, capsys):
+    from mixkit.cli import main
+
+    make_prompts(tmp_path / "sounds")
+    out = tmp_path / "g.png"
+    assert main(["gallery", "--dataset", "voice-prompts", "--data-dir", str(tmp_path / "sounds"),
+                 "--methods", "speccutmix", "mixup", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert main(["gallery", "--dataset", "voice-prompts", "--data-dir", str(tmp_path / "sounds"),
+                 "--methods", "cutmix", "--out", str(out)]) == 2
+    assert "audio gallery" in capsys.readouterr().err

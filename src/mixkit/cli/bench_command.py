@@ -72,7 +72,8 @@ def add_commands(sub: Any) -> None:
                         "see docs/benchmark.md); " + ", ".join(STUDY_SUITES) + ": the studies, with their "
                         "own options after '--' (see 'mixkit bench --suite NAME -- --help')")
     p.add_argument("--dataset",
-                   help="fashion-mnist (default), mnist, digits, cifar10, cifar100 or folder:PATH")
+                   help="fashion-mnist (default), mnist, digits, cifar10, cifar100, folder:PATH, or "
+                        "voice-prompts (log-mel spectrograms of the audio mixers)")
     p.add_argument("--data-dir", help="folder holding the dataset files (also: $MIXKIT_DATA)")
     p.add_argument("--methods", nargs="+", metavar="SPEC",
                    help="registry specs, e.g. none mixup:alpha=0.2 cutmix 'mixup|cutmix' "
@@ -106,7 +107,8 @@ def add_commands(sub: Any) -> None:
                        description="Mix one batch of the dataset with each method and draw the mixed images "
                                    "(one row per method) into a PNG.")
     g.add_argument("--dataset", default="fashion-mnist",
-                   help="fashion-mnist (default), mnist, digits, cifar10, cifar100 or folder:PATH")
+                   help="fashion-mnist (default), mnist, digits, cifar10, cifar100, folder:PATH, or "
+                        "voice-prompts (log-mel spectrograms of the audio mixers)")
     g.add_argument("--data-dir", help="folder holding the dataset files (also: $MIXKIT_DATA)")
     g.add_argument("--methods", nargs="+", metavar="SPEC",
                    help="registry specs, e.g. mixup cutmix:alpha=0.5 (default: every registered method)")
@@ -392,6 +394,18 @@ def run_gallery(args: argparse.Namespace) -> int:
     require_extra("mixkit gallery", "bench")
     check_out_file(args.out, "--out", (".png",))
     check_data_dir(args.data_dir)
+    if args.dataset == "voice-prompts":  # audio: spectrograms of the audio mixers
+        from mixkit.bench.audio.gallery import GALLERY_METHODS, audio_gallery
+
+        unknown = [m for m in args.methods or [] if m not in GALLERY_METHODS]
+        if unknown:
+            raise UsageError(f"--methods: {unknown} are not audio gallery methods; choose from "
+                             f"{', '.join(GALLERY_METHODS)}")
+        with user_errors(f"--dataset {args.dataset}: "):
+            path = audio_gallery(args.out, args.data_dir, methods=tuple(args.methods or GALLERY_METHODS),
+                                 seed=args.seed)
+        print(f"wrote {path}")
+        return 0
     for m in args.methods or []:
         with user_errors(f"--methods {m!r}: "):
             build_mixer(m)
