@@ -186,3 +186,13 @@ def test_config_key_depends_on_config_and_data():
     assert a.key("fp") != RunConfig(dataset="d", method="mixup", seed=1).key("fp")
     assert a.key("fp") != RunConfig(dataset="d", method="mixup:alpha=0.2", seed=0).key("fp")
     assert a.key("fp") != a.key("other-data")
+
+
+def test_a_real_run_with_sparse_evaluations_is_a_valid_cache_entry():
+    from mixkit.bench.runner import validate_result
+
+    data = easy_data()
+    r = train_run(RunConfig(dataset="easy", method="mixup", seed=0, epochs=4, evals=2, batch_size=32), data)
+    assert len(r["curves"]["train_loss"]) == 4 and len(r["curves"]["test_top1"]) == 2
+    r.pop("gallery", None)
+    assert validate_result(r) is None

@@ -58,6 +58,7 @@ def make_idx_dir(root: Path, n_train: int = 40, n_test: int = 20, seed: int = 0,
 def fake_result(cfg: Any, top1: float = 0.5, gallery: bool = True) -> dict[str, Any]:
     """A well-formed result of :func:`mixkit.bench.train.train_run` without training anything."""
     curves = {k: [0.5] for k in ("train_loss", "test_top1", "test_nll", "epoch_time", "mixer_time")}
+    curves["eval_epoch"] = [1]
     res: dict[str, Any] = {
         "config": cfg.to_dict(), "method": cfg.method, "seed": cfg.seed, "status": "ok", "model_aware": False,
         "metrics": {"top1": top1, "nll": 1.0, "ece": 0.1, "corruption": dict.fromkeys(CORRUPTIONS, 0.4),

@@ -44,7 +44,10 @@ from .train import RunConfig, prepare_data, train_run
 log = logging.getLogger("mixkit.bench")
 
 METRIC_KEYS = ("top1", "nll", "ece", "corruption_top1", "epoch_time", "mixer_share")
-CURVE_KEYS = ("train_loss", "test_top1", "test_nll", "epoch_time", "mixer_time")
+#: curves with one value per epoch, and those with one value per test-set evaluation (``eval_epoch``)
+EPOCH_CURVES = ("train_loss", "epoch_time", "mixer_time")
+EVAL_CURVES = ("test_top1", "test_nll", "eval_epoch")
+CURVE_KEYS = EPOCH_CURVES + EVAL_CURVES
 
 
 # ------------------------------------------------------------------------------------------------ cache key
@@ -114,14 +117,17 @@ def validate_result(result: Any, key: str | None = None) -> str | None:
     curves = result.get("curves")
     if not isinstance(curves, dict):
         return "curves (object) missing"
-    lengths = set()
-    for k in CURVE_KEYS:
-        c = curves.get(k)
-        if not isinstance(c, list) or not c or not all(map(_finite, c)):
-            return f"curves.{k} must be a non-empty list of finite numbers"
-        lengths.add(len(c))
-    if len(lengths) != 1:
-        return "curves have different lengths"
+    for group in (EPOCH_CURVES, EVAL_CURVES):
+        lengths = set()
+        for k in group:
+            c = curves.get(k)
+            if not isinstance(c, list) or not c or not all(map(_finite, c)):
+                return f"curves.{k} must be a non-empty list of finite numbers"
+            lengths.add(len(c))
+        if len(lengths) != 1:
+            return f"curves {', '.join(group)} have different lengths"
+    if len(curves["eval_epoch"]) > len(curves["train_loss"]):
+        return "curves: more test-set evaluations than epochs"
     for k in ("train_size", "test_size"):
         if not _is_int(result.get(k)) or result[k] < 1:
             return f"{k} must be a positive int, got {result.get(k)!r}"
