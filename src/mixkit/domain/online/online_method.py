@@ -287,7 +287,10 @@ def state_has(state: Mapping[str, Any], name: str) -> bool:
 
 
 def state_int(state: Mapping[str, Any], name: str, minimum: int = 0) -> int:
-    """An int ``>= minimum`` from ``state[name]``; raises ``ValueError`` naming the field."""
+    """An int ``>= minimum`` from ``state[name]``; raises ``ValueError`` naming the field (``TypeError`` when
+    ``state`` is not a mapping)."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a mapping, got {type(state).__name__}")
     if name not in state:
         raise ValueError(f"state lacks field {name!r}")
     value = state[name]

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from mixkit.domain.online.online_method import state_int as state_int  # shared state-field check
+
 _SEED_MOD = 2**62
 
 
@@ -27,18 +29,6 @@ def seed_from(seed: int | None, generator: torch.Generator | None, name: str = "
 def pass_generator(seed: int, index: int) -> torch.Generator:
     """The generator of pass ``index``: seeded from ``(seed, index)`` so any pass can be rebuilt alone."""
     return torch.Generator().manual_seed((seed * 1_000_003 + index * 7_919 + 1) % _SEED_MOD)
-
-
-def state_int(state: Mapping[str, Any], name: str, minimum: int = 0) -> int:
-    """``state[name]`` as an int ``>= minimum``; ``ValueError`` naming the field otherwise."""
-    if not isinstance(state, Mapping):
-        raise TypeError(f"state must be a mapping, got {type(state).__name__}")
-    if name not in state:
-        raise ValueError(f"state lacks field {name!r}")
-    v = state[name]
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ValueError(f"state field {name!r} must be an int >= {minimum}, got {v!r}")
-    return v
 
 
 def check_kind(state: Mapping[str, Any], kind: str) -> None:
