@@ -769,7 +769,8 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_a_worker_pool_within_seconds_and_keeps_finished_runs(tmp_path, fm):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_a_worker_pool_within_seconds_and_keeps_finished_runs(tmp_path, fm, how):
     script = _script(tmp_path, fm, n_seeds=5, train="slow_train")
     proc = subprocess.Popen([sys.executable, str(script)], env=_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -785,7 +786,10 @@ def test_ctrl_c_stops_a_worker_pool_within_seconds_and_keeps_finished_runs(tmp_p
         assert done and started, "the pool never got going"
         time.sleep(0.5)
         t0 = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the parent and its workers
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the parent and its workers
+        else:
+            os.kill(proc.pid, signal.SIGTERM)  # kill / a scheduler's limit: the parent only
         out, err = proc.communicate(timeout=20)
         elapsed = time.monotonic() - t0
     finally:

@@ -26,6 +26,7 @@ import multiprocessing as mp
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -363,6 +364,12 @@ def _abort_pool(pool: ProcessPoolExecutor, cache_root: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM handler of a parallel run: raise ``KeyboardInterrupt`` so the pool is stopped and cleaned up
+    as on Ctrl-C (queued runs cancelled, workers terminated, finished runs kept)."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run_all(configs: Sequence[RunConfig], cache_root: Path, *, workers: int = 1, force: bool = False,
             threads: int | None = None, on_result: Callable[[dict[str, Any]], None] | None = None,
             on_epoch: Callable[[RunConfig, int, int, float], None] | None = None,
@@ -376,10 +383,11 @@ def run_all(configs: Sequence[RunConfig], cache_root: Path, *, workers: int = 1,
     processes can import it).
 
     Every configuration, ``workers``, ``threads`` and ``cache_root`` are checked before anything trains.
-    ``KeyboardInterrupt`` stops a parallel run within seconds (queued runs cancelled, workers terminated)
-    and propagates; finished runs are cached by then. A worker that dies takes its pool down: the runs that
-    were in it are retried in one worker, in order, and a run that kills its worker again gets a
-    ``"failed"`` result (in worker processes, so does a ``train_fn`` that raises), never an exception.
+    ``KeyboardInterrupt`` (and SIGTERM, turned into one) stops a parallel run within seconds (queued runs
+    cancelled, workers terminated) and propagates; finished runs are cached by then. A worker that dies
+    takes its pool down: the runs that were in it are retried in one worker, in order, and a run that kills
+    its worker again gets a ``"failed"`` result (in worker processes, so does a ``train_fn`` that raises),
+    never an exception.
     """
     if not _is_int(workers) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
@@ -450,18 +458,26 @@ def run_all(configs: Sequence[RunConfig], cache_root: Path, *, workers: int = 1,
             pool.shutdown(wait=True)
             return broken
 
-        # a worker that dies (out-of-memory killer, segfault) breaks the whole pool and every run in it. Retry
-        # those in one single-worker pool: it runs them in order, so when it breaks, the first unfinished run
-        # is the one that killed it; that run fails, the others go on in a fresh single-worker pool
-        remaining = sorted(pool_pass(todo, min(workers, len(todo))))
-        while remaining:
-            broken = set(pool_pass(remaining, 1))
-            if not broken:
-                break
-            culprit = next(i for i in remaining if i in broken)
-            finish(culprit, _failed(configs[culprit], keys[culprit], RuntimeError(
-                "its worker process died (killed by the system, out of memory or a crash)")))
-            remaining = [i for i in remaining if i in broken and i != culprit]
+        # SIGTERM (kill, a scheduler's time limit) stops the pool like Ctrl-C instead of orphaning workers
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        try:
+            # a worker that dies (out-of-memory killer, segfault) breaks the whole pool and every run in it.
+            # Retry those in one single-worker pool: it runs them in order, so when it breaks, the first
+            # unfinished run is the one that killed it; that run fails, the others go on in a fresh pool
+            remaining = sorted(pool_pass(todo, min(workers, len(todo))))
+            while remaining:
+                broken = set(pool_pass(remaining, 1))
+                if not broken:
+                    break
+                culprit = next(i for i in remaining if i in broken)
+                finish(culprit, _failed(configs[culprit], keys[culprit], RuntimeError(
+                    "its worker process died (killed by the system, out of memory or a crash)")))
+                remaining = [i for i in remaining if i in broken and i != culprit]
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     for i, key in enumerate(keys):
         results[i]["key"] = key  # type: ignore[index]
     return results  # type: ignore[return-value]
