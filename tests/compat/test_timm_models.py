@@ -115,6 +115,7 @@ def test_resnet_head_stages_and_features():
     lambda: mixkit.AttentiveMix(),
     lambda: mixkit.AutoMix(mask_layer=1),
     lambda: mixkit.AdAutoMix(mask_layer=1),
+    lambda: mixkit.AdaMixup(),
 ])
 @pytest.mark.parametrize("make_model", [ResNet, VisionTransformer])
 def test_feature_mixers_train_timm_models(make_mixer, make_model):

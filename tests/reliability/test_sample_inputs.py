@@ -318,7 +318,7 @@ class TinyNet(nn.Module):
 
 
 MODEL_AWARE = [
-    "manifoldmixup", "automix", "adautomix", "attentivemix", "rankmixup",
+    "manifoldmixup", "automix", "adautomix", "adamixup", "attentivemix", "rankmixup",
     pytest.param("puzzlemix", marks=needs("puzzlemix")), "transmix", "smmix",
 ]
 

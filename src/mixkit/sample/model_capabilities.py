@@ -115,6 +115,18 @@ def feature_map(model: nn.Module, x: Tensor) -> Tensor:
     return feats
 
 
+def head_logits(model: nn.Module, feats: Tensor) -> Tensor:
+    """Logits ``[B, K]`` from features ``model.forward_features`` already returned: timm's
+    ``forward_head(feats)`` or mixkit's ``head(feats)``."""
+    if _callable(model, "forward_head"):
+        return model.forward_head(feats)
+    head = getattr(model, "head", None)
+    if not callable(head):
+        raise TypeError(f"this mixer needs a model with head(features) -> logits or timm's forward_head; "
+                        f"{type(model).__name__} has neither")
+    return head(feats)
+
+
 def classify(model: nn.Module, x: Tensor) -> Tensor:
     """Logits ``[B, K]`` through the model's features: ``forward_head(forward_features(x))`` (timm) or
     ``head(forward_features(x))`` (mixkit's protocol)."""

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..batch import MixedBatch
+from ..model_capabilities import head_logits
 from ..pairing import make_pairs
 from .mixer import MixParams
-from .model_aware import ModelAwareMixer, StepOutput
+from .model_aware import ModelAwareMixer, StepOutput, check_step_labels
 
 __all__ = ["AdaMixup", "AdaMixupParams", "PolicyRegionGenerator", "truncated_normal"]
 
@@ -86,7 +87,8 @@ class AdaMixup(ModelAwareMixer):
       and one to 2 logits) labels the mixed images 0 and ``x1`` and the unseen rows 1;
     * the loss is the classifier's cross-entropy plus the discriminator's, minimised by all three jointly.
 
-    The model needs ``forward_features(x) -> [B, C', h, w]`` and ``head(features) -> logits``
+    The model needs ``forward_features(x) -> [B, C', h, w]`` and ``head(features) -> logits`` (or timm's
+    ``forward_head``; a timm ViT's tokens are pooled by their mean)
     (``requires = {"features"}``). The generator and the discriminator head are the mixer's; with
     ``own_optimizer=True`` (default) an Adam optimizer of the mixer steps them in :meth:`on_step_end` from
     the gradients the training loop's ``loss.backward()`` left on them (so call ``on_step_end`` after
@@ -196,9 +198,7 @@ class AdaMixup(ModelAwareMixer):
     def training_step(self, model: nn.Module, x: Tensor, y: Tensor, *,
                       generator: torch.Generator | None = None) -> StepOutput:
         """The joint loss: mixed cross-entropy of the classifier plus the discriminator's cross-entropy."""
-        g = self.check_call(x, y, generator)
-        if y is None:
-            raise ValueError("y: AdaMixup needs labels")
+        g = self.check_step(model, x, y, generator)
         n = x.shape[0]
         if n < 2:
             raise ValueError(f"x: AdaMixup needs a batch of at least 2 rows, got {n}")
@@ -209,13 +209,17 @@ class AdaMixup(ModelAwareMixer):
         w = lam.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
         x_mix = w * x[:h] + (1 - w) * x[idx[:h]]
         feats = model.forward_features(torch.cat([x_mix, x]))             # [mixed, x1, unseen]
-        logits = model.head(feats[: 2 * h]).float()
+        logits = head_logits(model, feats[: 2 * h]).float()
+        check_step_labels(y, logits)
         y1, y2 = y[:h], y[idx[:h]]
         mixed_ce = (lam * F.cross_entropy(logits[:h], y1, reduction="none")
                     + (1 - lam) * F.cross_entropy(logits[:h], y2, reduction="none"))
         clean_ce = F.cross_entropy(logits[h:], y1, reduction="none")
         loss_cls = torch.cat([mixed_ce, clean_ce]).mean()
-        pooled = feats.mean(dim=tuple(range(2, feats.dim()))) if feats.dim() > 2 else feats
+        if feats.dim() == 3 and hasattr(model, "patch_embed"):  # a timm ViT's tokens [B, N, D]: mean token
+            pooled = feats.mean(dim=1)
+        else:  # a feature map [B, C, *spatial]: the spatial mean
+            pooled = feats.mean(dim=tuple(range(2, feats.dim()))) if feats.dim() > 2 else feats
         disc_logits = self._discriminator_for(pooled)(pooled).float()
         real = torch.ones(n + h, dtype=torch.long, device=x.device)
         real[:h] = 0
