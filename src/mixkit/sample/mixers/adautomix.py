@@ -258,8 +258,6 @@ class AdAutoMix(AutoMix):
                       generator: torch.Generator | None = None) -> StepOutput:
         """The generator's step (its own optimizer; objective by step parity) and the classifier's loss."""
         g = self.check_step(model, x, y, generator)
-        if y is None:
-            raise ValueError("y: learned mixers need labels")
         teacher = self.teacher_of(model)
         params = self.draw(x.shape, g)
         assert params.sources is not None and params.weights is not None

@@ -361,8 +361,6 @@ class AutoMix(ModelAwareMixer):
                       generator: torch.Generator | None = None) -> StepOutput:
         """The block's step (its own optimizer) and the classifier's loss on the pre-update mask."""
         g = self.check_step(model, x, y, generator)
-        if y is None:
-            raise ValueError("y: learned mixers need labels")
         teacher = self.teacher_of(model)
         params = self.draw(x.shape, g)
         assert params.gen_pairs is not None and params.gen_lam is not None
