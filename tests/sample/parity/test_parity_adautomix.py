@@ -9,40 +9,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from parity_helpers import Staged, ks_ok, oracle_ce
 
 import mixkit
 from mixkit.sample.mixers.adautomix import AdAutoMixParams
 from mixkit.sample.pairing import Pairs
-
-
-class Staged(nn.Module):
-    """Three stages; forward_stages -> [B,4,8,8], [B,6,4,4], [B,6,4,4]; head on the last."""
-
-    def __init__(self):
-        super().__init__()
-        self.s1 = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
-        self.s2 = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2))
-        self.s3 = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.ReLU())
-        self.fc = nn.Linear(6, 5)
-
-    def forward_stages(self, x):
-        a = self.s1(x)
-        b = self.s2(a)
-        return [a, b, self.s3(b)]
-
-    def forward_features(self, x):
-        return self.forward_stages(x)[-1]
-
-    def head(self, f):
-        return self.fc(f.mean((2, 3)))
-
-    def forward(self, x):
-        return self.head(self.forward_features(x))
-
-
-def oracle_ce(logits, y):
-    return torch.stack([torch.logsumexp(logits[r], 0) - logits[r, y[r]] for r in range(len(y))])
 
 
 def oracle_bilinear(grid, big_h, big_w):
@@ -196,11 +167,6 @@ def test_generator_and_classifier_steps_match_the_release(case):
             torch.testing.assert_close(a.grad, b.grad, **tol, msg=name)
 
 
-def _ks_ok(a, b, c_alpha=1.95):  # two-sample KS at level 0.001
-    a, b = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
-    grid = np.concatenate([a, b])
-    cdf_a, cdf_b = np.searchsorted(a, grid, "right") / len(a), np.searchsorted(b, grid, "right") / len(b)
-    return np.max(np.abs(cdf_a - cdf_b)) < c_alpha * math.sqrt((len(a) + len(b)) / (len(a) * len(b)))
 
 
 def test_draws_normalised_beta_weights_shared_by_generator_and_classifier():
@@ -211,7 +177,7 @@ def test_draws_normalised_beta_weights_shared_by_generator_and_classifier():
     ref = np.random.default_rng(0).beta(1.0, 1.0, (2000, 3))
     ref = ref / ref.sum(1, keepdims=True)
     for s in range(3):
-        assert _ks_ok([float(d.weights[s, 0]) for d in draws], ref[:, s])
+        assert ks_ok([float(d.weights[s, 0]) for d in draws], ref[:, s])
     assert all(torch.equal(d.weights, d.gen_weights) and bool((d.weights == d.weights[:, :1]).all())
                for d in draws[:50])
     assert np.mean([torch.equal(d.sources, d.gen_sources) for d in draws]) < 0.01

@@ -9,40 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from parity_helpers import Staged, ks_ok, oracle_ce
 
 import mixkit
 from mixkit.sample.pairing import Pairs
-
-
-class Staged(nn.Module):
-    """Three stages; forward_stages -> [B,4,8,8], [B,6,4,4], [B,6,4,4]; head on the last."""
-
-    def __init__(self):
-        super().__init__()
-        self.s1 = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
-        self.s2 = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2))
-        self.s3 = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.ReLU())
-        self.fc = nn.Linear(6, 5)
-
-    def forward_stages(self, x):
-        a = self.s1(x)
-        b = self.s2(a)
-        return [a, b, self.s3(b)]
-
-    def forward_features(self, x):
-        return self.forward_stages(x)[-1]
-
-    def head(self, f):
-        return self.fc(f.mean((2, 3)))
-
-    def forward(self, x):
-        return self.head(self.forward_features(x))
-
-
-def oracle_ce(logits, y):
-    """CE per row, written out."""
-    return torch.stack([torch.logsumexp(logits[r], 0) - logits[r, y[r]] for r in range(len(y))])
 
 
 def oracle_partner_mask(fa, fb, wq, bq, wv, bv, size):
@@ -171,12 +141,6 @@ def test_ema_momentum_follows_the_cosine_schedule_hook():
         torch.testing.assert_close(t, teacher[n], atol=1e-6, rtol=1e-5)
 
 
-def _ks_ok(a, b, c_alpha=1.95):  # two-sample KS at level 0.001
-    a, b = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
-    grid = np.concatenate([a, b])
-    cdf_a, cdf_b = np.searchsorted(a, grid, "right") / len(a), np.searchsorted(b, grid, "right") / len(b)
-    d = np.max(np.abs(cdf_a - cdf_b))
-    return d < c_alpha * math.sqrt((len(a) + len(b)) / (len(a) * len(b)))
 
 
 def test_draws_two_independent_lams_and_permutations():
@@ -188,7 +152,7 @@ def test_draws_two_independent_lams_and_permutations():
     lam_g = [float(d.gen_lam[0]) for d in draws]
     assert all(bool((d.lam == d.lam[0]).all()) for d in draws[:50])
     ref = np.random.default_rng(0).beta(2.0, 2.0, (2000, 2))
-    assert _ks_ok(lam_c, ref[:, 0]) and _ks_ok(lam_g, ref[:, 1])
+    assert ks_ok(lam_c, ref[:, 0]) and ks_ok(lam_g, ref[:, 1])
     assert abs(np.corrcoef(lam_c, lam_g)[0, 1]) < 0.1
     same = np.mean([torch.equal(d.pairs.index, d.gen_pairs.index) for d in draws])
     assert same < 0.01

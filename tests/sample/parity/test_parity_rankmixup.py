@@ -7,22 +7,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from parity_helpers import ks_ok
 from torch import nn
 
 import mixkit
 from mixkit.sample.losses.ranking import mixup_ranking_loss, mndcg_loss
-
-
-def _ks_statistic(a, b):
-    a, b = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
-    grid = np.concatenate([a, b])
-    return float(np.max(np.abs(np.searchsorted(a, grid, "right") / len(a)
-                               - np.searchsorted(b, grid, "right") / len(b))))
-
-
-def _ks_ok(a, b, c_alpha=1.95):  # two-sample KS at level 0.001
-    n, m = len(a), len(b)
-    return _ks_statistic(a, b) < c_alpha * math.sqrt((n + m) / (n * m))
 
 
 def _mixed_targets(y, index, lam, k):
@@ -146,7 +135,7 @@ def test_lam_is_one_beta_draw_per_mixup_shared_by_the_batch():
         assert torch.all(p.lams == p.lams[:1])  # one lam per mixup
         draws.extend(p.lams[0].tolist())
     ref = np.random.default_rng(0).beta(2.0, 2.0, size=2000)
-    assert _ks_ok(draws[:2000], ref)
-    assert not _ks_ok(draws[:2000], np.random.default_rng(1).beta(1.0, 1.0, size=2000))  # the test has power
+    assert ks_ok(draws[:2000], ref)
+    assert not ks_ok(draws[:2000], np.random.default_rng(1).beta(1.0, 1.0, size=2000))  # the test has power
     perm = {tuple(mixer.draw(torch.Size([5, 1]), g).pairs.index.tolist()) for _ in range(200)}
     assert len(perm) > 30  # random permutations, not a fixed roll family

@@ -6,16 +6,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from parity_helpers import ks_ok
 
 import mixkit
 from mixkit.bench.models import TinyViT
-
-
-def _ks_ok(a, b, c_alpha=1.95):  # two-sample KS at level 0.001
-    a, b = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
-    grid = np.concatenate([a, b])
-    cdf_a, cdf_b = np.searchsorted(a, grid, "right") / len(a), np.searchsorted(b, grid, "right") / len(b)
-    return np.max(np.abs(cdf_a - cdf_b)) < c_alpha * math.sqrt((len(a) + len(b)) / (len(a) * len(b)))
 
 
 def _window_sums(attn_row, s, k):
@@ -130,5 +124,5 @@ def test_region_side_is_uniform_over_the_release_range():
              for _ in range(2000)]
     assert set(sides) == set(range(3, 11))  # int(14 * 0.25) = 3 .. int(14 * 0.75) = 10
     ref = np.random.default_rng(0).integers(3, 11, size=2000)  # the release: random.choice over 3..10
-    assert _ks_ok(sides, ref)
-    assert not _ks_ok(sides, np.random.default_rng(1).integers(3, 9, size=2000))
+    assert ks_ok(sides, ref)
+    assert not ks_ok(sides, np.random.default_rng(1).integers(3, 9, size=2000))

@@ -6,18 +6,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from parity_helpers import ks_ok
 
 import mixkit
 from mixkit.bench.models import TinyViT
 from mixkit.sample import transmix_lam
-
-
-def _ks_ok(a, b, c_alpha=1.95):  # two-sample KS at level 0.001
-    a, b = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
-    grid = np.concatenate([a, b])
-    cdf_a, cdf_b = np.searchsorted(a, grid, "right") / len(a), np.searchsorted(b, grid, "right") / len(b)
-    d = np.max(np.abs(cdf_a - cdf_b))
-    return d < c_alpha * math.sqrt((len(a) + len(b)) / (len(a) * len(b)))
 
 
 def oracle_partner_weight(box, attn_row, h, w, grid):
@@ -102,9 +95,9 @@ def test_box_area_and_switch_distributions_match_timm():
             areas.append(float(p.boxes.area()[0]))
     rng = np.random.default_rng(0)
     ref = [_timm_rand_bbox_area(rng.beta(1.0, 1.0), 24, 24, rng) for _ in range(2000)]
-    assert _ks_ok(areas, ref)
+    assert ks_ok(areas, ref)
     assert abs(cutmix / draws - 0.5) < 4 * math.sqrt(0.25 / draws)  # switch_prob 0.5
     mixup = mixkit.TransMix(switch_prob=0.0)
     lams = [float(mixup.draw(torch.Size([2, 1, 4, 4]), g).lam[0]) for _ in range(2000)]
-    assert _ks_ok(lams, rng.beta(0.8, 0.8, size=2000))  # MixUp batches: Beta(0.8, 0.8)
-    assert not _ks_ok(lams, rng.beta(2.0, 2.0, size=2000))
+    assert ks_ok(lams, rng.beta(0.8, 0.8, size=2000))  # MixUp batches: Beta(0.8, 0.8)
+    assert not ks_ok(lams, rng.beta(2.0, 2.0, size=2000))
