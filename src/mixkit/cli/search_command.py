@@ -37,7 +37,7 @@ from .checks import (
 )
 from .domains import domain_specs
 from .results_args import add_results_arguments, publish
-from .workload_args import add_workload_arguments, check_workload
+from .workload_args import add_workload_arguments, check_workload, workload_config
 
 RESULTS_KEY = "regmix-search"
 
@@ -127,7 +127,7 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
     import torch
 
     from mixkit.bench.mixture_search import run_search
-    from mixkit.bench.text import RunConfig, TextProxy
+    from mixkit.bench.text import TextProxy
     from mixkit.bench.text.domain_report import plot_search_curve, run_folder, search_table, write_json
     from mixkit.bench.text.text_sources import parse_sources
     from mixkit.bench.text.workload import resolve_target
@@ -154,13 +154,7 @@ def search(args: argparse.Namespace) -> tuple[Path, str]:
     torch.set_num_threads(1)
     sources = parse_sources(domain_specs(args))
     with user_errors("--domain: "):
-        cfg = RunConfig(
-            steps=args.steps,
-            batch_size=args.batch_size,
-            seq_len=args.seq_len,
-            d_model=args.d_model,
-            n_layer=args.layers,
-        )
+        cfg = workload_config(args)
         proxy = TextProxy(sources=sources, config=cfg, target=args.target, max_bytes=args.max_bytes)
         data = proxy.data()
     with user_errors("--target: "):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .checks import UsageError, check_out_dir, positive_float, positive_int, seed_list, user_errors
 from .domains import domain_specs
 from .results_args import add_results_arguments, publish
-from .workload_args import add_workload_arguments, check_workload
+from .workload_args import add_workload_arguments, check_workload, workload_config
 
 RESULTS_KEY = "text-domains"
 
@@ -234,7 +234,7 @@ def train(args: argparse.Namespace) -> tuple[Path, str]:
     folder and the Markdown table (with its header line)."""
     import torch
 
-    from mixkit.bench.text import RunConfig, load_sources, train_mixture
+    from mixkit.bench.text import load_sources, train_mixture
     from mixkit.bench.text.domain_report import (
         comparison_table,
         plot_weights_and_losses,
@@ -268,8 +268,7 @@ def train(args: argparse.Namespace) -> tuple[Path, str]:
             raise UsageError(f"--weights {args.weights}: names {unknown}, which are not among the domains "
                              f"{list(names)}{hint}")
     with user_errors():  # settings the workload or a method refuses fail now, not after the first runs
-        RunConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, d_model=args.d_model,
-                  n_layer=args.layers, lr=args.lr, seed=seeds[0])
+        workload_config(args, lr=args.lr, seed=seeds[0])
         for m in methods:
             if m not in ("static", "uniform", "proportional"):
                 make_method(m, names, targets, args.steps, seeds[0])
@@ -292,15 +291,7 @@ def train(args: argparse.Namespace) -> tuple[Path, str]:
             total=len(seeds) * len(methods) * args.steps, unit="step", desc="mixture train", mininterval=5
         )
     for seed in seeds:
-        cfg = RunConfig(
-            steps=args.steps,
-            batch_size=args.batch_size,
-            seq_len=args.seq_len,
-            d_model=args.d_model,
-            n_layer=args.layers,
-            lr=args.lr,
-            seed=seed,
-        )
+        cfg = workload_config(args, lr=args.lr, seed=seed)
         reference = None
         order = sorted(methods, key=lambda m: m != "uniform")  # uniform first: DoReMi's reference model
         for m in order:

@@ -4,6 +4,7 @@ and the size of the byte-level GPT reference workload."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .checks import positive_int
 from .domains import add_domain_arguments
@@ -36,3 +37,12 @@ def check_workload(args: argparse.Namespace) -> None:
     if args.d_model % heads:
         raise UsageError(f"argument --d-model: must be a multiple of {heads} (the byte GPT's attention "
                          f"heads), got {args.d_model}")
+
+
+def workload_config(args: argparse.Namespace, **extra: Any) -> Any:
+    """The byte GPT's ``RunConfig`` from the options :func:`add_workload_arguments` added (``--steps
+    --batch-size --seq-len --d-model --layers``), plus ``extra`` fields (``lr``, ``seed``)."""
+    from mixkit.bench.text import RunConfig
+
+    return RunConfig(steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, d_model=args.d_model,
+                     n_layer=args.layers, **extra)
